@@ -1,0 +1,1 @@
+//! Compiles and runs the code of the guide's chapters as doctests.

@@ -1,0 +1,161 @@
+//! Demand arithmetic: the one place where `request(n)` amounts are added and consumed.
+//!
+//! Rule 3.8 says demand is additive, rule 3.17 that it may reach `u64::MAX`, which
+//! Spillway treats as *unbounded*: once reached it is sticky and never counts down.
+
+use crate::sync::atomic::{AtomicU64, Ordering};
+
+/// Outstanding demand: how many items a subscriber has requested and not yet received.
+///
+/// `Demand::UNBOUNDED` (`u64::MAX`) means "send everything"; adding saturates at it and
+/// [`Demand::produced`] never moves it.
+///
+/// # Examples
+/// ```
+/// use spillway_core::Demand;
+/// let d = Demand::ZERO.add(3).add(u64::MAX);
+/// assert!(d.is_unbounded());
+/// assert_eq!(Demand::new(5).produced(2), Demand::new(3));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Demand(u64);
+
+impl Demand {
+    /// No outstanding demand.
+    pub const ZERO: Demand = Demand(0);
+    /// Unbounded demand (rule 3.17): never decremented.
+    pub const UNBOUNDED: Demand = Demand(u64::MAX);
+
+    /// Demand of exactly `n` items (`u64::MAX` is unbounded).
+    pub const fn new(n: u64) -> Demand {
+        Demand(n)
+    }
+
+    /// The raw count; `u64::MAX` for unbounded.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// True when nothing is outstanding.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// True when demand is unbounded.
+    pub const fn is_unbounded(self) -> bool {
+        self.0 == u64::MAX
+    }
+
+    /// Adds `n`, saturating at unbounded.
+    #[must_use]
+    pub const fn add(self, n: u64) -> Demand {
+        Demand(self.0.saturating_add(n))
+    }
+
+    /// Subtracts `n` items that were delivered. Unbounded stays unbounded; the result
+    /// never goes below zero.
+    #[must_use]
+    pub const fn produced(self, n: u64) -> Demand {
+        if self.0 == u64::MAX {
+            return self;
+        }
+        Demand(self.0.saturating_sub(n))
+    }
+
+    /// `self * factor`, saturating: the upstream demand of a stage that turns `factor`
+    /// upstream items into one downstream item (batching).
+    #[must_use]
+    pub const fn multiply(self, factor: u64) -> Demand {
+        Demand(self.0.saturating_mul(factor))
+    }
+}
+
+impl From<u64> for Demand {
+    fn from(n: u64) -> Demand {
+        Demand(n)
+    }
+}
+
+/// A demand counter shared between threads: `request` adds from any thread, the
+/// drain loop subtracts what it delivered once per pass.
+#[derive(Debug, Default)]
+pub struct AtomicDemand(AtomicU64);
+
+impl AtomicDemand {
+    /// A counter starting at zero.
+    pub fn new() -> AtomicDemand {
+        AtomicDemand(AtomicU64::new(0))
+    }
+
+    /// Adds `n` (saturating at unbounded) and returns the demand **before** the add:
+    /// a caller that sees zero moved the counter from idle and usually owns the drain.
+    pub fn add(&self, n: u64) -> Demand {
+        let mut current = self.0.load(Ordering::Acquire);
+        loop {
+            if current == u64::MAX {
+                return Demand::UNBOUNDED;
+            }
+            let next = current.saturating_add(n);
+            match self
+                .0
+                .compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(previous) => return Demand(previous),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Subtracts `n` delivered items (never below zero, never from unbounded) and returns
+    /// the demand left.
+    pub fn produced(&self, n: u64) -> Demand {
+        if n == 0 {
+            return self.get();
+        }
+        let mut current = self.0.load(Ordering::Acquire);
+        loop {
+            if current == u64::MAX {
+                return Demand::UNBOUNDED;
+            }
+            let next = current.saturating_sub(n);
+            match self
+                .0
+                .compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Demand(next),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// The current outstanding demand.
+    pub fn get(&self) -> Demand {
+        Demand(self.0.load(Ordering::Acquire))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_saturates_and_unbounded_is_sticky() {
+        let d = Demand::new(u64::MAX / 2).add(u64::MAX / 2).add(1);
+        assert!(d.is_unbounded());
+        assert_eq!(d.produced(10), Demand::UNBOUNDED);
+        assert_eq!(Demand::new(3).produced(5), Demand::ZERO);
+        assert_eq!(Demand::new(3).multiply(u64::MAX), Demand::UNBOUNDED);
+    }
+
+    #[test]
+    fn atomic_add_returns_previous() {
+        let d = AtomicDemand::new();
+        assert_eq!(d.add(2), Demand::ZERO);
+        assert_eq!(d.add(3), Demand::new(2));
+        assert_eq!(d.produced(4), Demand::new(1));
+        assert_eq!(d.produced(4), Demand::ZERO);
+        d.add(u64::MAX);
+        assert_eq!(d.produced(100), Demand::UNBOUNDED);
+        assert_eq!(d.add(1), Demand::UNBOUNDED);
+    }
+}

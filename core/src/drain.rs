@@ -1,0 +1,304 @@
+//! The serialized drain loop shared by the sources: the one place that turns concurrent,
+//! re-entrant `request`/`cancel` calls into serial signals (rules 1.3, 3.2, 3.3).
+//!
+//! A work-in-progress counter (`wip`) elects a single drain owner: whoever moves it from
+//! zero runs the loop; everyone else only records their request and leaves. The owner
+//! loops until it has seen every increment, so no signal is lost and the stack never
+//! grows with re-entrant requests. Demand is subtracted once per pass, not per item.
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Weak};
+use std::task::{Context as TaskContext, Wake, Waker};
+
+use crate::demand::{AtomicDemand, Demand};
+use crate::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{lock, Mutex};
+use crate::{Error, Stage, Subscriber, Subscription};
+
+/// What a source produced when pulled.
+#[derive(Debug)]
+pub(crate) enum Pulled<T, E> {
+    Item(T),
+    Complete,
+    Error(Error<E>),
+    /// Nothing now; the source will call [`DrainHandle::signal`] (or wake the task
+    /// context's waker) when it has more.
+    Pending,
+}
+
+/// A pull-based source run by the drain loop.
+pub(crate) trait Source: Send + 'static {
+    type Item: Send + 'static;
+    type Error: Send + 'static;
+    /// The stage name used in errors.
+    const STAGE: Stage;
+    /// True if `pull` may return `Pending` and needs a real waker.
+    const ASYNC: bool = false;
+
+    /// Called once, before the subscriber's `on_subscribe`, with a handle through which a
+    /// push-driven source (timer, emitter) re-runs the drain loop.
+    fn attach(&mut self, _drain: DrainHandle) {}
+
+    /// The next signal. Only called while demand is outstanding.
+    fn pull(&mut self, cx: &mut TaskContext<'_>) -> Pulled<Self::Item, Self::Error>;
+
+    /// Called when a pass ends without demand: a source that already knows it is over
+    /// returns its terminal signal, so completion does not wait for a useless request.
+    fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<Self::Item, Self::Error>> {
+        None
+    }
+}
+
+const CANCELLED: u8 = 1;
+const BAD_REQUEST: u8 = 2;
+
+pub(crate) struct Drain<Src, S> {
+    requested: AtomicDemand,
+    wip: AtomicUsize,
+    flags: AtomicU8,
+    inner: Mutex<Option<(Src, S)>>,
+    me: Weak<Drain<Src, S>>,
+}
+
+/// What a push-driven source keeps of its drain loop.
+#[derive(Clone)]
+pub(crate) struct DrainHandle(Weak<dyn DrainControl>);
+
+pub(crate) trait DrainControl: Send + Sync {
+    fn signal(&self);
+    fn demand(&self) -> Demand;
+    fn is_cancelled(&self) -> bool;
+}
+
+impl DrainHandle {
+    /// Re-runs the drain loop (on this thread, unless another thread is draining).
+    pub(crate) fn signal(&self) {
+        if let Some(d) = self.0.upgrade() {
+            d.signal();
+        }
+    }
+    /// Outstanding downstream demand.
+    pub(crate) fn demand(&self) -> Demand {
+        self.0.upgrade().map_or(Demand::ZERO, |d| d.demand())
+    }
+    /// True once cancelled or terminated.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.0.upgrade().is_none_or(|d| d.is_cancelled())
+    }
+}
+
+impl std::fmt::Debug for DrainHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DrainHandle").finish_non_exhaustive()
+    }
+}
+
+/// Subscribes `subscriber` to `source`: calls `on_subscribe` (requests made inside it are
+/// served after it returns, rule 1.3) and runs the first drain pass. Returns the drain so
+/// that push sources can be handed to their producer.
+pub(crate) fn start<Src, S>(source: Src, subscriber: S) -> Arc<Drain<Src, S>>
+where
+    Src: Source,
+    S: Subscriber<Item = Src::Item, Error = Src::Error>,
+{
+    let drain = Arc::new_cyclic(|me| Drain {
+        requested: AtomicDemand::new(),
+        // We own the drain while on_subscribe runs.
+        wip: AtomicUsize::new(1),
+        flags: AtomicU8::new(0),
+        inner: Mutex::new(Some((source, subscriber))),
+        me: me.clone(),
+    });
+    let control: Arc<dyn DrainControl> = drain.clone();
+    let handle = DrainHandle(Arc::downgrade(&control));
+    drop(control);
+    let shared: Arc<dyn Subscription> = drain.clone();
+    let outcome = {
+        let mut guard = lock(&drain.inner);
+        let (src, sub) = guard.as_mut().expect("fresh drain");
+        src.attach(handle);
+        catch_unwind(AssertUnwindSafe(|| sub.on_subscribe(shared)))
+    };
+    if let Err(payload) = outcome {
+        // The subscriber broke rule 2.13: treat it as cancelled, release it, re-raise.
+        drain.flags.fetch_or(CANCELLED, Ordering::AcqRel);
+        drop(lock(&drain.inner).take());
+        resume_unwind(payload);
+    }
+    drain.drain_loop(1);
+    drain
+}
+
+impl<Src, S> Drain<Src, S>
+where
+    Src: Source,
+    S: Subscriber<Item = Src::Item, Error = Src::Error>,
+{
+    fn signal(&self) {
+        if self.wip.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.drain_loop(1);
+        }
+    }
+
+    fn drain_loop(&self, mut missed: usize) {
+        loop {
+            self.pass_guarded();
+            let before = self.wip.fetch_sub(missed, Ordering::AcqRel);
+            if before == missed {
+                return;
+            }
+            missed = before - missed;
+        }
+    }
+
+    /// One pass, with panics sorted by origin: a panic in the source's own code becomes
+    /// `on_error(Panicked)`; a panic in the subscriber (a rule 2.13 violation) cancels
+    /// the subscription, releases the subscriber and is re-raised to the caller.
+    fn pass_guarded(&self) {
+        let mut in_source = false;
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.pass(&mut in_source)));
+        if let Err(payload) = outcome {
+            self.flags.fetch_or(CANCELLED, Ordering::AcqRel);
+            let taken = lock(&self.inner).take();
+            match taken {
+                Some((src, mut sub)) if in_source => {
+                    drop(src);
+                    sub.on_error(Error::from_panic(Src::STAGE, payload));
+                }
+                other => {
+                    drop(other);
+                    resume_unwind(payload);
+                }
+            }
+        }
+    }
+
+    fn pass(&self, in_source: &mut bool) {
+        let mut guard = lock(&self.inner);
+        let Some((src, sub)) = guard.as_mut() else {
+            return; // already terminated or cancelled
+        };
+        let waker = if Src::ASYNC {
+            self.me.upgrade().map_or_else(|| Waker::noop().clone(), Waker::from)
+        } else {
+            Waker::noop().clone()
+        };
+        let mut cx = TaskContext::from_waker(&waker);
+        let mut emitted = 0u64;
+        let mut demand = self.requested.get();
+        loop {
+            let flags = self.flags.load(Ordering::Acquire);
+            if flags != 0 {
+                let taken = guard.take();
+                drop(guard);
+                if flags & CANCELLED == 0 {
+                    if let Some((_, mut sub)) = taken {
+                        sub.on_error(Error::InvalidRequest { stage: Src::STAGE });
+                    }
+                }
+                return; // cancelled: `taken` is dropped here, releasing the subscriber
+            }
+            if emitted == demand.get() {
+                // Demand used up: settle it once for the whole pass, then look again,
+                // since the subscriber may have requested more meanwhile.
+                demand = self.requested.produced(emitted);
+                emitted = 0;
+                if demand.is_zero() {
+                    *in_source = true;
+                    let end = src.poll_end(&mut cx);
+                    *in_source = false;
+                    match end {
+                        Some(Pulled::Complete) => {
+                            let (_, mut sub) = guard.take().expect("checked above");
+                            drop(guard);
+                            sub.on_complete();
+                        }
+                        Some(Pulled::Error(e)) => {
+                            let (_, mut sub) = guard.take().expect("checked above");
+                            drop(guard);
+                            sub.on_error(e);
+                        }
+                        _ => {}
+                    }
+                    return;
+                }
+                continue;
+            }
+            *in_source = true;
+            let next = src.pull(&mut cx);
+            *in_source = false;
+            match next {
+                Pulled::Item(item) => {
+                    sub.on_next(item);
+                    emitted += 1;
+                }
+                Pulled::Complete => {
+                    let (_, mut sub) = guard.take().expect("checked above");
+                    drop(guard);
+                    sub.on_complete();
+                    return;
+                }
+                Pulled::Error(e) => {
+                    let (_, mut sub) = guard.take().expect("checked above");
+                    drop(guard);
+                    sub.on_error(e);
+                    return;
+                }
+                Pulled::Pending => {
+                    self.requested.produced(emitted);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl<Src, S> Subscription for Drain<Src, S>
+where
+    Src: Source,
+    S: Subscriber<Item = Src::Item, Error = Src::Error>,
+{
+    fn request(&self, n: u64) {
+        if n == 0 {
+            self.flags.fetch_or(BAD_REQUEST, Ordering::AcqRel);
+        } else {
+            self.requested.add(n);
+        }
+        self.signal();
+    }
+
+    fn cancel(&self) {
+        if self.flags.fetch_or(CANCELLED, Ordering::AcqRel) & CANCELLED == 0 {
+            self.signal();
+        }
+    }
+}
+
+impl<Src, S> DrainControl for Drain<Src, S>
+where
+    Src: Source,
+    S: Subscriber<Item = Src::Item, Error = Src::Error>,
+{
+    fn signal(&self) {
+        Drain::signal(self)
+    }
+    fn demand(&self) -> Demand {
+        self.requested.get()
+    }
+    fn is_cancelled(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & CANCELLED != 0
+    }
+}
+
+impl<Src, S> Wake for Drain<Src, S>
+where
+    Src: Source,
+    S: Subscriber<Item = Src::Item, Error = Src::Error>,
+{
+    fn wake(self: Arc<Self>) {
+        self.signal();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.signal();
+    }
+}

@@ -1,0 +1,231 @@
+//! `Fold`: the future behind `for_each`, `fold`, `collect`, `count` and `last`.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+
+use futures_util::task::AtomicWaker;
+
+use crate::{Error, Publisher, SharedSubscription, Stage, Subscriber};
+
+/// Future for [`fold`](super::PublisherExt::fold) and the sinks built on it. Subscribes on
+/// first poll; dropping it cancels the subscription.
+#[must_use = "futures do nothing unless polled"]
+pub struct Fold<P: Publisher, A, F> {
+    state: State<P, A, F>,
+}
+
+enum State<P: Publisher, A, F> {
+    Idle { publisher: P, init: A, f: F, stage: Stage },
+    Running(Arc<Shared<A, P::Error>>),
+    Done,
+}
+
+struct Shared<A, E> {
+    result: Mutex<Option<Result<A, Error<E>>>>,
+    subscription: Mutex<Option<SharedSubscription>>,
+    waker: AtomicWaker,
+}
+
+impl<A, E> Shared<A, E> {
+    fn finish(&self, result: Result<A, Error<E>>) {
+        *self.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        self.subscription
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.waker.wake();
+    }
+}
+
+/// One step of a [`Fold`]: implemented by every `FnMut(A, T) -> A` and by the adapter
+/// behind `for_each`, so both compile to a direct, inlinable call per item.
+pub trait FoldStep<A, T>: Send + 'static {
+    /// Folds `item` into `acc`.
+    fn step(&mut self, acc: A, item: T) -> A;
+}
+
+impl<A, T, F: FnMut(A, T) -> A + Send + 'static> FoldStep<A, T> for F {
+    #[inline]
+    fn step(&mut self, acc: A, item: T) -> A {
+        self(acc, item)
+    }
+}
+
+/// The [`FoldStep`] of `for_each`: calls `f(item)`.
+#[derive(Clone)]
+pub struct ForEachStep<F>(pub(crate) F);
+
+impl<T, F: FnMut(T) + Send + 'static> FoldStep<(), T> for ForEachStep<F> {
+    #[inline]
+    fn step(&mut self, (): (), item: T) {
+        (self.0)(item)
+    }
+}
+
+impl<F> fmt::Debug for ForEachStep<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ForEachStep")
+    }
+}
+
+struct FoldSubscriber<A, F, T, E> {
+    _item: std::marker::PhantomData<fn(T)>,
+    acc: Option<A>,
+    f: F,
+    stage: Stage,
+    subscription: Option<SharedSubscription>,
+    shared: Arc<Shared<A, E>>,
+}
+
+impl<P: Publisher, A, F> Fold<P, A, F> {
+    pub(crate) fn new(publisher: P, init: A, f: F, stage: Stage) -> Self {
+        Fold {
+            state: State::Idle {
+                publisher,
+                init,
+                f,
+                stage,
+            },
+        }
+    }
+}
+
+// `Fold` never pins its fields: the publisher is moved out on first poll.
+impl<P: Publisher, A, F> Unpin for Fold<P, A, F> {}
+
+impl<P, A, F> Future for Fold<P, A, F>
+where
+    P: Publisher,
+    A: Send + 'static,
+    F: FoldStep<A, P::Item>,
+{
+    type Output = Result<A, Error<P::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let State::Idle { .. } = this.state {
+            let State::Idle {
+                publisher,
+                init,
+                f,
+                stage,
+            } = std::mem::replace(&mut this.state, State::Done)
+            else {
+                unreachable!("checked above")
+            };
+            let shared = Arc::new(Shared {
+                result: Mutex::new(None),
+                subscription: Mutex::new(None),
+                waker: AtomicWaker::new(),
+            });
+            shared.waker.register(cx.waker());
+            this.state = State::Running(Arc::clone(&shared));
+            publisher.subscribe(FoldSubscriber {
+                _item: std::marker::PhantomData,
+                acc: Some(init),
+                f,
+                stage,
+                subscription: None,
+                shared,
+            });
+        }
+        let State::Running(shared) = &this.state else {
+            panic!("Fold polled after completion");
+        };
+        shared.waker.register(cx.waker());
+        let result = shared
+            .result
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match result {
+            Some(result) => {
+                this.state = State::Done;
+                Poll::Ready(result)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<P: Publisher, A, F> Drop for Fold<P, A, F> {
+    fn drop(&mut self) {
+        if let State::Running(shared) = &self.state {
+            let subscription = shared
+                .subscription
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(s) = subscription {
+                s.cancel();
+            }
+        }
+    }
+}
+
+impl<P: Publisher, A, F> fmt::Debug for Fold<P, A, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Idle { .. } => "idle",
+            State::Running(_) => "running",
+            State::Done => "done",
+        };
+        f.debug_struct("Fold").field("state", &state).finish()
+    }
+}
+
+impl<A, F, T, E> Subscriber for FoldSubscriber<A, F, T, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    T: 'static,
+    F: FoldStep<A, T>,
+{
+    type Item = T;
+    type Error = E;
+
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        *self
+            .shared
+            .subscription
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(subscription.clone());
+        self.subscription = Some(subscription.clone());
+        subscription.request(u64::MAX);
+    }
+
+    fn on_next(&mut self, item: T) {
+        let Some(acc) = self.acc.take() else {
+            return; // already failed: late items are ignored
+        };
+        let f = &mut self.f;
+        match catch_unwind(AssertUnwindSafe(|| f.step(acc, item))) {
+            Ok(acc) => self.acc = Some(acc),
+            Err(payload) => {
+                if let Some(s) = self.subscription.take() {
+                    s.cancel();
+                }
+                self.shared
+                    .finish(Err(Error::from_panic(self.stage, payload)));
+            }
+        }
+    }
+
+    fn on_error(&mut self, error: Error<E>) {
+        if self.acc.take().is_some() {
+            self.subscription = None;
+            self.shared.finish(Err(error));
+        }
+    }
+
+    fn on_complete(&mut self) {
+        if let Some(acc) = self.acc.take() {
+            self.subscription = None;
+            self.shared.finish(Ok(acc));
+        }
+    }
+}

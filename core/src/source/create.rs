@@ -1,0 +1,402 @@
+//! `create`: a push source (callbacks, event emitters, other threads) with an explicit
+//! overflow strategy for when the producer ignores demand.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Context;
+
+use crate::drain::{self, DrainHandle, Pulled, Source};
+use crate::{Error, Publisher, Subscriber};
+
+/// What [`create`] does with an item pushed while the subscriber has no demand for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverflowStrategy {
+    /// Queue up to this many items beyond the demand; the next one fails the pipeline
+    /// with [`Error::Overflow`] (and is handed back in [`EmitError::Overflow`]).
+    Buffer(usize),
+    /// Refuse the item: it is handed back in [`EmitError::Dropped`] and counted.
+    Drop,
+    /// Keep only the newest undelivered item, dropping (and counting) the one it replaces.
+    Latest,
+    /// Fail the pipeline with [`Error::Overflow`] at the first item without demand.
+    Error,
+}
+
+/// Why [`Emitter::next`] did not accept an item; the item comes back to the producer, so
+/// nothing disappears unseen.
+#[derive(Clone, PartialEq, Eq)]
+pub enum EmitError<T> {
+    /// No demand and the strategy is [`OverflowStrategy::Drop`].
+    Dropped(T),
+    /// The strategy's bound was passed; the pipeline has failed with `Error::Overflow`.
+    Overflow(T),
+    /// The subscriber cancelled, or the emitter already completed or failed.
+    Closed(T),
+}
+
+impl<T> EmitError<T> {
+    /// The refused item.
+    pub fn into_inner(self) -> T {
+        match self {
+            EmitError::Dropped(t) | EmitError::Overflow(t) | EmitError::Closed(t) => t,
+        }
+    }
+}
+
+impl<T> fmt::Debug for EmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EmitError::Dropped(_) => "Dropped(..)",
+            EmitError::Overflow(_) => "Overflow(..)",
+            EmitError::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+impl<T> fmt::Display for EmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EmitError::Dropped(_) => "create: item dropped: the subscriber has no demand",
+            EmitError::Overflow(_) => "create: overflow: the buffer is full, the pipeline failed",
+            EmitError::Closed(_) => "create: the subscription is closed",
+        })
+    }
+}
+
+impl<T> std::error::Error for EmitError<T> {}
+
+/// Counters of an [`Emitter`], readable while the pipeline runs.
+/// Invariant: `accepted = delivered + queued + dropped_after_accept`, where items refused
+/// by [`Emitter::next`] count in `refused` and were never accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmitterStats {
+    /// Items pushed with [`Emitter::next`].
+    pub pushed: u64,
+    /// Items delivered downstream.
+    pub delivered: u64,
+    /// Items handed back to the producer (Drop, Overflow, Closed).
+    pub refused: u64,
+    /// Accepted items later dropped: replaced under `Latest`, or discarded when the
+    /// pipeline failed with an overflow or was cancelled.
+    pub evicted: u64,
+    /// Items waiting in the queue now.
+    pub queued: u64,
+    /// The largest the queue has been.
+    pub peak_queued: u64,
+}
+
+enum Terminal<E> {
+    Complete,
+    Error(Error<E>),
+}
+
+struct Queue<T, E> {
+    items: VecDeque<T>,
+    /// A terminal signal from the producer, delivered after the queued items.
+    terminal: Option<Terminal<E>>,
+    /// An overflow failure, delivered at once.
+    overflow: Option<Error<E>>,
+    closed: bool,
+}
+
+struct Shared<T, E> {
+    queue: Mutex<Queue<T, E>>,
+    drain: OnceLock<DrainHandle>,
+    strategy: OverflowStrategy,
+    pushed: AtomicU64,
+    delivered: AtomicU64,
+    refused: AtomicU64,
+    evicted: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl<T, E> Shared<T, E> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue<T, E>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn signal(&self) {
+        if let Some(d) = self.drain.get() {
+            d.signal();
+        }
+    }
+    fn demand(&self) -> u64 {
+        self.drain.get().map_or(0, |d| d.demand().get())
+    }
+}
+
+/// The producer's side of [`create`]: cheap to clone, usable from any thread.
+pub struct Emitter<T, E> {
+    shared: Arc<Shared<T, E>>,
+}
+
+impl<T, E> Clone for Emitter<T, E> {
+    fn clone(&self) -> Self {
+        Emitter {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
+    /// Pushes one item. Within demand it is queued for delivery; beyond demand the
+    /// [`OverflowStrategy`] decides, and a refused item comes back in the error.
+    pub fn next(&self, item: T) -> Result<(), EmitError<T>> {
+        let shared = &self.shared;
+        shared.pushed.fetch_add(1, Ordering::Relaxed);
+        let mut q = shared.lock();
+        if q.closed || q.terminal.is_some() || q.overflow.is_some() || self.is_cancelled() {
+            drop(q);
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(EmitError::Closed(item));
+        }
+        let demand = shared.demand();
+        let queued = q.items.len() as u64;
+        let excess = queued.saturating_sub(demand);
+        let within_demand = queued < demand;
+        let accept = match shared.strategy {
+            _ if within_demand => true,
+            OverflowStrategy::Buffer(cap) => excess < cap as u64,
+            OverflowStrategy::Drop => {
+                drop(q);
+                shared.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(EmitError::Dropped(item));
+            }
+            OverflowStrategy::Latest => {
+                if excess > 0 {
+                    q.items.pop_back();
+                    shared.evicted.fetch_add(1, Ordering::Relaxed);
+                }
+                true
+            }
+            OverflowStrategy::Error => false,
+        };
+        if !accept {
+            let capacity = match shared.strategy {
+                OverflowStrategy::Buffer(cap) => cap,
+                _ => 0,
+            };
+            q.overflow = Some(Error::Overflow {
+                stage: "create",
+                capacity,
+            });
+            drop(q);
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            shared.signal();
+            return Err(EmitError::Overflow(item));
+        }
+        q.items.push_back(item);
+        shared
+            .peak
+            .fetch_max(q.items.len() as u64, Ordering::Relaxed);
+        drop(q);
+        shared.signal();
+        Ok(())
+    }
+
+    /// Completes the pipeline once the queued items are delivered.
+    pub fn complete(&self) {
+        self.terminate(Terminal::Complete);
+    }
+
+    /// Fails the pipeline with `Error::User(error)` once the queued items are delivered.
+    pub fn error(&self, error: E) {
+        self.terminate(Terminal::Error(Error::User(error)));
+    }
+
+    fn terminate(&self, terminal: Terminal<E>) {
+        let mut q = self.shared.lock();
+        if q.terminal.is_none() && !q.closed {
+            q.terminal = Some(terminal);
+        }
+        drop(q);
+        self.shared.signal();
+    }
+
+    /// How many more items the subscriber will accept now: its outstanding demand less
+    /// what is already queued. A well-behaved producer pushes no more than this.
+    pub fn requested(&self) -> u64 {
+        let queued = self.shared.lock().items.len() as u64;
+        let demand = self.shared.demand();
+        if demand == u64::MAX {
+            return u64::MAX;
+        }
+        demand.saturating_sub(queued)
+    }
+
+    /// True once the subscriber cancelled or the pipeline ended: stop producing.
+    pub fn is_cancelled(&self) -> bool {
+        self.shared.drain.get().is_some_and(|d| d.is_cancelled())
+    }
+
+    /// The emitter's counters.
+    pub fn stats(&self) -> EmitterStats {
+        let queued = self.shared.lock().items.len() as u64;
+        let s = &self.shared;
+        EmitterStats {
+            pushed: s.pushed.load(Ordering::Relaxed),
+            delivered: s.delivered.load(Ordering::Relaxed),
+            refused: s.refused.load(Ordering::Relaxed),
+            evicted: s.evicted.load(Ordering::Relaxed),
+            queued,
+            peak_queued: s.peak.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for Emitter<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emitter")
+            .field("strategy", &self.shared.strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Publisher for [`create`].
+#[must_use = "publishers do nothing until subscribed"]
+pub struct Create<T, E, F> {
+    strategy: OverflowStrategy,
+    producer: F,
+    _types: std::marker::PhantomData<fn() -> (T, E)>,
+}
+
+/// A publisher fed by a push producer. `producer` is called once per subscription, after
+/// `on_subscribe`, with an [`Emitter`] it may clone and move to other threads or register
+/// as a callback. The emitter tells the producer the outstanding demand
+/// ([`Emitter::requested`]); when the producer ignores it, `strategy` decides what
+/// happens, and every refused item is handed back to the producer and counted.
+///
+/// A panic in `producer` fails the pipeline with [`Error::Panicked`].
+///
+/// ```
+/// use spillway_core::prelude::*;
+/// # futures::executor::block_on(async {
+/// let events = create(OverflowStrategy::Buffer(16), |emitter: Emitter<u32, std::convert::Infallible>| {
+///     std::thread::spawn(move || {
+///         for i in 0..10 { emitter.next(i).unwrap(); }
+///         emitter.complete();
+///     });
+/// });
+/// assert_eq!(events.collect().await.unwrap(), (0..10).collect::<Vec<_>>());
+/// # });
+/// ```
+pub fn create<T, E, F>(strategy: OverflowStrategy, producer: F) -> Create<T, E, F>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce(Emitter<T, E>),
+{
+    Create {
+        strategy,
+        producer,
+        _types: std::marker::PhantomData,
+    }
+}
+
+struct CreateSource<T, E>(Arc<Shared<T, E>>);
+
+impl<T, E> Drop for CreateSource<T, E> {
+    fn drop(&mut self) {
+        // Cancelled or terminated: whatever is still queued will never be delivered.
+        let mut q = self.0.lock();
+        q.closed = true;
+        let left = q.items.len() as u64;
+        q.items.clear();
+        drop(q);
+        self.0.evicted.fetch_add(left, Ordering::Relaxed);
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Source for CreateSource<T, E> {
+    type Item = T;
+    type Error = E;
+    const STAGE: &'static str = "create";
+
+    fn attach(&mut self, drain: DrainHandle) {
+        let _ = self.0.drain.set(drain);
+    }
+
+    fn pull(&mut self, _cx: &mut Context<'_>) -> Pulled<T, E> {
+        let mut q = self.0.lock();
+        if let Some(e) = q.overflow.take() {
+            return Pulled::Error(e);
+        }
+        if let Some(item) = q.items.pop_front() {
+            self.0.delivered.fetch_add(1, Ordering::Relaxed);
+            return Pulled::Item(item);
+        }
+        match q.terminal.take() {
+            Some(Terminal::Complete) => Pulled::Complete,
+            Some(Terminal::Error(e)) => Pulled::Error(e),
+            None => Pulled::Pending,
+        }
+    }
+
+    fn poll_end(&mut self, _cx: &mut Context<'_>) -> Option<Pulled<T, E>> {
+        let mut q = self.0.lock();
+        if let Some(e) = q.overflow.take() {
+            return Some(Pulled::Error(e));
+        }
+        if !q.items.is_empty() {
+            return None;
+        }
+        match q.terminal.take() {
+            Some(Terminal::Complete) => Some(Pulled::Complete),
+            Some(Terminal::Error(e)) => Some(Pulled::Error(e)),
+            None => None,
+        }
+    }
+}
+
+impl<T, E, F> Publisher for Create<T, E, F>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce(Emitter<T, E>),
+{
+    type Item = T;
+    type Error = E;
+    fn subscribe<S>(self, subscriber: S)
+    where
+        S: Subscriber<Item = T, Error = E>,
+    {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                terminal: None,
+                overflow: None,
+                closed: false,
+            }),
+            drain: OnceLock::new(),
+            strategy: self.strategy,
+            pushed: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+        });
+        drain::start(CreateSource(Arc::clone(&shared)), subscriber);
+        let emitter = Emitter {
+            shared: Arc::clone(&shared),
+        };
+        let producer = self.producer;
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || producer(emitter))) {
+            let mut q = shared.lock();
+            if q.terminal.is_none() {
+                q.terminal = Some(Terminal::Error(Error::from_panic("create", payload)));
+            }
+            drop(q);
+            shared.signal();
+        }
+    }
+}
+
+impl<T, E, F> fmt::Debug for Create<T, E, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Create")
+            .field("strategy", &self.strategy)
+            .finish_non_exhaustive()
+    }
+}

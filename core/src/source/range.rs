@@ -1,0 +1,72 @@
+//! `range`: consecutive integers.
+
+use std::convert::Infallible;
+use std::task::Context;
+
+use crate::drain::{self, Pulled, Source};
+use crate::{Publisher, Subscriber};
+
+/// Publisher for [`range`].
+#[derive(Debug, Clone)]
+#[must_use = "publishers do nothing until subscribed"]
+pub struct Range {
+    start: u64,
+    end: u64,
+}
+
+/// The integers `start..end` (end excluded), emitted only as requested; completes as soon
+/// as the last one is delivered, and at once when the range is empty.
+///
+/// ```
+/// use spillway_core::prelude::*;
+/// # futures::executor::block_on(async {
+/// assert_eq!(range(3, 6).collect().await.unwrap(), vec![3, 4, 5]);
+/// assert_eq!(range(6, 3).count().await.unwrap(), 0);
+/// # });
+/// ```
+pub fn range(start: u64, end: u64) -> Range {
+    Range { start, end }
+}
+
+struct RangeSource {
+    next: u64,
+    end: u64,
+}
+
+impl Source for RangeSource {
+    type Item = u64;
+    type Error = Infallible;
+    const STAGE: &'static str = "range";
+
+    #[inline]
+    fn pull(&mut self, _cx: &mut Context<'_>) -> Pulled<u64, Infallible> {
+        if self.next < self.end {
+            let n = self.next;
+            self.next += 1;
+            Pulled::Item(n)
+        } else {
+            Pulled::Complete
+        }
+    }
+
+    fn poll_end(&mut self, _cx: &mut Context<'_>) -> Option<Pulled<u64, Infallible>> {
+        (self.next >= self.end).then_some(Pulled::Complete)
+    }
+}
+
+impl Publisher for Range {
+    type Item = u64;
+    type Error = Infallible;
+    fn subscribe<S>(self, subscriber: S)
+    where
+        S: Subscriber<Item = u64, Error = Infallible>,
+    {
+        drain::start(
+            RangeSource {
+                next: self.start,
+                end: self.end,
+            },
+            subscriber,
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! The `Subscriber` trait: the receiving end of a pipeline.
+
+use crate::{Context, Error, SharedSubscription};
+
+/// Receives the signals of one subscription, strictly one at a time (rule 1.3):
+/// `on_subscribe` once, then `on_next` at most as many times as requested, then at most
+/// one of `on_error` / `on_complete`.
+///
+/// A subscriber asks for items through the subscription it receives in `on_subscribe`;
+/// nothing is sent before it requests.
+///
+/// # Examples
+/// ```
+/// use spillway_core::{prelude::*, Error, SharedSubscription, Subscriber};
+///
+/// struct Sum { total: u64, sub: Option<SharedSubscription> }
+/// impl Subscriber for Sum {
+///     type Item = u64;
+///     type Error = std::convert::Infallible;
+///     fn on_subscribe(&mut self, s: SharedSubscription) {
+///         s.request(1); // one at a time: the slowest consumer there is
+///         self.sub = Some(s);
+///     }
+///     fn on_next(&mut self, item: u64) {
+///         self.total += item;
+///         self.sub.as_ref().unwrap().request(1); // re-entrant: no recursion, a drain loop runs
+///     }
+///     fn on_error(&mut self, _e: Error<Self::Error>) {}
+///     fn on_complete(&mut self) { assert_eq!(self.total, 45); }
+/// }
+/// range(0, 10).subscribe(Sum { total: 0, sub: None });
+/// ```
+pub trait Subscriber: Send + 'static {
+    /// The item type it accepts.
+    type Item;
+    /// The user error type of the pipeline it accepts.
+    type Error;
+
+    /// The first signal: the subscription through which to request items.
+    fn on_subscribe(&mut self, subscription: SharedSubscription);
+    /// One item; never more than requested.
+    fn on_next(&mut self, item: Self::Item);
+    /// The pipeline failed; no signal follows.
+    fn on_error(&mut self, error: Error<Self::Error>);
+    /// The pipeline ended normally; no signal follows.
+    fn on_complete(&mut self);
+
+    /// What this subscriber brings to the pipeline it subscribes to, above all the
+    /// [`Scheduler`](crate::Scheduler) that time-based stages use. Operators forward the
+    /// context of their downstream, so a test subscriber carrying a virtual clock makes
+    /// a whole production pipeline run on virtual time.
+    fn context(&self) -> Context {
+        Context::default()
+    }
+}
+
+impl<S: Subscriber + ?Sized> Subscriber for Box<S> {
+    type Item = S::Item;
+    type Error = S::Error;
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        (**self).on_subscribe(subscription)
+    }
+    fn on_next(&mut self, item: Self::Item) {
+        (**self).on_next(item)
+    }
+    fn on_error(&mut self, error: Error<Self::Error>) {
+        (**self).on_error(error)
+    }
+    fn on_complete(&mut self) {
+        (**self).on_complete()
+    }
+    fn context(&self) -> Context {
+        (**self).context()
+    }
+}

@@ -1,0 +1,3 @@
+//! Spillway test kit.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
