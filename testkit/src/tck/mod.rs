@@ -1,0 +1,1 @@
+//! The Reactive Streams conformance suite (to be written).
