@@ -19,4 +19,5 @@ pub use spillway_operators as operators;
 /// Everything a pipeline usually needs: `use spillway::prelude::*;`.
 pub mod prelude {
     pub use spillway_core::prelude::*;
+    pub use spillway_operators::OperatorExt;
 }

@@ -1,5 +1,9 @@
-//! The serialized drain loop shared by the sources: the one place that turns concurrent,
-//! re-entrant `request`/`cancel` calls into serial signals (rules 1.3, 3.2, 3.3).
+//! The serialized drain loop: the one place that turns concurrent, re-entrant
+//! `request`/`cancel` calls into serial signals (rules 1.3, 3.2, 3.3). Every source of
+//! the core crate runs on it, and so can your own sources and operators: implement
+//! [`Source`] (a pull function called only while demand is outstanding) and call
+//! [`start`] with the subscriber; demand accounting, `request(0)`, cancellation, the
+//! release of the subscriber and the panic policy come for free.
 //!
 //! A work-in-progress counter (`wip`) elects a single drain owner: whoever moves it from
 //! zero runs the loop; everyone else only records their request and leaves. The owner
@@ -17,9 +21,12 @@ use crate::{Error, Stage, Subscriber, Subscription};
 
 /// What a source produced when pulled.
 #[derive(Debug)]
-pub(crate) enum Pulled<T, E> {
+pub enum Pulled<T, E> {
+    /// An item, to be delivered now.
     Item(T),
+    /// The end: `on_complete` follows.
     Complete,
+    /// A failure: `on_error` follows.
     Error(Error<E>),
     /// Nothing now; the source will call [`DrainHandle::signal`] (or wake the task
     /// context's waker) when it has more.
@@ -27,13 +34,53 @@ pub(crate) enum Pulled<T, E> {
 }
 
 /// A pull-based source run by the drain loop.
-pub(crate) trait Source: Send + 'static {
+///
+/// # Examples
+/// A countdown, written as a source:
+/// ```
+/// use std::task::Context;
+/// use spillway_core::drain::{self, Pulled, Source};
+/// use spillway_core::prelude::*;
+///
+/// struct Countdown(u32);
+/// impl Source for Countdown {
+///     type Item = u32;
+///     type Error = std::convert::Infallible;
+///     const STAGE: &'static str = "countdown";
+///     fn pull(&mut self, _cx: &mut Context<'_>) -> Pulled<u32, Self::Error> {
+///         if self.0 == 0 { return Pulled::Complete; }
+///         self.0 -= 1;
+///         Pulled::Item(self.0 + 1)
+///     }
+/// }
+///
+/// struct CountdownPublisher(u32);
+/// impl Publisher for CountdownPublisher {
+///     type Item = u32;
+///     type Error = std::convert::Infallible;
+///     fn subscribe<S: Subscriber<Item = u32, Error = Self::Error>>(self, s: S) {
+///         drain::start(Countdown(self.0), s);
+///     }
+/// }
+/// # futures::executor::block_on(async {
+/// assert_eq!(CountdownPublisher(3).collect().await.unwrap(), vec![3, 2, 1]);
+/// # });
+/// ```
+pub trait Source: Send + 'static {
+    /// The items it emits.
     type Item: Send + 'static;
+    /// The user error it may fail with.
     type Error: Send + 'static;
     /// The stage name used in errors.
     const STAGE: Stage;
     /// True if `pull` may return `Pending` and needs a real waker.
     const ASYNC: bool = false;
+    /// True if the source subtracts each item it hands out from the demand itself, with
+    /// [`DrainHandle::produced`] (under its own lock), instead of the drain settling the
+    /// demand once per pass. A push source whose producer decides on the outstanding
+    /// demand (`create`) needs this: otherwise, mid-pass, an item already taken from its
+    /// queue still counts in the demand, and the producer pushes beyond demand unseen.
+    const SETTLES_DEMAND: bool = false;
 
     /// Called once, before the subscriber's `on_subscribe`, with a handle through which a
     /// push-driven source (timer, emitter) re-runs the drain loop.
@@ -60,29 +107,38 @@ pub(crate) struct Drain<Src, S> {
     me: Weak<Drain<Src, S>>,
 }
 
-/// What a push-driven source keeps of its drain loop.
+/// What a push-driven source keeps of its drain loop: a weak handle, so that it never
+/// keeps a finished subscription alive.
 #[derive(Clone)]
-pub(crate) struct DrainHandle(Weak<dyn DrainControl>);
+pub struct DrainHandle(Weak<dyn DrainControl>);
 
-pub(crate) trait DrainControl: Send + Sync {
+trait DrainControl: Send + Sync {
     fn signal(&self);
+    fn produced(&self, n: u64);
     fn demand(&self) -> Demand;
     fn is_cancelled(&self) -> bool;
 }
 
 impl DrainHandle {
     /// Re-runs the drain loop (on this thread, unless another thread is draining).
-    pub(crate) fn signal(&self) {
+    pub fn signal(&self) {
         if let Some(d) = self.0.upgrade() {
             d.signal();
         }
     }
+    /// Subtracts `n` delivered items from the outstanding demand: only for a source with
+    /// [`Source::SETTLES_DEMAND`], which calls it for each item `pull` hands out.
+    pub fn produced(&self, n: u64) {
+        if let Some(d) = self.0.upgrade() {
+            d.produced(n);
+        }
+    }
     /// Outstanding downstream demand.
-    pub(crate) fn demand(&self) -> Demand {
+    pub fn demand(&self) -> Demand {
         self.0.upgrade().map_or(Demand::ZERO, |d| d.demand())
     }
     /// True once cancelled or terminated.
-    pub(crate) fn is_cancelled(&self) -> bool {
+    pub fn is_cancelled(&self) -> bool {
         self.0.upgrade().is_none_or(|d| d.is_cancelled())
     }
 }
@@ -94,9 +150,19 @@ impl std::fmt::Debug for DrainHandle {
 }
 
 /// Subscribes `subscriber` to `source`: calls `on_subscribe` (requests made inside it are
-/// served after it returns, rule 1.3) and runs the first drain pass. Returns the drain so
-/// that push sources can be handed to their producer.
-pub(crate) fn start<Src, S>(source: Src, subscriber: S) -> Arc<Drain<Src, S>>
+/// served after it returns, rule 1.3) and runs the first drain pass. Returns a handle to
+/// the drain loop.
+pub fn start<Src, S>(source: Src, subscriber: S) -> DrainHandle
+where
+    Src: Source,
+    S: Subscriber<Item = Src::Item, Error = Src::Error>,
+{
+    let drain = start_drain(source, subscriber);
+    let control: Arc<dyn DrainControl> = drain;
+    DrainHandle(Arc::downgrade(&control))
+}
+
+fn start_drain<Src, S>(source: Src, subscriber: S) -> Arc<Drain<Src, S>>
 where
     Src: Source,
     S: Subscriber<Item = Src::Item, Error = Src::Error>,
@@ -173,6 +239,16 @@ where
         }
     }
 
+    /// Settles the `emitted` items of this pass (unless the source settled them item by
+    /// item) and returns the demand left.
+    fn settle(&self, emitted: u64) -> Demand {
+        if Src::SETTLES_DEMAND {
+            self.requested.get()
+        } else {
+            self.requested.produced(emitted)
+        }
+    }
+
     fn pass(&self, in_source: &mut bool) {
         let mut guard = lock(&self.inner);
         let Some((src, sub)) = guard.as_mut() else {
@@ -201,7 +277,7 @@ where
             if emitted == demand.get() {
                 // Demand used up: settle it once for the whole pass, then look again,
                 // since the subscriber may have requested more meanwhile.
-                demand = self.requested.produced(emitted);
+                demand = self.settle(emitted);
                 emitted = 0;
                 if demand.is_zero() {
                     *in_source = true;
@@ -245,7 +321,7 @@ where
                     return;
                 }
                 Pulled::Pending => {
-                    self.requested.produced(emitted);
+                    self.settle(emitted);
                     return;
                 }
             }
@@ -281,6 +357,9 @@ where
 {
     fn signal(&self) {
         Drain::signal(self)
+    }
+    fn produced(&self, n: u64) {
+        self.requested.produced(n);
     }
     fn demand(&self) -> Demand {
         self.requested.get()

@@ -31,7 +31,7 @@
 mod config;
 mod context;
 mod demand;
-mod drain;
+pub mod drain;
 mod error;
 mod publisher;
 mod scheduler;

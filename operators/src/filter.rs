@@ -1,0 +1,153 @@
+//! `filter`: keep the items that pass a predicate.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber, Subscription};
+
+/// Publisher for the [`filter`](crate::OperatorExt::filter) method.
+#[derive(Clone)]
+#[must_use = "publishers do nothing until subscribed"]
+pub struct Filter<P, F> {
+    upstream: P,
+    predicate: F,
+}
+
+impl<P, F> Filter<P, F> {
+    pub(crate) fn new(upstream: P, predicate: F) -> Self {
+        Filter {
+            upstream,
+            predicate,
+        }
+    }
+}
+
+impl<P, F> Publisher for Filter<P, F>
+where
+    P: Publisher,
+    F: FnMut(&P::Item) -> bool + Send + 'static,
+{
+    type Item = P::Item;
+    type Error = P::Error;
+
+    fn subscribe<S>(self, subscriber: S)
+    where
+        S: Subscriber<Item = P::Item, Error = P::Error>,
+    {
+        self.upstream.subscribe(FilterSubscriber {
+            downstream: subscriber,
+            predicate: self.predicate,
+            link: None,
+            done: false,
+        });
+    }
+}
+
+/// Downstream's view of the subscription: it notes unbounded demand, so that a rejected
+/// item needs no replacement request (and no atomic read-modify-write) on the fast path.
+struct FilterSubscription {
+    upstream: SharedSubscription,
+    unbounded: AtomicBool,
+}
+
+impl Subscription for FilterSubscription {
+    fn request(&self, n: u64) {
+        if n == u64::MAX {
+            self.unbounded.store(true, Ordering::Relaxed);
+        }
+        self.upstream.request(n);
+    }
+
+    fn cancel(&self) {
+        self.upstream.cancel();
+    }
+}
+
+struct FilterSubscriber<S, F> {
+    downstream: S,
+    predicate: F,
+    link: Option<Arc<FilterSubscription>>,
+    done: bool,
+}
+
+impl<S, F> FilterSubscriber<S, F> {
+    fn cancel_upstream(&mut self) {
+        if let Some(link) = self.link.take() {
+            link.upstream.cancel();
+        }
+    }
+}
+
+impl<S, F> Subscriber for FilterSubscriber<S, F>
+where
+    S: Subscriber,
+    S::Item: 'static,
+    F: FnMut(&S::Item) -> bool + Send + 'static,
+{
+    type Item = S::Item;
+    type Error = S::Error;
+
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        let link = Arc::new(FilterSubscription {
+            upstream: subscription,
+            unbounded: AtomicBool::new(false),
+        });
+        self.link = Some(Arc::clone(&link));
+        self.downstream.on_subscribe(link);
+    }
+
+    #[inline]
+    fn on_next(&mut self, item: S::Item) {
+        if self.done {
+            return;
+        }
+        let predicate = &mut self.predicate;
+        match catch_unwind(AssertUnwindSafe(|| predicate(&item))) {
+            Ok(true) => self.downstream.on_next(item),
+            Ok(false) => {
+                // The item used one unit of downstream's demand: ask for a replacement.
+                if let Some(link) = &self.link {
+                    if !link.unbounded.load(Ordering::Relaxed) {
+                        link.upstream.request(1);
+                    }
+                }
+            }
+            Err(payload) => {
+                self.done = true;
+                self.cancel_upstream();
+                self.downstream
+                    .on_error(Error::from_panic("filter", payload));
+            }
+        }
+    }
+
+    fn on_error(&mut self, error: Error<S::Error>) {
+        if !self.done {
+            self.done = true;
+            self.link = None;
+            self.downstream.on_error(error);
+        }
+    }
+
+    fn on_complete(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.link = None;
+            self.downstream.on_complete();
+        }
+    }
+
+    fn context(&self) -> Context {
+        self.downstream.context()
+    }
+}
+
+impl<P: fmt::Debug, F> fmt::Debug for Filter<P, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Filter")
+            .field("upstream", &self.upstream)
+            .finish_non_exhaustive()
+    }
+}

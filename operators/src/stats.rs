@@ -1,0 +1,223 @@
+//! Live statistics of the lossy and buffering operators, and the reasons items are dropped.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Why an operator dropped an item. Every dropped item is counted under one reason and
+/// handed to the operator's `on_drop` callback, if one was set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The buffer was full and the policy drops the incoming item.
+    BufferFull,
+    /// The buffer was full and the policy evicted the oldest buffered item.
+    Evicted,
+    /// The buffer was full and the policy cleared it.
+    BufferCleared,
+    /// A newer item replaced this one before downstream asked for it.
+    Superseded,
+    /// Downstream had no demand when the item arrived.
+    NoDemand,
+    /// A rate or time-based stage let another item through instead of this one.
+    Throttled,
+    /// A load-shedding stage refused it.
+    Shed,
+    /// It was buffered when the pipeline failed or was cancelled.
+    Discarded,
+}
+
+impl DropReason {
+    /// Every reason, in a fixed order (the order of [`FlowSnapshot::dropped_by`]).
+    pub const ALL: [DropReason; 8] = [
+        DropReason::BufferFull,
+        DropReason::Evicted,
+        DropReason::BufferCleared,
+        DropReason::Superseded,
+        DropReason::NoDemand,
+        DropReason::Throttled,
+        DropReason::Shed,
+        DropReason::Discarded,
+    ];
+
+    fn index(self) -> usize {
+        DropReason::ALL
+            .iter()
+            .position(|r| *r == self)
+            .expect("ALL lists every reason")
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            DropReason::BufferFull => "buffer full",
+            DropReason::Evicted => "evicted",
+            DropReason::BufferCleared => "buffer cleared",
+            DropReason::Superseded => "superseded",
+            DropReason::NoDemand => "no demand",
+            DropReason::Throttled => "throttled",
+            DropReason::Shed => "shed",
+            DropReason::Discarded => "discarded",
+        };
+        f.write_str(s)
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    received: AtomicU64,
+    emitted: AtomicU64,
+    dropped: [AtomicU64; 8],
+    paused: AtomicU64,
+    buffered: AtomicU64,
+    peak: AtomicU64,
+    capacity: AtomicU64,
+}
+
+/// A live view of an operator's counters, cheap to clone and readable from any thread
+/// while the pipeline runs (the seed document's `getStats()`).
+///
+/// Invariant, at any quiescent moment: `received = emitted + dropped + buffered`.
+///
+/// # Examples
+/// ```
+/// use spillway_operators::{DropReason, FlowStats};
+/// let stats = FlowStats::new(10);
+/// stats.record_received();
+/// stats.record_dropped(DropReason::NoDemand);
+/// let s = stats.snapshot();
+/// assert_eq!((s.received, s.dropped()), (1, 1));
+/// assert!(s.is_balanced());
+/// ```
+#[derive(Clone, Default)]
+pub struct FlowStats {
+    counters: Arc<Counters>,
+}
+
+/// The counters of a [`FlowStats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowSnapshot {
+    /// Items taken from upstream.
+    pub received: u64,
+    /// Items sent downstream.
+    pub emitted: u64,
+    /// Items dropped, by reason, in the order of [`DropReason::ALL`].
+    pub dropped_by: [u64; 8],
+    /// How many times the operator stopped requesting from upstream (reached its high
+    /// watermark).
+    pub paused: u64,
+    /// Items held now.
+    pub buffered: u64,
+    /// The most items held at once.
+    pub peak_buffered: u64,
+    /// The capacity, if the operator has one (0 if not).
+    pub capacity: u64,
+}
+
+impl FlowSnapshot {
+    /// All dropped items.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_by.iter().sum()
+    }
+
+    /// Items dropped for `reason`.
+    pub fn dropped_for(&self, reason: DropReason) -> u64 {
+        self.dropped_by[reason.index()]
+    }
+
+    /// Buffer utilisation from 0.0 (empty) to 1.0 (full); 0.0 without a capacity.
+    pub fn pressure(&self) -> f64 {
+        if self.capacity == 0 {
+            return 0.0;
+        }
+        (self.buffered as f64 / self.capacity as f64).min(1.0)
+    }
+
+    /// True when `received = emitted + dropped + buffered`: nothing vanished unseen.
+    pub fn is_balanced(&self) -> bool {
+        self.received == self.emitted + self.dropped() + self.buffered
+    }
+}
+
+impl FlowStats {
+    /// Counters for an operator holding at most `capacity` items (0: no buffer).
+    pub fn new(capacity: usize) -> FlowStats {
+        let stats = FlowStats::default();
+        stats
+            .counters
+            .capacity
+            .store(capacity as u64, Ordering::Relaxed);
+        stats
+    }
+
+    /// Reads all counters.
+    pub fn snapshot(&self) -> FlowSnapshot {
+        let c = &self.counters;
+        let mut dropped_by = [0; 8];
+        for (slot, counter) in dropped_by.iter_mut().zip(&c.dropped) {
+            *slot = counter.load(Ordering::Relaxed);
+        }
+        FlowSnapshot {
+            received: c.received.load(Ordering::Relaxed),
+            emitted: c.emitted.load(Ordering::Relaxed),
+            dropped_by,
+            paused: c.paused.load(Ordering::Relaxed),
+            buffered: c.buffered.load(Ordering::Relaxed),
+            peak_buffered: c.peak.load(Ordering::Relaxed),
+            capacity: c.capacity.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts one item taken from upstream.
+    pub fn record_received(&self) {
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `n` items sent downstream.
+    pub fn record_emitted(&self, n: u64) {
+        self.counters.emitted.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one dropped item.
+    pub fn record_dropped(&self, reason: DropReason) {
+        self.counters.dropped[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one pause of upstream.
+    pub fn record_paused(&self) {
+        self.counters.paused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the number of items held now (and the peak).
+    pub fn set_buffered(&self, n: usize) {
+        let n = n as u64;
+        self.counters.buffered.store(n, Ordering::Relaxed);
+        self.counters.peak.fetch_max(n, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for FlowStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.snapshot().fmt(f)
+    }
+}
+
+impl fmt::Display for FlowSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "received {} emitted {} dropped {} buffered {} (peak {}, pressure {:.0}%) paused {}",
+            self.received,
+            self.emitted,
+            self.dropped(),
+            self.buffered,
+            self.peak_buffered,
+            self.pressure() * 100.0,
+            self.paused
+        )
+    }
+}
+
+/// The callback that receives each dropped item with its reason.
+pub(crate) type OnDrop<T> = Arc<dyn Fn(T, DropReason) + Send + Sync>;
