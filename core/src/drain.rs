@@ -255,7 +255,9 @@ where
             return; // already terminated or cancelled
         };
         let waker = if Src::ASYNC {
-            self.me.upgrade().map_or_else(|| Waker::noop().clone(), Waker::from)
+            self.me
+                .upgrade()
+                .map_or_else(|| Waker::noop().clone(), Waker::from)
         } else {
             Waker::noop().clone()
         };

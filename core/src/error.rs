@@ -164,9 +164,10 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::User(e) => f.debug_tuple("User").field(e).finish(),
-            Error::InvalidRequest { stage } => {
-                f.debug_struct("InvalidRequest").field("stage", stage).finish()
-            }
+            Error::InvalidRequest { stage } => f
+                .debug_struct("InvalidRequest")
+                .field("stage", stage)
+                .finish(),
             Error::Overflow { stage, capacity } => f
                 .debug_struct("Overflow")
                 .field("stage", stage)

@@ -46,13 +46,14 @@ pub use crate::context::Context;
 pub use crate::demand::{AtomicDemand, Demand};
 pub use crate::error::{Error, Stage};
 pub use crate::publisher::{Processor, Publisher};
+#[cfg(feature = "tokio")]
+pub use crate::scheduler::TokioScheduler;
 pub use crate::scheduler::{
     default_scheduler, Scheduler, SchedulerExt, Task, TaskHandle, ThreadScheduler,
 };
-#[cfg(feature = "tokio")]
-pub use crate::scheduler::TokioScheduler;
 pub use crate::sink::{
-    Disposable, FnSubscriber, Fold, FoldStep, ForEachAsync, ForEachStep, IntoStream, PublisherExt,
+    Collect, Count, Disposable, FnSubscriber, Fold, FoldStep, ForEach, ForEachAsync, ForEachStep,
+    IntoStream, Last, PublisherExt,
 };
 pub use crate::source::*;
 pub use crate::subscriber::Subscriber;

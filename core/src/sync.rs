@@ -11,5 +11,7 @@ pub(crate) use std::sync::{atomic, Mutex, MutexGuard};
 /// owner, and a panic there is already handled by the drain loop, so poison carries no
 /// information we need.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -11,6 +11,7 @@ mod filter;
 mod map;
 mod on_backpressure_buffer;
 mod stats;
+mod support;
 
 pub use crate::ext::OperatorExt;
 pub use crate::filter::Filter;

@@ -3,13 +3,14 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Context as TaskContext;
 
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{ConfigError, Context, Error, Publisher, SharedSubscription, Subscriber};
 
 use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::support::{self, DrainSlot, Dropper, UpstreamSlot};
 
 const STAGE: &str = "on_backpressure_buffer";
 
@@ -69,7 +70,11 @@ impl<P: Publisher> OnBackpressureBuffer<P> {
 
     fn unchecked(upstream: P, capacity: usize, overflow: BufferOverflow) -> Self {
         let high = capacity;
-        let low = if capacity == usize::MAX { 0 } else { capacity / 4 };
+        let low = if capacity == usize::MAX {
+            0
+        } else {
+            capacity / 4
+        };
         OnBackpressureBuffer {
             upstream,
             config: Config {
@@ -120,7 +125,7 @@ impl<P: Publisher> OnBackpressureBuffer<P> {
     where
         F: Fn(P::Item, DropReason) + Send + Sync + 'static,
     {
-        self.on_drop = Some(Arc::new(f));
+        self.on_drop = Some(support::on_drop(f));
         self
     }
 
@@ -145,41 +150,15 @@ struct Inner<T, E> {
 
 struct Shared<T, E> {
     inner: Mutex<Inner<T, E>>,
-    upstream: OnceLock<SharedSubscription>,
-    drain: OnceLock<DrainHandle>,
+    upstream: UpstreamSlot,
+    drain: DrainSlot,
     config: Config,
-    stats: FlowStats,
-    on_drop: Option<OnDrop<T>>,
+    dropper: Dropper<T>,
 }
 
 impl<T, E> Shared<T, E> {
     fn lock(&self) -> MutexGuard<'_, Inner<T, E>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn signal(&self) {
-        if let Some(d) = self.drain.get() {
-            d.signal();
-        }
-    }
-
-    fn request_upstream(&self, n: u64) {
-        if n > 0 {
-            if let Some(up) = self.upstream.get() {
-                up.request(n);
-            }
-        }
-    }
-
-    /// Counts and reports dropped items. Called without the lock held, since the
-    /// callback is user code.
-    fn dropped(&self, items: impl IntoIterator<Item = T>, reason: DropReason) {
-        for item in items {
-            self.stats.record_dropped(reason);
-            if let Some(f) = &self.on_drop {
-                f(item, reason);
-            }
-        }
+        support::lock(&self.inner)
     }
 
     /// Backpressure policy: how much to request so that buffered + in flight goes back up
@@ -221,11 +200,10 @@ where
                 closed: false,
                 paused: false,
             }),
-            upstream: OnceLock::new(),
-            drain: OnceLock::new(),
+            upstream: UpstreamSlot::default(),
+            drain: DrainSlot::default(),
             config: self.config,
-            stats: self.stats,
-            on_drop: self.on_drop,
+            dropper: Dropper::new(self.stats, self.on_drop),
         });
         drain::start(BufferSource(Arc::clone(&shared)), subscriber);
         self.upstream.subscribe(BufferUpstream { shared, context });
@@ -241,7 +219,7 @@ impl<T: Send + 'static, E: Send + 'static> Source for BufferSource<T, E> {
     const STAGE: &'static str = STAGE;
 
     fn attach(&mut self, drain: DrainHandle) {
-        let _ = self.0.drain.set(drain);
+        self.0.drain.set(drain);
     }
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
@@ -251,11 +229,11 @@ impl<T: Send + 'static, E: Send + 'static> Source for BufferSource<T, E> {
             return Pulled::Error(e);
         }
         if let Some(item) = inner.queue.pop_front() {
-            shared.stats.set_buffered(inner.queue.len());
-            shared.stats.record_emitted(1);
+            shared.dropper.stats.set_buffered(inner.queue.len());
+            shared.dropper.stats.record_emitted(1);
             let more = shared.replenish(&mut inner);
             drop(inner);
-            shared.request_upstream(more);
+            shared.upstream.request(more);
             return Pulled::Item(item);
         }
         match inner.end.take() {
@@ -290,12 +268,10 @@ impl<T, E> Drop for BufferSource<T, E> {
         let left: Vec<T> = inner.queue.drain(..).collect();
         let upstream_done = inner.end.is_some();
         drop(inner);
-        self.0.stats.set_buffered(0);
-        self.0.dropped(left, DropReason::Discarded);
+        self.0.dropper.stats.set_buffered(0);
+        self.0.dropper.drop_all(left, DropReason::Discarded);
         if !upstream_done {
-            if let Some(up) = self.0.upstream.get() {
-                up.cancel();
-            }
+            self.0.upstream.cancel();
         }
     }
 }
@@ -312,9 +288,8 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BufferUpstream<T, E> {
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         let shared = &self.shared;
-        if shared.upstream.set(subscription.clone()).is_err() {
-            subscription.cancel(); // rule 2.5: a second subscription is refused
-            return;
+        if !shared.upstream.set(subscription.clone()) {
+            return; // rule 2.5: a second subscription is refused
         }
         let mut inner = shared.lock();
         if inner.closed {
@@ -327,17 +302,17 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BufferUpstream<T, E> {
             _ => u64::MAX,
         };
         drop(inner);
-        shared.request_upstream(n);
+        shared.upstream.request(n);
     }
 
     fn on_next(&mut self, item: T) {
         let shared = &self.shared;
-        shared.stats.record_received();
+        shared.dropper.stats.record_received();
         let c = shared.config;
         let mut inner = shared.lock();
         if inner.closed || inner.failed.is_some() {
             drop(inner);
-            shared.dropped([item], DropReason::Discarded);
+            shared.dropper.drop_item(item, DropReason::Discarded);
             return;
         }
         let mut dropped: Vec<T> = Vec::new();
@@ -384,17 +359,15 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BufferUpstream<T, E> {
             && inner.queue.len() >= c.high
         {
             inner.paused = true;
-            shared.stats.record_paused();
+            shared.dropper.stats.record_paused();
         }
-        shared.stats.set_buffered(inner.queue.len());
+        shared.dropper.stats.set_buffered(inner.queue.len());
         drop(inner);
         if overflowed {
-            if let Some(up) = shared.upstream.get() {
-                up.cancel();
-            }
+            shared.upstream.cancel();
         }
-        shared.dropped(dropped, reason);
-        shared.signal();
+        shared.dropper.drop_all(dropped, reason);
+        shared.drain.signal();
     }
 
     fn on_error(&mut self, error: Error<E>) {
@@ -403,7 +376,7 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BufferUpstream<T, E> {
             inner.end = Some(Err(error));
         }
         drop(inner);
-        self.shared.signal();
+        self.shared.drain.signal();
     }
 
     fn on_complete(&mut self) {
@@ -412,7 +385,7 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BufferUpstream<T, E> {
             inner.end = Some(Ok(()));
         }
         drop(inner);
-        self.shared.signal();
+        self.shared.drain.signal();
     }
 
     fn context(&self) -> Context {

@@ -78,7 +78,9 @@ impl ThreadScheduler {
     /// The process-wide timer thread, started on first use.
     pub fn global() -> Arc<dyn Scheduler> {
         static GLOBAL: OnceLock<Arc<ThreadScheduler>> = OnceLock::new();
-        GLOBAL.get_or_init(|| Arc::new(ThreadScheduler::new())).clone()
+        GLOBAL
+            .get_or_init(|| Arc::new(ThreadScheduler::new()))
+            .clone()
     }
 
     fn push(&self, due: Instant, period: Option<Duration>, task: Task) {

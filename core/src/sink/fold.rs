@@ -19,7 +19,12 @@ pub struct Fold<P: Publisher, A, F> {
 }
 
 enum State<P: Publisher, A, F> {
-    Idle { publisher: P, init: A, f: F, stage: Stage },
+    Idle {
+        publisher: P,
+        init: A,
+        f: F,
+        stage: Stage,
+    },
     Running(Arc<Shared<A, P::Error>>),
     Done,
 }

@@ -14,6 +14,23 @@ pub use self::into_stream::IntoStream;
 
 use crate::Publisher;
 
+/// Future for [`collect`](PublisherExt::collect).
+pub type Collect<P> = Fold<
+    P,
+    Vec<<P as Publisher>::Item>,
+    fn(Vec<<P as Publisher>::Item>, <P as Publisher>::Item) -> Vec<<P as Publisher>::Item>,
+>;
+/// Future for [`count`](PublisherExt::count).
+pub type Count<P> = Fold<P, u64, fn(u64, <P as Publisher>::Item) -> u64>;
+/// Future for [`last`](PublisherExt::last).
+pub type Last<P> = Fold<
+    P,
+    Option<<P as Publisher>::Item>,
+    fn(Option<<P as Publisher>::Item>, <P as Publisher>::Item) -> Option<<P as Publisher>::Item>,
+>;
+/// Future for [`for_each`](PublisherExt::for_each).
+pub type ForEach<P, F> = Fold<P, (), ForEachStep<F>>;
+
 /// The sinks, available on every publisher.
 pub trait PublisherExt: Publisher + Sized {
     /// A `futures::Stream` of the items (then of the error, as `Err`, if the pipeline
@@ -47,7 +64,7 @@ pub trait PublisherExt: Publisher + Sized {
     /// from_iter(["a", "b"]).for_each(move |s| seen.push(s)).await.unwrap();
     /// # });
     /// ```
-    fn for_each<F>(self, f: F) -> Fold<Self, (), ForEachStep<F>>
+    fn for_each<F>(self, f: F) -> ForEach<Self, F>
     where
         F: FnMut(Self::Item) + Send + 'static,
     {
@@ -78,10 +95,7 @@ pub trait PublisherExt: Publisher + Sized {
     /// assert_eq!(just(1).collect().await.unwrap(), vec![1]);
     /// # });
     /// ```
-    #[allow(clippy::type_complexity)]
-    fn collect(
-        self,
-    ) -> Fold<Self, Vec<Self::Item>, fn(Vec<Self::Item>, Self::Item) -> Vec<Self::Item>> {
+    fn collect(self) -> Collect<Self> {
         fn push<T>(mut v: Vec<T>, item: T) -> Vec<T> {
             v.push(item);
             v
@@ -97,7 +111,7 @@ pub trait PublisherExt: Publisher + Sized {
     /// assert_eq!(range(0, 10).count().await.unwrap(), 10);
     /// # });
     /// ```
-    fn count(self) -> Fold<Self, u64, fn(u64, Self::Item) -> u64> {
+    fn count(self) -> Count<Self> {
         fn inc<T>(n: u64, _item: T) -> u64 {
             n + 1
         }
@@ -112,11 +126,7 @@ pub trait PublisherExt: Publisher + Sized {
     /// assert_eq!(range(0, 10).last().await.unwrap(), Some(9));
     /// # });
     /// ```
-    #[allow(clippy::type_complexity)]
-    fn last(
-        self,
-    ) -> Fold<Self, Option<Self::Item>, fn(Option<Self::Item>, Self::Item) -> Option<Self::Item>>
-    {
+    fn last(self) -> Last<Self> {
         fn keep<T>(_old: Option<T>, item: T) -> Option<T> {
             Some(item)
         }
@@ -188,4 +198,3 @@ pub trait PublisherExt: Publisher + Sized {
 }
 
 impl<P: Publisher> PublisherExt for P {}
-

@@ -5,10 +5,12 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::task::Context;
 
 use crate::drain::{self, DrainHandle, Pulled, Source};
+// The queue lock comes from the std-or-loom switch, so `create` can be model-checked.
+use crate::sync::{lock, Mutex, MutexGuard};
 use crate::{Error, Publisher, Subscriber};
 
 /// What [`create`] does with an item pushed while the subscriber has no demand for it.
@@ -114,8 +116,8 @@ struct Shared<T, E> {
 }
 
 impl<T, E> Shared<T, E> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue<T, E>> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Queue<T, E>> {
+        lock(&self.queue)
     }
     fn signal(&self) {
         if let Some(d) = self.drain.get() {
@@ -313,6 +315,11 @@ impl<T: Send + 'static, E: Send + 'static> Source for CreateSource<T, E> {
     type Item = T;
     type Error = E;
     const STAGE: &'static str = "create";
+    // The emitter decides on `demand - queued` under the queue lock, so an item must leave
+    // the queue and the demand together, under that lock, not at the end of the drain
+    // pass: otherwise a producer on another thread sees the taken item's demand as still
+    // free and accepts an item beyond demand, which no overflow strategy then catches.
+    const SETTLES_DEMAND: bool = true;
 
     fn attach(&mut self, drain: DrainHandle) {
         let _ = self.0.drain.set(drain);
@@ -325,6 +332,9 @@ impl<T: Send + 'static, E: Send + 'static> Source for CreateSource<T, E> {
         }
         if let Some(item) = q.items.pop_front() {
             self.0.delivered.fetch_add(1, Ordering::Relaxed);
+            if let Some(d) = self.0.drain.get() {
+                d.produced(1);
+            }
             return Pulled::Item(item);
         }
         match q.terminal.take() {

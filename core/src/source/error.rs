@@ -41,7 +41,10 @@ where
     S::Item: Send + 'static,
     S::Error: Send + 'static,
 {
-    drain::start(FailSource::<S::Item, S::Error>(Some(error), PhantomData), subscriber);
+    drain::start(
+        FailSource::<S::Item, S::Error>(Some(error), PhantomData),
+        subscriber,
+    );
 }
 
 impl<T: Send + 'static, E: Send + 'static> FailSource<T, E> {

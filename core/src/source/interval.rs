@@ -43,7 +43,10 @@ pub struct Interval {
 /// ```
 pub fn interval(period: Duration) -> Result<Interval, ConfigError> {
     if period.is_zero() {
-        return Err(ConfigError::new("interval", "the period must be greater than zero"));
+        return Err(ConfigError::new(
+            "interval",
+            "the period must be greater than zero",
+        ));
     }
     Ok(Interval {
         delay: period,

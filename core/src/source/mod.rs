@@ -12,7 +12,7 @@ mod just;
 mod never;
 mod range;
 
-pub use self::create::{create, Create, Emitter, EmitError, OverflowStrategy, EmitterStats};
+pub use self::create::{create, Create, EmitError, Emitter, EmitterStats, OverflowStrategy};
 pub use self::defer::{defer, Defer};
 pub use self::empty::{empty, Empty};
 pub use self::error::{error, Fail};

@@ -1,0 +1,99 @@
+//! Small pieces shared by the operators: poison-free locking, the upstream slot, and the
+//! dropped-item reporter. Operator files stay about their own logic.
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use spillway_core::drain::DrainHandle;
+use spillway_core::SharedSubscription;
+
+use crate::stats::{DropReason, FlowStats, OnDrop};
+
+/// Locks ignoring poison: operator state is only touched by short, non-panicking code
+/// (user callbacks run outside the lock), so poison carries no information.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The upstream subscription of an operator whose downstream side runs on a drain loop,
+/// set once when upstream calls `on_subscribe`.
+#[derive(Default)]
+pub(crate) struct UpstreamSlot(OnceLock<SharedSubscription>);
+
+impl UpstreamSlot {
+    /// Stores the subscription; false (and the new one cancelled) if one was already set
+    /// (rule 2.5).
+    pub(crate) fn set(&self, subscription: SharedSubscription) -> bool {
+        match self.0.set(subscription) {
+            Ok(()) => true,
+            Err(second) => {
+                second.cancel();
+                false
+            }
+        }
+    }
+
+    pub(crate) fn request(&self, n: u64) {
+        if n > 0 {
+            if let Some(up) = self.0.get() {
+                up.request(n);
+            }
+        }
+    }
+
+    pub(crate) fn cancel(&self) {
+        if let Some(up) = self.0.get() {
+            up.cancel();
+        }
+    }
+}
+
+/// The downstream drain loop of an operator, set once when it starts.
+#[derive(Default)]
+pub(crate) struct DrainSlot(OnceLock<DrainHandle>);
+
+impl DrainSlot {
+    pub(crate) fn set(&self, handle: DrainHandle) {
+        let _ = self.0.set(handle);
+    }
+
+    /// Runs the drain loop (here, or in the thread already running it).
+    pub(crate) fn signal(&self) {
+        if let Some(d) = self.0.get() {
+            d.signal();
+        }
+    }
+}
+
+/// Counts dropped items and hands them to the user's `on_drop` callback. Call it without
+/// holding a lock: the callback is user code.
+pub(crate) struct Dropper<T> {
+    pub(crate) stats: FlowStats,
+    on_drop: Option<OnDrop<T>>,
+}
+
+impl<T> Dropper<T> {
+    pub(crate) fn new(stats: FlowStats, on_drop: Option<OnDrop<T>>) -> Self {
+        Dropper { stats, on_drop }
+    }
+
+    pub(crate) fn drop_item(&self, item: T, reason: DropReason) {
+        self.stats.record_dropped(reason);
+        if let Some(f) = &self.on_drop {
+            f(item, reason);
+        }
+    }
+
+    pub(crate) fn drop_all(&self, items: impl IntoIterator<Item = T>, reason: DropReason) {
+        for item in items {
+            self.drop_item(item, reason);
+        }
+    }
+}
+
+/// Wraps a user's drop callback.
+pub(crate) fn on_drop<T, F>(f: F) -> OnDrop<T>
+where
+    F: Fn(T, DropReason) + Send + Sync + 'static,
+{
+    Arc::new(f)
+}
