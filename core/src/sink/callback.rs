@@ -138,6 +138,11 @@ where
     type Error = E;
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        // Rule 2.5: already subscribed (or terminated): refuse the new subscription.
+        if self.subscription.is_some() || self.on_error.is_none() {
+            subscription.cancel();
+            return;
+        }
         if self.link.cancelled.load(Ordering::Acquire) {
             subscription.cancel();
             return;
