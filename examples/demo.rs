@@ -22,15 +22,27 @@ const CARELESS_ITEMS: u64 = 1_000;
 #[tokio::main]
 async fn main() {
     println!("Spillway demo: producer every {PRODUCE_EVERY:?}, consumer takes {CONSUME_TAKES:?} per item\n");
-    run("pausing producer (respects demand)", true, OverflowStrategy::Buffer(16)).await;
-    run("careless producer, drop policy", false, OverflowStrategy::Drop).await;
+    run(
+        "pausing producer (respects demand)",
+        true,
+        OverflowStrategy::Buffer(16),
+    )
+    .await;
+    run(
+        "careless producer, drop policy",
+        false,
+        OverflowStrategy::Drop,
+    )
+    .await;
 }
 
 async fn run(title: &str, respect_demand: bool, strategy: OverflowStrategy) {
     println!("== {title} ==");
     let (stats_tx, stats_rx) = std::sync::mpsc::channel::<Emitter<u64, Infallible>>();
     let source = create(strategy, move |emitter: Emitter<u64, Infallible>| {
-        stats_tx.send(emitter.clone()).expect("demo main is listening");
+        stats_tx
+            .send(emitter.clone())
+            .expect("demo main is listening");
         std::thread::spawn(move || produce(emitter, respect_demand));
     });
     let consumer = source.for_each_async(1, |_item| tokio::time::sleep(CONSUME_TAKES));
@@ -60,18 +72,24 @@ async fn run(title: &str, respect_demand: bool, strategy: OverflowStrategy) {
         }
     }
     let s = emitter.stats();
-    assert_eq!(s.pushed, s.delivered + s.refused + s.evicted + s.queued, "every item is accounted for");
+    assert_eq!(
+        s.pushed,
+        s.delivered + s.refused + s.evicted + s.queued,
+        "every item is accounted for"
+    );
     println!();
 }
 
 fn produce(emitter: Emitter<u64, Infallible>, respect_demand: bool) {
-    let items = if respect_demand { ITEMS } else { CARELESS_ITEMS };
+    let items = if respect_demand {
+        ITEMS
+    } else {
+        CARELESS_ITEMS
+    };
     for i in 0..items {
-        if respect_demand {
-            // Pause while the consumer has no demand: backpressure reaches the producer.
-            while emitter.requested() == 0 && !emitter.is_cancelled() {
-                std::thread::sleep(PRODUCE_EVERY);
-            }
+        // Pause while the consumer has no demand: backpressure reaches the producer.
+        if respect_demand && !emitter.wait_for_demand(Duration::from_secs(10)) {
+            return; // cancelled, or the consumer stalled for 10 s
         }
         if emitter.is_cancelled() {
             return;

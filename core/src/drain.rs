@@ -307,8 +307,8 @@ where
             *in_source = false;
             match next {
                 Pulled::Item(item) => {
-                    sub.on_next(item);
-                    emitted += 1;
+                    // A discarded item (a filter said no) uses no demand.
+                    emitted += u64::from(sub.try_on_next(item));
                 }
                 Pulled::Complete => {
                     let (_, mut sub) = guard.take().expect("checked above");

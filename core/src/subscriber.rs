@@ -40,6 +40,19 @@ pub trait Subscriber: Send + 'static {
     fn on_subscribe(&mut self, subscription: SharedSubscription);
     /// One item; never more than requested.
     fn on_next(&mut self, item: Self::Item);
+
+    /// Offers one item and returns whether it was *used*: `false` means the subscriber
+    /// (a filtering stage, say) discarded it, and the unit of demand it would have used
+    /// is still outstanding. Sources built on the [drain loop](crate::drain) call this
+    /// instead of `on_next` and do not count discarded items against demand, so a filter
+    /// needs no replacement `request(1)` per rejected item (Reactor's
+    /// `ConditionalSubscriber`). The default delivers the item and returns `true`;
+    /// operators forward it so that the saving reaches the source.
+    #[inline]
+    fn try_on_next(&mut self, item: Self::Item) -> bool {
+        self.on_next(item);
+        true
+    }
     /// The pipeline failed; no signal follows.
     fn on_error(&mut self, error: Error<Self::Error>);
     /// The pipeline ended normally; no signal follows.
@@ -62,6 +75,9 @@ impl<S: Subscriber + ?Sized> Subscriber for Box<S> {
     }
     fn on_next(&mut self, item: Self::Item) {
         (**self).on_next(item)
+    }
+    fn try_on_next(&mut self, item: Self::Item) -> bool {
+        (**self).try_on_next(item)
     }
     fn on_error(&mut self, error: Error<Self::Error>) {
         (**self).on_error(error)

@@ -3,9 +3,9 @@
 //! `Arc<dyn Subscription>` needs unsized coercion, which loom's `Arc` cannot do.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{atomic, Mutex, MutexGuard};
+pub(crate) use loom::sync::{atomic, Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
-pub(crate) use std::sync::{atomic, Mutex, MutexGuard};
+pub(crate) use std::sync::{atomic, Condvar, Mutex, MutexGuard};
 
 /// Locks ignoring poison: state behind these locks is only mutated by the single drain
 /// owner, and a panic there is already handled by the drain loop, so poison carries no

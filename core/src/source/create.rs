@@ -3,14 +3,17 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::Context;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use crate::drain::{self, DrainHandle, Pulled, Source};
 // The queue lock comes from the std-or-loom switch, so `create` can be model-checked.
-use crate::sync::{lock, Mutex, MutexGuard};
+use crate::sync::{lock, Condvar, Mutex, MutexGuard};
 use crate::{Error, Publisher, Subscriber};
 
 /// What [`create`] does with an item pushed while the subscriber has no demand for it.
@@ -106,6 +109,10 @@ struct Queue<T, E> {
 
 struct Shared<T, E> {
     queue: Mutex<Queue<T, E>>,
+    /// Producers blocked in `wait_for_demand`, woken when demand appears or it all ends.
+    demand_changed: Condvar,
+    /// Producers awaiting `demand_ready()`.
+    demand_wakers: Mutex<Vec<Waker>>,
     drain: OnceLock<DrainHandle>,
     strategy: OverflowStrategy,
     pushed: AtomicU64,
@@ -126,6 +133,30 @@ impl<T, E> Shared<T, E> {
     }
     fn demand(&self) -> u64 {
         self.drain.get().map_or(0, |d| d.demand().get())
+    }
+
+    /// Free demand as the producer sees it: outstanding demand less what is queued.
+    fn free_demand(&self, q: &Queue<T, E>) -> u64 {
+        let demand = self.demand();
+        if demand == u64::MAX {
+            return u64::MAX;
+        }
+        demand.saturating_sub(q.items.len() as u64)
+    }
+
+    fn ended(&self, q: &Queue<T, E>) -> bool {
+        q.closed || self.drain.get().is_some_and(|d| d.is_cancelled())
+    }
+
+    /// Wakes producers waiting for demand (called when the drain finds demand it cannot
+    /// serve from the queue, and when the subscription ends).
+    fn notify_demand(&self) {
+        self.demand_changed.notify_all();
+        let wakers =
+            std::mem::take(&mut *self.demand_wakers.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in wakers {
+            w.wake();
+        }
     }
 }
 
@@ -149,7 +180,7 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
         let shared = &self.shared;
         shared.pushed.fetch_add(1, Ordering::Relaxed);
         let mut q = shared.lock();
-        if q.closed || q.terminal.is_some() || q.overflow.is_some() || self.is_cancelled() {
+        if q.closed || q.terminal.is_some() || q.overflow.is_some() || self.drain_cancelled() {
             drop(q);
             shared.refused.fetch_add(1, Ordering::Relaxed);
             return Err(EmitError::Closed(item));
@@ -220,16 +251,70 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
     /// How many more items the subscriber will accept now: its outstanding demand less
     /// what is already queued. A well-behaved producer pushes no more than this.
     pub fn requested(&self) -> u64 {
-        let queued = self.shared.lock().items.len() as u64;
-        let demand = self.shared.demand();
-        if demand == u64::MAX {
-            return u64::MAX;
+        let q = self.shared.lock();
+        self.shared.free_demand(&q)
+    }
+
+    /// Blocks the calling (producer) thread until the subscriber has demand, the
+    /// subscription ends, or `timeout` passes. Returns true if there is demand now.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway_core::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let source = create(OverflowStrategy::Error, |e: Emitter<u32, std::convert::Infallible>| {
+    ///     std::thread::spawn(move || {
+    ///         for i in 0..100 {
+    ///             // A polite producer: never pushes without demand.
+    ///             if !e.wait_for_demand(Duration::from_secs(5)) { return; }
+    ///             e.next(i).unwrap();
+    ///         }
+    ///         e.complete();
+    ///     });
+    /// });
+    /// assert_eq!(source.into_stream(4).count().await, 100);
+    /// # });
+    /// # use futures::StreamExt;
+    /// ```
+    pub fn wait_for_demand(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut q = self.shared.lock();
+        loop {
+            if self.shared.ended(&q) {
+                return false;
+            }
+            if self.shared.free_demand(&q) > 0 {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            q = self
+                .shared
+                .demand_changed
+                .wait_timeout(q, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
-        demand.saturating_sub(queued)
+    }
+
+    /// A future that resolves when the subscriber has demand (`true`) or the subscription
+    /// has ended (`false`): the async form of [`wait_for_demand`](Self::wait_for_demand).
+    pub fn demand_ready(&self) -> DemandReady<T, E> {
+        DemandReady {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// True once the subscriber cancelled or the pipeline ended: stop producing.
     pub fn is_cancelled(&self) -> bool {
+        // `closed` covers a pipeline that ended (completed, failed, request(0)) while its
+        // subscriber still holds the subscription, which keeps the drain alive.
+        self.drain_cancelled() || self.shared.lock().closed
+    }
+
+    fn drain_cancelled(&self) -> bool {
         self.shared.drain.get().is_some_and(|d| d.is_cancelled())
     }
 
@@ -245,6 +330,38 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
             queued,
             peak_queued: s.peak.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// Future for [`Emitter::demand_ready`].
+#[must_use = "futures do nothing unless polled"]
+pub struct DemandReady<T, E> {
+    shared: Arc<Shared<T, E>>,
+}
+
+impl<T, E> Future for DemandReady<T, E> {
+    type Output = bool;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        let shared = &self.shared;
+        for _ in 0..2 {
+            let q = shared.lock();
+            if shared.ended(&q) {
+                return Poll::Ready(false);
+            }
+            if shared.free_demand(&q) > 0 {
+                return Poll::Ready(true);
+            }
+            drop(q);
+            // Register, then check again so a notification in between is not missed.
+            lock(&shared.demand_wakers).push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl<T, E> fmt::Debug for DemandReady<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemandReady").finish_non_exhaustive()
     }
 }
 
@@ -308,6 +425,7 @@ impl<T, E> Drop for CreateSource<T, E> {
         q.items.clear();
         drop(q);
         self.0.evicted.fetch_add(left, Ordering::Relaxed);
+        self.0.notify_demand();
     }
 }
 
@@ -340,7 +458,12 @@ impl<T: Send + 'static, E: Send + 'static> Source for CreateSource<T, E> {
         match q.terminal.take() {
             Some(Terminal::Complete) => Pulled::Complete,
             Some(Terminal::Error(e)) => Pulled::Error(e),
-            None => Pulled::Pending,
+            None => {
+                // Demand is outstanding and nothing is queued: wake waiting producers.
+                drop(q);
+                self.0.notify_demand();
+                Pulled::Pending
+            }
         }
     }
 
@@ -373,6 +496,8 @@ where
         S: Subscriber<Item = T, Error = E>,
     {
         let shared = Arc::new(Shared {
+            demand_changed: Condvar::new(),
+            demand_wakers: Mutex::new(Vec::new()),
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 terminal: None,
