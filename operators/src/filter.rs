@@ -46,7 +46,8 @@ where
 }
 
 /// Downstream's view of the subscription: it notes unbounded demand, so that a rejected
-/// item needs no replacement request (and no atomic read-modify-write) on the fast path.
+/// item needs no replacement request when the source cannot be told through
+/// `try_on_next`.
 struct FilterSubscription {
     upstream: SharedSubscription,
     unbounded: AtomicBool,
@@ -100,25 +101,32 @@ where
 
     #[inline]
     fn on_next(&mut self, item: S::Item) {
+        // Called by a source that counts every item against demand: a rejected item
+        // needs a replacement request (unless downstream's demand is unbounded).
+        if !self.try_on_next(item) {
+            if let Some(link) = &self.link {
+                if !link.unbounded.load(Ordering::Relaxed) {
+                    link.upstream.request(1);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn try_on_next(&mut self, item: S::Item) -> bool {
         if self.done {
-            return;
+            return true;
         }
         let predicate = &mut self.predicate;
         match catch_unwind(AssertUnwindSafe(|| predicate(&item))) {
-            Ok(true) => self.downstream.on_next(item),
-            Ok(false) => {
-                // The item used one unit of downstream's demand: ask for a replacement.
-                if let Some(link) = &self.link {
-                    if !link.unbounded.load(Ordering::Relaxed) {
-                        link.upstream.request(1);
-                    }
-                }
-            }
+            Ok(true) => self.downstream.try_on_next(item),
+            Ok(false) => false,
             Err(payload) => {
                 self.done = true;
                 self.cancel_upstream();
                 self.downstream
                     .on_error(Error::from_panic("filter", payload));
+                true
             }
         }
     }

@@ -69,18 +69,24 @@ where
 
     #[inline]
     fn on_next(&mut self, item: T) {
+        self.try_on_next(item);
+    }
+
+    #[inline]
+    fn try_on_next(&mut self, item: T) -> bool {
         if self.done {
-            return;
+            return true;
         }
         let f = &mut self.f;
         match catch_unwind(AssertUnwindSafe(|| f(item))) {
-            Ok(mapped) => self.downstream.on_next(mapped),
+            Ok(mapped) => self.downstream.try_on_next(mapped),
             Err(payload) => {
                 self.done = true;
                 if let Some(up) = self.upstream.take() {
                     up.cancel();
                 }
                 self.downstream.on_error(Error::from_panic("map", payload));
+                true
             }
         }
     }
