@@ -307,8 +307,13 @@ where
             *in_source = false;
             match next {
                 Pulled::Item(item) => {
-                    // A discarded item (a filter said no) uses no demand.
-                    emitted += u64::from(sub.try_on_next(item));
+                    // A discarded item (a filter said no) uses no demand; a source that
+                    // settled it already gets it back.
+                    if sub.try_on_next(item) {
+                        emitted += 1;
+                    } else if Src::SETTLES_DEMAND {
+                        self.requested.add(1);
+                    }
                 }
                 Pulled::Complete => {
                     let (_, mut sub) = guard.take().expect("checked above");

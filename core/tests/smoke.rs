@@ -34,8 +34,14 @@ impl Subscriber for OneByOne {
 #[test]
 fn range_one_by_one_reentrant() {
     let log = Log::default();
-    range(0, 3).subscribe(OneByOne { log: log.0.clone(), sub: None });
-    assert_eq!(*log.0.lock().unwrap(), vec!["next 0", "next 1", "next 2", "complete"]);
+    range(0, 3).subscribe(OneByOne {
+        log: log.0.clone(),
+        sub: None,
+    });
+    assert_eq!(
+        *log.0.lock().unwrap(),
+        vec!["next 0", "next 1", "next 2", "complete"]
+    );
 }
 
 #[test]
@@ -63,14 +69,17 @@ async fn interval_on_tokio_paused() {
 #[test]
 fn create_threads() {
     futures::executor::block_on(async {
-        let p = create(OverflowStrategy::Buffer(1000), |e: Emitter<u32, Infallible>| {
-            std::thread::spawn(move || {
-                for i in 0..1000 {
-                    e.next(i).unwrap();
-                }
-                e.complete();
-            });
-        });
+        let p = create(
+            OverflowStrategy::Buffer(1000),
+            |e: Emitter<u32, Infallible>| {
+                std::thread::spawn(move || {
+                    for i in 0..1000 {
+                        e.next(i).unwrap();
+                    }
+                    e.complete();
+                });
+            },
+        );
         assert_eq!(p.collect().await.unwrap().len(), 1000);
     });
 }

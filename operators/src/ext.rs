@@ -120,6 +120,1836 @@ pub trait OperatorExt: Publisher + Sized {
     fn on_backpressure_buffer_unbounded(self) -> OnBackpressureBuffer<Self> {
         OnBackpressureBuffer::unbounded(self)
     }
+
+    /// Drops the items downstream has not requested (Reactor's `onBackpressureDrop`).
+    ///
+    /// Demand: requests unbounded demand upstream once and tracks downstream's demand
+    /// itself; an item is forwarded only while downstream has outstanding demand, and at
+    /// zero demand it is dropped at once.
+    ///
+    /// **Discard**: each item that arrives without demand is counted in
+    /// [`stats`](crate::OnBackpressureDrop::stats) as
+    /// [`DropReason::NoDemand`](crate::DropReason::NoDemand) and passed to
+    /// [`on_drop`](crate::OnBackpressureDrop::on_drop). Nothing is held, so completion
+    /// and errors are forwarded at once; items arriving after a terminal signal or
+    /// cancel (a non-compliant upstream) are dropped as `Discarded`.
+    ///
+    /// ```text
+    /// upstream:                    -1-2-3-4-5-|
+    /// request(1) at t=0, (1) at t=6:
+    /// on_backpressure_drop():      -1-------5-|     2,3,4 dropped: no demand
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway::operators::DropReason;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber};
+    ///
+    /// let tp = TestPublisher::<u32, ()>::new();
+    /// let op = tp.publisher().on_backpressure_drop();
+    /// let stats = op.stats();
+    /// let (sub, handle) = TestSubscriber::new(1);
+    /// op.subscribe(sub);
+    /// tp.next(1).next(2).next(3); // 2 and 3: no demand
+    /// handle.request(1);
+    /// tp.next(4).complete();
+    /// handle.assert_items(&[1, 4]);
+    /// handle.assert_complete();
+    /// let s = stats.snapshot();
+    /// assert_eq!(s.dropped_for(DropReason::NoDemand), 2);
+    /// assert!(s.is_balanced());
+    /// ```
+    fn on_backpressure_drop(self) -> crate::OnBackpressureDrop<Self> {
+        crate::OnBackpressureDrop::new(self)
+    }
+
+    /// Keeps only the latest item downstream has not requested yet, and delivers it when
+    /// downstream asks (Reactor's `onBackpressureLatest`).
+    ///
+    /// Demand: requests unbounded demand upstream once; items covered by downstream's
+    /// demand are forwarded, and at zero demand the newest item is held in a single slot
+    /// until the next request.
+    ///
+    /// **Discard**: a held item replaced by a newer one before delivery is dropped as
+    /// [`DropReason::Superseded`](crate::DropReason::Superseded) (counted in
+    /// [`stats`](crate::OnBackpressureLatest::stats), passed to
+    /// [`on_drop`](crate::OnBackpressureLatest::on_drop)). **On completion the held item
+    /// is flushed**: it is delivered when downstream next requests, then `on_complete`
+    /// follows. On an upstream error the held item is dropped as `Discarded` and the
+    /// error is delivered at once; on cancel it is dropped as `Discarded`.
+    ///
+    /// ```text
+    /// upstream:                   -1-2-3-4-|
+    /// request(1) at t=0, (1) after completion:
+    /// on_backpressure_latest():   -1-------4|     2,3 superseded; 4 flushed
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber};
+    ///
+    /// let tp = TestPublisher::<u32, ()>::new();
+    /// let (sub, handle) = TestSubscriber::new(1);
+    /// tp.publisher().on_backpressure_latest().subscribe(sub);
+    /// tp.emit([1, 2, 3, 4]); // then completes
+    /// handle.assert_items(&[1]);
+    /// handle.request(1);
+    /// handle.assert_items(&[1, 4]);
+    /// handle.assert_complete();
+    /// ```
+    fn on_backpressure_latest(self) -> crate::OnBackpressureLatest<Self> {
+        crate::OnBackpressureLatest::new(self)
+    }
+
+    /// Merges the items downstream has not requested yet into one with `reduce(pending,
+    /// new)`, and delivers the merged item when downstream asks (RxJava's
+    /// `onBackpressureReduce`, Akka's `conflate`). Never drops.
+    ///
+    /// Demand: requests unbounded demand upstream once; items covered by downstream's
+    /// demand are forwarded as they are, and at zero demand they are merged into a single
+    /// pending item, delivered on the next request.
+    ///
+    /// **Stats**: a merged item is counted in
+    /// [`FlowSnapshot::merged`](crate::FlowSnapshot::merged), not as dropped:
+    /// `received = emitted + merged + buffered (+ dropped)`, and `dropped` stays zero
+    /// while the pipeline runs (the pending item is dropped as `Discarded` only on cancel
+    /// or upstream error). On completion the pending item is flushed when demanded, then
+    /// `on_complete` follows. A panic in `reduce` cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:                          -1-2-3-4-|
+    /// request(1) at t=0, (1) after completion:
+    /// on_backpressure_reduce(a+b):       -1-------a|     a = 2+3+4 = 9
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber};
+    ///
+    /// let tp = TestPublisher::<u32, ()>::new();
+    /// let op = tp.publisher().on_backpressure_reduce(|a, b| a + b);
+    /// let stats = op.stats();
+    /// let (sub, handle) = TestSubscriber::new(1);
+    /// op.subscribe(sub);
+    /// tp.emit([1, 2, 3, 4]); // then completes
+    /// handle.request(5);
+    /// handle.assert_items(&[1, 9]);
+    /// let s = stats.snapshot();
+    /// assert_eq!((s.received, s.emitted, s.merged, s.dropped()), (4, 2, 2, 0));
+    /// ```
+    #[allow(clippy::type_complexity)] // the identity seed is a plain fn pointer
+    fn on_backpressure_reduce<F>(
+        self,
+        reduce: F,
+    ) -> crate::OnBackpressureReduce<Self, fn(Self::Item) -> Self::Item, F, Self::Item>
+    where
+        F: FnMut(Self::Item, Self::Item) -> Self::Item + Send + 'static,
+    {
+        crate::OnBackpressureReduce::new(self, std::convert::identity, reduce)
+    }
+
+    /// Like [`on_backpressure_reduce`](Self::on_backpressure_reduce), with an accumulator
+    /// of another type (Akka's `conflateWithSeed`): each item downstream's demand covers
+    /// is delivered as `seed(item)`; at zero demand the first item starts a pending
+    /// accumulator with `seed` and later ones are merged into it with `reduce(acc, item)`.
+    ///
+    /// Demand, stats, completion and errors as for `on_backpressure_reduce`; a panic in
+    /// `seed` or `reduce` fails with [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:                                   -1-2-3-|
+    /// request(1) at t=0, (1) after completion:
+    /// on_backpressure_reduce_with(vec, push):     -a-----b|     a=[1] b=[2,3]
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber};
+    ///
+    /// let tp = TestPublisher::<u32, ()>::new();
+    /// let batches = tp.publisher().on_backpressure_reduce_with(
+    ///     |x| vec![x],
+    ///     |mut acc: Vec<u32>, x| {
+    ///         acc.push(x);
+    ///         acc
+    ///     },
+    /// );
+    /// let (sub, handle) = TestSubscriber::new(1);
+    /// batches.subscribe(sub);
+    /// tp.emit([1, 2, 3]); // then completes
+    /// handle.request(1);
+    /// handle.assert_items(&[vec![1], vec![2, 3]]);
+    /// ```
+    fn on_backpressure_reduce_with<A, S, F>(
+        self,
+        seed: S,
+        reduce: F,
+    ) -> crate::OnBackpressureReduce<Self, S, F, A>
+    where
+        S: FnMut(Self::Item) -> A + Send + 'static,
+        F: FnMut(A, Self::Item) -> A + Send + 'static,
+        A: Send + 'static,
+    {
+        crate::OnBackpressureReduce::new(self, seed, reduce)
+    }
+
+    /// Caps each upstream request at `high` items, replenishing in batches (Reactor's
+    /// `limitRate`); same as [`limit_rate_with(high, high / 4)`](Self::limit_rate_with).
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `high` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber};
+    ///
+    /// let tp = TestPublisher::<u64, ()>::new();
+    /// let (sub, _handle) = TestSubscriber::new(u64::MAX);
+    /// tp.publisher().limit_rate(8)?.subscribe(sub);
+    /// for i in 0..6 {
+    ///     tp.next(i); // 6 of 8 delivered: at the low watermark (2), replenish 6
+    /// }
+    /// let asked: Vec<u64> = tp.requests().iter().map(|r| r.1).collect();
+    /// assert_eq!(asked, vec![8, 6]);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    fn limit_rate(self, high: usize) -> Result<crate::LimitRate<Self>, ConfigError> {
+        crate::LimitRate::new(self, high, None)
+    }
+
+    /// Caps each upstream request at `high` items and replenishes `high - low` once that
+    /// many have been delivered (Reactor's `limitRate(highTide, lowTide)`, except that
+    /// `low` here is a watermark: the number of requested-but-undelivered items at which
+    /// to replenish, not the replenishing request size).
+    ///
+    /// Demand: requests `high` upstream at subscription, whatever downstream asked
+    /// (prefetch: items downstream has not requested yet wait in a buffer of `high`);
+    /// then, each time the buffered plus in-flight items fall to `low`, requests back up
+    /// to `high`. At zero downstream demand, upstream is paused once `high` items wait.
+    /// With [`.strict()`](crate::LimitRate::strict) it never runs ahead of downstream:
+    /// the **total requested upstream never exceeds the total requested downstream**
+    /// (each request is also capped by downstream's not-yet-forwarded demand), so
+    /// nothing is prefetched. Lossless; completion and errors follow the delivered items.
+    ///
+    /// A non-compliant upstream that sends more than requested fills the buffer up to
+    /// `high` items, then fails with [`Error::Overflow`](spillway_core::Error::Overflow).
+    ///
+    /// ```text
+    /// downstream requests unbounded; limit_rate_with(4, 1):
+    /// upstream requests:  (4)------(3)------(3)---
+    /// upstream:           -1-2-3-----4-5-6----7-|
+    /// downstream:         -1-2-3-----4-5-6----7-|
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `high` is zero or `low >= high`.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber};
+    ///
+    /// let tp = TestPublisher::<u64, ()>::new();
+    /// let (sub, handle) = TestSubscriber::new(3);
+    /// tp.publisher().limit_rate_with(10, 5)?.strict().subscribe(sub);
+    /// tp.next(0).next(1).next(2);
+    /// handle.request(100);
+    /// let asked: Vec<u64> = tp.requests().iter().map(|r| r.1).collect();
+    /// assert_eq!(asked, vec![3, 10]); // never more than downstream asked, at most 10
+    /// assert!(range(0, 1).limit_rate_with(4, 4).is_err()); // low >= high
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    fn limit_rate_with(
+        self,
+        high: usize,
+        low: usize,
+    ) -> Result<crate::LimitRate<Self>, ConfigError> {
+        crate::LimitRate::new(self, high, Some(low))
+    }
+
+    /// A lossless bounded buffer of `capacity` items that pauses upstream when full
+    /// ("pausing by pressure") and calls `on_change` each time its pressure level,
+    /// computed from buffer utilisation with `levels`, changes
+    /// ([`PressureLevels::seed`](crate::PressureLevels::seed): low < 50% <= medium < 70%
+    /// <= high < 90% <= critical).
+    ///
+    /// Demand: like [`on_backpressure_buffer`](Self::on_backpressure_buffer) with
+    /// [`BufferOverflow::Backpressure`]: requests up to the high watermark (default
+    /// `capacity`) upstream, stops (pauses upstream) when that many items are buffered or
+    /// in flight, and requests back up to it when the buffer drains to the low watermark
+    /// (default `capacity / 4`). Items are delivered as downstream requests them;
+    /// completion and errors follow the buffered items. The level and utilisation are
+    /// readable at any time through [`gauge`](crate::PressureBuffer::gauge) and
+    /// [`stats`](crate::PressureBuffer::stats).
+    ///
+    /// `on_change` runs on the thread that changed the buffer, outside any lock; a panic
+    /// in it cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked). Nothing is dropped, except
+    /// the buffered items on cancel (as `Discarded`); a non-compliant upstream that
+    /// overfills the buffer fails with [`Error::Overflow`](spillway_core::Error::Overflow).
+    ///
+    /// ```text
+    /// pressure(10, seed), downstream requests nothing until t=10:
+    /// upstream:    -1-2-3-4-5-6-7-8-9-a-------    (10 requested, then paused)
+    /// level:       L--------M---H---C---------    at 5, 7, 9 buffered
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `capacity` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use spillway::prelude::*;
+    /// use spillway::operators::{Pressure, PressureLevels};
+    /// use spillway_testkit::{TestPublisher, TestSubscriber};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let tp = TestPublisher::<u32, ()>::new();
+    /// let op = tp.publisher().pressure(10, PressureLevels::seed(), move |c| {
+    ///     log.lock().unwrap().push(c.to);
+    /// })?;
+    /// let gauge = op.gauge();
+    /// let (sub, handle) = TestSubscriber::new(0);
+    /// op.subscribe(sub);
+    /// for i in 0..9 {
+    ///     tp.next(i);
+    /// }
+    /// assert_eq!(gauge.level(), Pressure::High);
+    /// handle.request(u64::MAX);
+    /// assert_eq!(gauge.level(), Pressure::Low);
+    /// assert_eq!(
+    ///     *seen.lock().unwrap(),
+    ///     [Pressure::Medium, Pressure::High, Pressure::Medium, Pressure::Low]
+    /// );
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    fn pressure<F>(
+        self,
+        capacity: usize,
+        levels: crate::PressureLevels,
+        on_change: F,
+    ) -> Result<crate::PressureBuffer<Self>, ConfigError>
+    where
+        F: Fn(crate::PressureChange) + Send + Sync + 'static,
+    {
+        crate::PressureBuffer::new(self, capacity, levels, on_change)
+    }
+    /// Collects items into `Vec` batches of `size`; the last, partial batch is flushed when
+    /// upstream completes.
+    ///
+    /// Demand: each batch downstream requests becomes a request for `size` items upstream
+    /// (saturating: a huge request becomes unbounded), as Reactor's `buffer(n)`; with zero
+    /// downstream demand nothing is requested.
+    ///
+    /// ```text
+    /// upstream:    -1-2-3-4-5-|
+    /// chunks(2):   ---a---b---(c|)    a=[1,2] b=[3,4] c=[5]
+    /// ```
+    ///
+    /// **Discard**: on upstream *completion* the partial batch is delivered. On upstream
+    /// *error* the partial batch is dropped as [`DropReason::Discarded`](crate::DropReason)
+    /// (counted in [`stats`](crate::Chunks::stats), passed to
+    /// [`on_drop`](crate::Chunks::on_drop)) and the error follows at once: an incomplete
+    /// batch is never presented as a whole one. On cancel the partial batch is discarded
+    /// the same way. An upstream that sends more than requested fails the stage with
+    /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation) (upstream is
+    /// cancelled, held items discarded). Stats count items: `received = emitted + dropped
+    /// + buffered`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `size` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let batches = range(1, 6).chunks(2)?.collect().await.unwrap();
+    /// assert_eq!(batches, vec![vec![1, 2], vec![3, 4], vec![5]]);
+    /// assert!(range(0, 1).chunks(0).is_err());
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    #[doc(alias = "buffer")]
+    fn chunks(self, size: usize) -> Result<crate::Chunks<Self>, ConfigError> {
+        crate::Chunks::new(self, size)
+    }
+
+    /// Collects items into `Vec` batches of up to `size`, closing a batch early when
+    /// `timeout` has passed since its first item; never overflows a slow consumer.
+    ///
+    /// Demand: requests upstream only the items of the batches downstream asked for plus
+    /// one batch of prefetch (`(demand + 1) * size` items held or in flight). A batch that
+    /// closes (full, or by the timer) while downstream has no demand is *held*, not
+    /// emitted, and upstream is not asked for more, so it pauses: unlike Reactor's
+    /// `bufferTimeout`, which fails (or overflows) a slow consumer. Batches closed by the
+    /// timer may leave several small batches waiting; all are kept, in order. The timer
+    /// runs on the subscriber's [`Context`](spillway_core::Context) scheduler (virtual time
+    /// in tests) unless [`on`](crate::ChunksTimeout::on) pins one.
+    ///
+    /// ```text
+    /// upstream:                  -1-2-3-------4-----|
+    /// chunks_timeout(2, 4 frames): ---a-----b-----c-|   a=[1,2] b=[3] (timer) c=[4] (timer)
+    /// ```
+    ///
+    /// **Discard**: as [`chunks`](Self::chunks): on completion the open batch is flushed
+    /// (after the batches already closed, as demand allows); on error the open batch is
+    /// dropped as [`DropReason::Discarded`](crate::DropReason) while the closed batches are
+    /// still delivered before the error; on cancel everything held is discarded. An
+    /// upstream sending more than requested fails with
+    /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `size` is zero or `timeout` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber, VirtualScheduler};
+    ///
+    /// let vs = VirtualScheduler::new();
+    /// let tp = TestPublisher::<u32, ()>::new();
+    /// let (sub, handle) = TestSubscriber::with_scheduler(u64::MAX, vs.clone());
+    /// tp.publisher().chunks_timeout(3, Duration::from_secs(1))?.subscribe(sub);
+    /// tp.next(1).next(2).next(3).next(4);
+    /// handle.assert_items(&[vec![1, 2, 3]]);
+    /// vs.advance_by(Duration::from_secs(1)); // [4] waited long enough
+    /// handle.assert_items(&[vec![1, 2, 3], vec![4]]);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    #[doc(alias = "buffer")]
+    #[doc(alias = "buffer_timeout")]
+    fn chunks_timeout(
+        self,
+        size: usize,
+        timeout: std::time::Duration,
+    ) -> Result<crate::ChunksTimeout<Self>, ConfigError> {
+        crate::ChunksTimeout::new(self, size, timeout)
+    }
+
+    /// Collects items into `Vec` batches whose total weight (bytes, cost, ...) stays within
+    /// `max_weight`: a batch closes before an item would push it over, and as soon as it
+    /// reaches `max_weight`. An item heavier than `max_weight` on its own becomes a batch by
+    /// itself (it is never split nor dropped). The last, partial batch is flushed at
+    /// completion.
+    ///
+    /// Demand: requests items in steps and replenishes as batches go out, so that at most
+    /// one closed batch beyond downstream's demand can ever form (each item in flight can
+    /// close at most one batch): with zero demand it holds at most one closed batch plus
+    /// the open one. `weigh` runs once per item, outside any lock.
+    ///
+    /// ```text
+    /// upstream (weights):          -4-3-5-9-1-|
+    /// chunks_weighted(8, weight):  ---a-b-c---(d|)   a=[4,3] b=[5] c=[9] (too heavy: alone) d=[1]
+    /// ```
+    ///
+    /// **Discard**: as [`chunks`](Self::chunks): the open batch is flushed on completion,
+    /// dropped as [`DropReason::Discarded`](crate::DropReason) on error (closed batches go
+    /// first) and on cancel. A panic in `weigh` cancels upstream, discards what is held and
+    /// fails with [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `max_weight` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let words = from_iter(["ab", "cde", "f", "ghijklm", "n"].map(String::from));
+    /// let batches = words.chunks_weighted(4, |w| w.len() as u64)?.collect().await.unwrap();
+    /// assert_eq!(batches, vec![vec!["ab"], vec!["cde", "f"], vec!["ghijklm"], vec!["n"]]);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    #[doc(alias = "buffer")]
+    fn chunks_weighted<F>(
+        self,
+        max_weight: u64,
+        weigh: F,
+    ) -> Result<crate::ChunksWeighted<Self, F>, ConfigError>
+    where
+        F: FnMut(&Self::Item) -> u64 + Send + 'static,
+    {
+        crate::ChunksWeighted::new(self, max_weight, weigh)
+    }
+
+    /// Natural batching: passes items through as they come while downstream keeps up, and
+    /// while downstream has no demand collects them, emitting everything collected as one
+    /// `Vec` as soon as downstream requests again (Akka's `batch`). Lossless.
+    ///
+    /// Demand: keeps at most `max` items collected or requested upstream: requests `max`
+    /// at first and replenishes as batches go out, so when `max` items are collected
+    /// upstream is paused (backpressured), never dropped.
+    ///
+    /// ```text
+    /// upstream:                 -1-2-3-4-5-|
+    /// downstream requests:      ^-------r---r    (1 at subscribe, then one at each r)
+    /// batch_while_busy(10):     -a------b---(c|)  a=[1] b=[2,3,4] c=[5]
+    /// ```
+    ///
+    /// **Discard**: on completion the collected items are delivered (as one last batch,
+    /// when downstream requests); on error they are dropped as
+    /// [`DropReason::Discarded`](crate::DropReason) and the error is delivered at once; on
+    /// cancel they are discarded too. An upstream that sends more than requested fails
+    /// with [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `max` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber};
+    ///
+    /// let tp = TestPublisher::<u32, ()>::new();
+    /// let (sub, handle) = TestSubscriber::new(1);
+    /// tp.publisher().batch_while_busy(10)?.subscribe(sub);
+    /// tp.next(1).next(2).next(3); // downstream is busy after [1]
+    /// handle.assert_items(&[vec![1]]);
+    /// handle.request(1);
+    /// handle.assert_items(&[vec![1], vec![2, 3]]);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    fn batch_while_busy(self, max: usize) -> Result<crate::BatchWhileBusy<Self>, ConfigError> {
+        crate::BatchWhileBusy::new(self, max)
+    }
+
+    /// Lets an item through, then drops every item that arrives in the next `period`
+    /// (throttle-first, leading edge).
+    ///
+    /// Demand: requests unbounded demand upstream. An item that would open a window but
+    /// finds no downstream demand is dropped as [`DropReason::NoDemand`](crate::DropReason)
+    /// and opens no window, so the next item with demand gets through. Time is read from
+    /// the scheduler of the subscriber's [`Context`](spillway_core::Context) at subscribe
+    /// time, or the one pinned with [`SampleFirst::on`](crate::SampleFirst::on); the
+    /// window is `[t, t + period)` from the emission at `t`.
+    ///
+    /// ```text
+    /// upstream:          -a-b-c-----d-e-|
+    /// sample_first(5):   -a---------d---|
+    /// ```
+    ///
+    /// **Discard**: items inside a window are dropped as
+    /// [`DropReason::Throttled`](crate::DropReason::Throttled), counted in
+    /// [`stats`](crate::SampleFirst::stats) and passed to
+    /// [`on_drop`](crate::SampleFirst::on_drop). Nothing is ever held, so there is nothing
+    /// to flush at completion: upstream's completion or error passes through at once.
+    ///
+    /// Compared with Reactor/RxJava: `sampleFirst` / `throttleFirst`, except that an
+    /// item without downstream demand is dropped and counted instead of failing with an
+    /// overflow / `MissingBackpressureException`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `period` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// use spillway::operators::DropReason;
+    /// # futures::executor::block_on(async {
+    /// // Everything arrives at once: only the first item gets through.
+    /// let first = range(0, 10).sample_first(Duration::from_secs(1))?;
+    /// let stats = first.stats();
+    /// assert_eq!(first.collect().await.unwrap(), vec![0]);
+    /// assert_eq!(stats.snapshot().dropped_for(DropReason::Throttled), 9);
+    /// assert!(range(0, 1).sample_first(Duration::ZERO).is_err());
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    #[doc(alias = "throttle_first")]
+    fn sample_first(
+        self,
+        period: std::time::Duration,
+    ) -> Result<crate::SampleFirst<Self>, ConfigError> {
+        crate::SampleFirst::new(self, period)
+    }
+
+    /// Every `period`, emits the latest item that arrived in that period, if any
+    /// (periodic sampling, throttle-last).
+    ///
+    /// Demand: requests unbounded demand upstream. The sampling clock starts at subscribe
+    /// time on the scheduler of the subscriber's [`Context`](spillway_core::Context) (or
+    /// the one pinned with [`Sample::on`](crate::Sample::on)); a tick that finds no
+    /// downstream demand drops the sampled item as
+    /// [`DropReason::NoDemand`](crate::DropReason::NoDemand) instead of emitting it.
+    ///
+    /// ```text
+    /// upstream:     -a-b---c-d-e-----|
+    /// ticks:        ----T---T---T---T-
+    /// sample(4):    ----b---c---e----|
+    /// ```
+    ///
+    /// **Discard**: an item replaced by a newer one before the tick is dropped as
+    /// [`DropReason::Throttled`](crate::DropReason::Throttled) (counted in
+    /// [`stats`](crate::Sample::stats), passed to [`on_drop`](crate::Sample::on_drop)).
+    /// At completion the pending item is flushed by default (delivered before
+    /// `on_complete`, waiting for demand if needed);
+    /// [`flush_on_complete(false)`](crate::Sample::flush_on_complete) drops it as
+    /// `Discarded`. On an upstream error or a cancel, it is dropped as `Discarded`.
+    ///
+    /// Compared with Reactor/RxJava: `sample(Duration)` / `sample` (`throttleLast`);
+    /// RxJava drops the pending item at completion unless `emitLast` is set, we flush it
+    /// by default; Reactor fails with an overflow error when a tick finds no demand, we
+    /// drop and count.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `period` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// // All items arrive before the first tick: the latest is flushed at completion.
+    /// let latest = range(0, 10).sample(Duration::from_secs(1))?.collect().await.unwrap();
+    /// assert_eq!(latest, vec![9]);
+    /// let none = range(0, 10).sample(Duration::from_secs(1))?.flush_on_complete(false);
+    /// assert!(none.collect().await.unwrap().is_empty());
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    #[doc(alias = "throttle_last")]
+    fn sample(self, period: std::time::Duration) -> Result<crate::Sample<Self>, ConfigError> {
+        crate::Sample::new(self, period)
+    }
+
+    /// Emits an item at once, then at most one item per `period`: the latest one, at the
+    /// end of the window (leading and trailing edge).
+    ///
+    /// Demand: requests unbounded demand upstream. A window opens at each emission on the
+    /// scheduler of the subscriber's [`Context`](spillway_core::Context) (or the one
+    /// pinned with [`ThrottleLatest::on`](crate::ThrottleLatest::on)); when it ends with a
+    /// pending item, that item is emitted and a new window opens; when it ends without
+    /// one, the next item is emitted at once. An item due for emission that finds no
+    /// downstream demand is dropped as
+    /// [`DropReason::NoDemand`](crate::DropReason::NoDemand) and opens no window.
+    ///
+    /// ```text
+    /// upstream:              -a-b-c-------d-|
+    /// throttle_latest(4):    -a---b---c---d-|
+    /// ```
+    ///
+    /// **Discard**: an item replaced by a newer one inside a window is dropped as
+    /// [`DropReason::Throttled`](crate::DropReason::Throttled) (counted in
+    /// [`stats`](crate::ThrottleLatest::stats), passed to
+    /// [`on_drop`](crate::ThrottleLatest::on_drop)). At completion the pending item is
+    /// flushed by default (at once, waiting for demand if needed);
+    /// [`flush_on_complete(false)`](crate::ThrottleLatest::flush_on_complete) drops it as
+    /// `Discarded`. On an upstream error or a cancel, it is dropped as `Discarded`.
+    ///
+    /// Compared with RxJava: `throttleLatest`, which by default drops the pending item at
+    /// completion (`emitLast = false`); we flush it by default.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `period` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = range(0, 10).throttle_latest(Duration::from_secs(1))?.collect().await.unwrap();
+    /// assert_eq!(out, vec![0, 9]); // the leading item, then the flushed latest
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    fn throttle_latest(
+        self,
+        period: std::time::Duration,
+    ) -> Result<crate::ThrottleLatest<Self>, ConfigError> {
+        crate::ThrottleLatest::new(self, period)
+    }
+
+    /// On an item, opens a window of `period`; when the window ends, emits the latest
+    /// item that arrived in it (trailing edge only).
+    ///
+    /// Demand: requests unbounded demand upstream. Windows run on the scheduler of the
+    /// subscriber's [`Context`](spillway_core::Context) (or the one pinned with
+    /// [`Audit::on`](crate::Audit::on)); the next item after a window opens the next
+    /// window. A window that ends without downstream demand drops its item as
+    /// [`DropReason::NoDemand`](crate::DropReason::NoDemand).
+    ///
+    /// ```text
+    /// upstream:     -a-b-c-------d-------|
+    /// audit(3):     ----b---c-------d----|
+    /// ```
+    ///
+    /// **Discard**: an item replaced by a newer one inside a window is dropped as
+    /// [`DropReason::Throttled`](crate::DropReason::Throttled) (counted in
+    /// [`stats`](crate::Audit::stats), passed to [`on_drop`](crate::Audit::on_drop)). At
+    /// completion the pending item is flushed by default (at once, without waiting for
+    /// the window to end; waiting for demand if needed);
+    /// [`flush_on_complete(false)`](crate::Audit::flush_on_complete) drops it as
+    /// `Discarded`. On an upstream error or a cancel, it is dropped as `Discarded`.
+    ///
+    /// Compared with RxJS: `auditTime`. Unlike `sample`, the window starts at the first
+    /// item, not on a fixed clock; unlike `debounce`, newer items do not extend it.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `period` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = range(0, 10).audit(Duration::from_secs(1))?.collect().await.unwrap();
+    /// assert_eq!(out, vec![9]);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    fn audit(self, period: std::time::Duration) -> Result<crate::Audit<Self>, ConfigError> {
+        crate::Audit::new(self, period)
+    }
+
+    /// Emits an item only once `period` has passed without a newer one.
+    ///
+    /// Demand: requests unbounded demand upstream. Each item restarts the timer on the
+    /// scheduler of the subscriber's [`Context`](spillway_core::Context) (or the one
+    /// pinned with [`Debounce::on`](crate::Debounce::on)); when the timer fires without
+    /// downstream demand, the item is dropped as
+    /// [`DropReason::NoDemand`](crate::DropReason::NoDemand).
+    ///
+    /// ```text
+    /// upstream:       -a-b-----c-d-e-------|
+    /// debounce(3):    ------b---------e----|
+    /// ```
+    ///
+    /// **Discard**: an item followed by a newer one within `period` is dropped as
+    /// [`DropReason::Throttled`](crate::DropReason::Throttled) (counted in
+    /// [`stats`](crate::Debounce::stats), passed to [`on_drop`](crate::Debounce::on_drop)).
+    /// At completion the pending item is flushed by default (at once, waiting for demand
+    /// if needed); [`flush_on_complete(false)`](crate::Debounce::flush_on_complete) drops
+    /// it as `Discarded`. On an upstream error or a cancel, it is dropped as `Discarded`.
+    ///
+    /// Compared with Reactor/RxJava: `sampleTimeout` / `debounce`, which also emit the
+    /// pending item at completion; a timer without demand drops and counts here, where
+    /// they fail with an overflow error.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `period` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = range(0, 10).debounce(Duration::from_secs(1))?.collect().await.unwrap();
+    /// assert_eq!(out, vec![9]);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    fn debounce(self, period: std::time::Duration) -> Result<crate::Debounce<Self>, ConfigError> {
+        crate::Debounce::new(self, period)
+    }
+
+    /// Limits the rate of items with a token bucket: at most `burst` at once, `rate` per
+    /// `per` on average (see [`TokenBucket`](crate::TokenBucket)); each item costs one
+    /// token, or [`cost(item)`](crate::RateLimit::cost).
+    ///
+    /// Demand, by [`RateLimitMode`](crate::RateLimitMode):
+    /// * `Delay` (shaping, lossless, never drops): requests from upstream only what both
+    ///   downstream demand and the tokens available allow (counting one token per item),
+    ///   and when the bucket is empty requests nothing until a token has refilled, so a
+    ///   compliant upstream is *paused*. An item that arrives without enough tokens (its
+    ///   cost above one) is held and released when they have refilled. An upstream
+    ///   completion or error is delivered after the held items.
+    /// * `Fail` (enforcing): requests unbounded demand upstream; an item the bucket
+    ///   cannot pay for cancels upstream and fails the pipeline with
+    ///   [`Error::Rejected`](spillway_core::Error::Rejected) `{ stage: "rate_limit", .. }`
+    ///   (after the items already let through).
+    /// * `Drop` (enforcing, lossy): requests unbounded demand upstream; an item the
+    ///   bucket cannot pay for is dropped as
+    ///   [`DropReason::Throttled`](crate::DropReason::Throttled).
+    ///
+    /// In the enforcing modes an item the bucket could pay for but that finds no
+    /// downstream demand is dropped as [`DropReason::NoDemand`](crate::DropReason::NoDemand)
+    /// without spending tokens. The bucket starts full and refills continuously (one
+    /// token every `per / rate`) on the scheduler of the subscriber's
+    /// [`Context`](spillway_core::Context), or the one pinned with
+    /// [`RateLimit::on`](crate::RateLimit::on).
+    ///
+    /// ```text
+    /// upstream (as fast as requested): abcdef...
+    /// rate_limit(1 per 2, burst 2, Delay):  (ab)-c-d-e-f-   a,b from the full bucket
+    /// rate_limit(1 per 2, burst 2, Drop) over  -abcd-e---f-|
+    ///                                          -abc--e---f-|   d throttled
+    /// ```
+    ///
+    /// **Discard** (`Drop` mode only): items over the limit are dropped as `Throttled`;
+    /// nothing is held, so there is nothing to flush at completion. An item whose cost
+    /// exceeds `burst` can never be paid for: `Drop` drops it as `Throttled`, `Delay` and
+    /// `Fail` fail with `Error::Rejected` (and count it as `Throttled`). Every drop is
+    /// counted in [`stats`](crate::RateLimit::stats) and passed to
+    /// [`on_drop`](crate::RateLimit::on_drop); on cancel, held items are `Discarded`.
+    ///
+    /// A non-compliant upstream that sends more than requested in `Delay` mode fails the
+    /// pipeline with [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+    ///
+    /// Compared with Akka's `throttle(elements, per, maximumBurst, cost, mode)`: `Delay`
+    /// is `ThrottleMode.Shaping`, `Fail` is `ThrottleMode.Enforcing` (Akka fails with a
+    /// `RateExceededException`, we with `Error::Rejected`); `Drop` has no Akka mode. Not
+    /// to be confused with [`limit_rate`](Self::limit_rate), which only batches demand.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `rate`, `burst` or `per` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// use spillway::operators::{RateLimitMode, TokenBucket};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), spillway::ConfigError> {
+    /// let start = tokio::time::Instant::now();
+    /// let shaped = range(0, 5).rate_limit(TokenBucket::per_second(1), RateLimitMode::Delay)?;
+    /// assert_eq!(shaped.collect().await.unwrap(), vec![0, 1, 2, 3, 4]); // never drops
+    /// assert_eq!(start.elapsed(), Duration::from_secs(4)); // one per second after the first
+    /// let bad = TokenBucket { rate: 0, per: Duration::from_secs(1), burst: 1 };
+    /// assert!(range(0, 1).rate_limit(bad, RateLimitMode::Drop).is_err());
+    /// # Ok(()) }
+    /// ```
+    #[doc(alias = "throttle")]
+    fn rate_limit(
+        self,
+        bucket: crate::TokenBucket,
+        mode: crate::RateLimitMode,
+    ) -> Result<crate::RateLimit<Self>, ConfigError> {
+        crate::RateLimit::new(self, bucket, mode)
+    }
+
+    /// Delays each item by `period`, one at a time, so consecutive items are at least
+    /// `period` apart. Lossless: never drops.
+    ///
+    /// Demand: requests one item upstream at a time, and only while downstream has
+    /// demand: the next item is requested when the previous one has been emitted. Each
+    /// item is emitted `period` after it arrived, on the scheduler of the subscriber's
+    /// [`Context`](spillway_core::Context) (or the one pinned with
+    /// [`DelayElements::on`](crate::DelayElements::on)). An upstream completion or error
+    /// is delivered after the item being delayed, if any (not delayed otherwise).
+    ///
+    /// ```text
+    /// upstream (as fast as requested): abc|
+    /// delay_elements(2):               --a-b-(c|)
+    /// ```
+    ///
+    /// A non-compliant upstream that sends more than the one requested item fails the
+    /// pipeline with [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+    /// On cancel, the item being delayed is dropped as `Discarded` (in
+    /// [`stats`](crate::DelayElements::stats)).
+    ///
+    /// Compared with Reactor: `delayElements`, with the same prefetch of one; Reactor
+    /// delivers an upstream error at once, dropping the delayed item, we deliver it after.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `period` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), spillway::ConfigError> {
+    /// let start = tokio::time::Instant::now();
+    /// let out = range(0, 3).delay_elements(Duration::from_secs(1))?.collect().await.unwrap();
+    /// assert_eq!(out, vec![0, 1, 2]);
+    /// assert_eq!(start.elapsed(), Duration::from_secs(3));
+    /// # Ok(()) }
+    /// ```
+    fn delay_elements(
+        self,
+        period: std::time::Duration,
+    ) -> Result<crate::DelayElements<Self>, ConfigError> {
+        crate::DelayElements::new(self, period)
+    }
+
+    /// Runs the async function `f` on each item, up to `concurrency` futures at a time,
+    /// and emits the results **in input order**.
+    ///
+    /// Demand: requests `concurrency` items upstream at first, then one more each time a
+    /// slot frees up; results that finish without downstream demand (or ahead of an
+    /// earlier, slower future) wait in a queue of [`max_queued`](crate::MapAsync::max_queued)
+    /// results (default: `concurrency`), and a full queue stops the requests, so at most
+    /// `concurrency + max_queued` items are ever requested and not yet emitted. Nothing is
+    /// emitted without downstream demand.
+    ///
+    /// The futures need no executor: the stage's drain loop polls them, on the thread that
+    /// requests or on the thread that wakes a future (a tokio timer inside a tokio runtime,
+    /// say), like [`from_stream`](spillway_core::prelude::from_stream). `f` runs on the thread
+    /// that delivers the item. Completion waits for every future; an upstream error is
+    /// delivered at once and drops the running futures. A panic in `f` or in a future
+    /// cancels upstream and fails with [`Error::Panicked`](spillway_core::Error::Panicked);
+    /// an upstream that emits more than requested fails the stage with
+    /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation). Cancelling
+    /// drops (so cancels) the running futures and cancels upstream.
+    ///
+    /// ```text
+    /// upstream:           -1-2-3-|
+    /// futures (1:30ms, 2:10ms, 3:10ms):
+    /// map_async(2, f):    ----a(bc)-|    a=f(1) b=f(2) c=f(3): input order kept
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `concurrency` is 0.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), spillway::ConfigError> {
+    /// let out = range(1, 4)
+    ///     .map_async(2, |x| async move {
+    ///         tokio::time::sleep(Duration::from_millis(40 - 10 * x)).await;
+    ///         x * 10
+    ///     })?
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![10, 20, 30]);
+    /// # Ok(()) }
+    /// ```
+    fn map_async<F, Fut>(
+        self,
+        concurrency: usize,
+        f: F,
+    ) -> Result<crate::MapAsync<Self, F>, ConfigError>
+    where
+        F: FnMut(Self::Item) -> Fut + Send + 'static,
+        Fut: std::future::Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        crate::MapAsync::new(self, concurrency, f)
+    }
+
+    /// Runs the async function `f` on each item, up to `concurrency` futures at a time,
+    /// and emits the results **as they finish**.
+    ///
+    /// Demand: as [`map_async`](Self::map_async): `concurrency` items at first, then one per
+    /// freed slot; finished results wait (up to
+    /// [`max_queued`](crate::MapAsyncUnordered::max_queued)) for downstream demand and a full
+    /// queue stops the requests. Polling, errors, panics and cancellation as `map_async`.
+    ///
+    /// ```text
+    /// upstream:                     -1-2-3-|
+    /// futures (1:30ms, 2:10ms, 3:10ms):
+    /// map_async_unordered(2, f):    ---b-(ca)-|
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `concurrency` is 0.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), spillway::ConfigError> {
+    /// let out = range(1, 4)
+    ///     .map_async_unordered(3, |x| async move {
+    ///         tokio::time::sleep(Duration::from_millis(40 - 10 * x)).await;
+    ///         x
+    ///     })?
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![3, 2, 1]); // the shortest sleep first
+    /// # Ok(()) }
+    /// ```
+    fn map_async_unordered<F, Fut>(
+        self,
+        concurrency: usize,
+        f: F,
+    ) -> Result<crate::MapAsyncUnordered<Self, F>, ConfigError>
+    where
+        F: FnMut(Self::Item) -> Fut + Send + 'static,
+        Fut: std::future::Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        crate::MapAsyncUnordered::new(self, concurrency, f)
+    }
+
+    /// Runs the async function `f` on each item, one at a time: `map_async(1, f)`.
+    ///
+    /// Demand: one item upstream at a time, the next once the future finished; at most one
+    /// finished result waits for downstream demand. Errors and panics as
+    /// [`map_async`](Self::map_async) (stage `"then"`).
+    ///
+    /// ```text
+    /// upstream:  -1-2-|
+    /// then(f):   --a--b|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = range(1, 4).then(|x| async move { x + 1 }).collect().await.unwrap();
+    /// assert_eq!(out, vec![2, 3, 4]);
+    /// # });
+    /// ```
+    fn then<F, Fut>(self, f: F) -> crate::Then<Self, F>
+    where
+        F: FnMut(Self::Item) -> Fut + Send + 'static,
+        Fut: std::future::Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        crate::Then::new(self, f)
+    }
+
+    /// [`map_async`](Self::map_async) with fallible futures: the results go out in input
+    /// order, and the first `Err(e)` fails the stage with `Error::User(e)` as soon as its
+    /// future finishes (results not yet emitted are dropped, upstream is cancelled).
+    ///
+    /// Demand: as `map_async`.
+    ///
+    /// ```text
+    /// upstream:              -1-2-3-|
+    /// try_map_async(2, f):   --a-#       f(2) = Err
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `concurrency` is 0.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = from_try_stream(futures::stream::iter((1..4).map(Ok::<u64, String>)))
+    ///     .try_map_async(2, |x| async move {
+    ///         if x == 2 { Err(format!("bad {x}")) } else { Ok(x) }
+    ///     })
+    ///     .unwrap()
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(out, Err(spillway::Error::User("bad 2".to_string())));
+    /// # });
+    /// ```
+    fn try_map_async<F, Fut, R>(
+        self,
+        concurrency: usize,
+        f: F,
+    ) -> Result<crate::TryMapAsync<Self, F>, ConfigError>
+    where
+        F: FnMut(Self::Item) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<R, Self::Error>> + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::TryMapAsync::new(self, concurrency, f)
+    }
+
+    /// Merges this publisher's items with `other`'s, fairly, as they arrive: the two-way
+    /// form of [`merge`](crate::merge()) (which see for the details), for publishers of
+    /// different types. Chain [`Merge::with`](crate::Merge::with) to add more.
+    ///
+    /// Demand: requests a prefetch of 32 from each side up front (see
+    /// [`Merge::prefetch`](crate::Merge::prefetch)) and replenishes a side once 75% of it
+    /// was delivered, so at zero downstream demand both sides are paused with at most the
+    /// prefetch queued; downstream is served round robin from the per-side queues. An
+    /// error from either side is delivered at once and cancels the other; cancelling
+    /// cancels both.
+    ///
+    /// ```text
+    /// self:        -1---3-|
+    /// other:       ---2-----4-|
+    /// merge_with:  -1-2-3---4-|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let mut all = range(0, 3).merge_with(just(7)).collect().await.unwrap();
+    /// all.sort();
+    /// assert_eq!(all, vec![0, 1, 2, 7]);
+    /// # });
+    /// ```
+    fn merge_with<Q>(self, other: Q) -> crate::Merge<Self::Item, Self::Error>
+    where
+        Self: Send + 'static,
+        Q: Publisher<Item = Self::Item, Error = Self::Error> + Send + 'static,
+    {
+        crate::merge(Some(self)).with(other)
+    }
+
+    /// Emits this publisher's items, then, once it has completed, `other`'s: the two-way
+    /// form of [`concat`](crate::concat()) (which see). Chain
+    /// [`Concat::with`](crate::Concat::with) to add more.
+    ///
+    /// Demand: requests from the current publisher exactly downstream's outstanding
+    /// demand (nothing at zero demand); demand `self` did not use is requested from
+    /// `other` as soon as it is subscribed.
+    ///
+    /// ```text
+    /// self:         -1-2-|
+    /// other:              -3-|
+    /// concat_with:  -1-2---3-|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let all = range(0, 2).concat_with(just(9)).collect().await.unwrap();
+    /// assert_eq!(all, vec![0, 1, 9]);
+    /// # });
+    /// ```
+    fn concat_with<Q>(self, other: Q) -> crate::Concat<Self::Item, Self::Error>
+    where
+        Self: Send + 'static,
+        Q: Publisher<Item = Self::Item, Error = Self::Error> + Send + 'static,
+    {
+        crate::concat(Some(self)).with(other)
+    }
+
+    /// Pairs each item with the item of the same index from `other`.
+    ///
+    /// Demand: requests a prefetch of 32 from each side up front (see
+    /// [`Zip::prefetch`](crate::Zip::prefetch)) and replenishes a side in one batch once
+    /// 75% of it was paired and delivered, so at zero downstream demand each side has at
+    /// most the prefetch queued. Completes as soon as one side has completed and its
+    /// queue is empty (no pair can follow), cancelling the other side; an error from
+    /// either side is delivered at once and cancels the other.
+    ///
+    /// ```text
+    /// self:   -1---2---3-|
+    /// other:  ---a---b-|
+    /// zip:    ---x---y-|      x=(1,a) y=(2,b)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let pairs = range(0, 5).zip(from_iter(["a", "b"])).collect().await.unwrap();
+    /// assert_eq!(pairs, vec![(0, "a"), (1, "b")]);
+    /// # });
+    /// ```
+    fn zip<Q>(self, other: Q) -> crate::Zip<Self, Q>
+    where
+        Q: Publisher<Error = Self::Error>,
+    {
+        crate::Zip::new(self, other)
+    }
+
+    /// Each time either side emits (once both have emitted), emits `f` of the latest item
+    /// of each side.
+    ///
+    /// Demand: requests a prefetch of 32 from each side up front (see
+    /// [`CombineLatest::prefetch`](crate::CombineLatest::prefetch)) and replenishes a
+    /// side once 75% of it was consumed; the updates are queued in arrival order and
+    /// consumed only while downstream has demand, so every combination is delivered, none
+    /// is skipped (use a lossy stage downstream to keep only the newest). Completes when
+    /// both sides have completed and every update was consumed, or at once when a side
+    /// completes without ever emitting; an error from either side is delivered at once
+    /// and cancels the other. A panic in `f` fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) and cancels both sides.
+    ///
+    /// ```text
+    /// self:            -1-----2-----|
+    /// other:           ----a-----b--|
+    /// combine_latest:  ----x--y--z--|   x=1a y=2a z=2b
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let sums = just(1).combine_latest(from_iter([10, 20]), |a, b| a + b);
+    /// assert_eq!(sums.collect().await.unwrap(), vec![11, 21]);
+    /// # });
+    /// ```
+    fn combine_latest<Q, F, R>(self, other: Q, f: F) -> crate::CombineLatest<Self, Q, F>
+    where
+        Q: Publisher<Error = Self::Error>,
+        F: FnMut(&Self::Item, &Q::Item) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::CombineLatest::new(self, other, f)
+    }
+
+    /// Maps each item to a publisher with `f` and merges the items of up to `concurrency`
+    /// of them at once, in no particular order (round robin between the inner publishers
+    /// that have items).
+    ///
+    /// Demand: requests `concurrency` items upstream at first and one more each time an
+    /// inner publisher completes, so at most `concurrency` inner publishers are active;
+    /// requests `prefetch` from each inner publisher and replenishes it once 75% of that
+    /// was delivered, so at zero downstream demand everything is paused with at most
+    /// `prefetch` items queued per inner publisher. An error (upstream, inner, or a panic
+    /// in `f`) is delivered at once and cancels upstream and every inner publisher;
+    /// cancelling cancels them all. Completes when upstream and every inner publisher
+    /// have completed and the queues are drained.
+    ///
+    /// ```text
+    /// upstream:            -a-------b-|
+    /// inner a:              -1---2-|
+    /// inner b:                      -3-|
+    /// flat_map(_, 2, _):   --1---2---3-|
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `concurrency` or `prefetch` is 0.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let mut all = range(1, 4)
+    ///     .flat_map(|n| range(0, n), 2, 8)
+    ///     .unwrap()
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// all.sort();
+    /// assert_eq!(all, vec![0, 0, 0, 1, 1, 2]);
+    /// # });
+    /// ```
+    fn flat_map<F, Q>(
+        self,
+        f: F,
+        concurrency: usize,
+        prefetch: usize,
+    ) -> Result<crate::FlatMap<Self, F>, ConfigError>
+    where
+        F: FnMut(Self::Item) -> Q + Send + 'static,
+        Q: Publisher<Error = Self::Error>,
+    {
+        crate::FlatMap::new(self, f, concurrency, prefetch)
+    }
+
+    /// Maps each item to a publisher with `f` and emits all the items of each, in order,
+    /// one publisher after the other: `flat_map` with a concurrency of 1.
+    ///
+    /// Demand: requests one item upstream at first and one more each time the current
+    /// inner publisher completes; requests a prefetch of 32 from the inner publisher (see
+    /// [`ConcatMap::prefetch`](crate::ConcatMap::prefetch)) and replenishes it once 75%
+    /// was delivered, so at zero downstream demand at most the prefetch is queued. An
+    /// error (upstream, inner, or a panic in `f`) is delivered at once and cancels
+    /// upstream and the inner publisher; cancelling cancels both.
+    ///
+    /// ```text
+    /// upstream:      -a---b-|
+    /// inner a:        -1-2-|
+    /// inner b:              -3-|   (subscribed when a completes)
+    /// concat_map:    --1-2---3-|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let all = range(1, 4).concat_map(|n| range(0, n)).collect().await.unwrap();
+    /// assert_eq!(all, vec![0, 0, 1, 0, 1, 2]);
+    /// # });
+    /// ```
+    fn concat_map<F, Q>(self, f: F) -> crate::ConcatMap<Self, F>
+    where
+        F: FnMut(Self::Item) -> Q + Send + 'static,
+        Q: Publisher<Error = Self::Error>,
+    {
+        crate::ConcatMap::new(self, f)
+    }
+
+    /// Maps each item to a publisher with `f` and emits the items of the latest one only:
+    /// a new upstream item cancels the current inner publisher and discards its queued
+    /// items.
+    ///
+    /// Demand: requests unbounded demand upstream (each upstream item only replaces the
+    /// inner publisher, it is never queued); requests a prefetch of 32 from the current
+    /// inner publisher (see [`SwitchMap::prefetch`](crate::SwitchMap::prefetch)) and
+    /// replenishes it once 75% was delivered, so at zero downstream demand at most the
+    /// prefetch is queued. An error (upstream, current inner, or a panic in `f`) is
+    /// delivered at once and cancels upstream and the inner publisher; cancelling cancels
+    /// both. Completes when upstream and the last inner publisher have completed.
+    ///
+    /// **Discard**: items of a replaced inner publisher not yet delivered are dropped.
+    ///
+    /// ```text
+    /// upstream:     -a------b-------|
+    /// inner a:       -1--2----3      (cancelled when b arrives)
+    /// inner b:               -4--5-|
+    /// switch_map:   --1--2----4--5--|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// // Synchronous inners complete before the next upstream item: nothing is switched away.
+    /// let all = range(1, 3).switch_map(|n| range(0, n)).collect().await.unwrap();
+    /// assert_eq!(all, vec![0, 0, 1]);
+    /// # });
+    /// ```
+    fn switch_map<F, Q>(self, f: F) -> crate::SwitchMap<Self, F>
+    where
+        F: FnMut(Self::Item) -> Q + Send + 'static,
+        Q: Publisher<Error = Self::Error>,
+    {
+        crate::SwitchMap::new(self, f)
+    }
+
+    // ---- everyday transforms: filter_map .. do_finally ----
+
+    /// Transforms each item with `f` and keeps the `Some` results.
+    ///
+    /// Demand: forwards downstream's requests; an item mapped to `None` uses no demand
+    /// (through `try_on_next`), or is replaced with a `request(1)` upstream when the source
+    /// counts every item (not when downstream's demand is unbounded). A panic in `f`
+    /// cancels upstream and fails with [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:               -1-2-3-4-|
+    /// filter_map(even→x*10):  ---a---b-|    a=20 b=40
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = range(1, 5).filter_map(|x| (x % 2 == 0).then_some(x * 10));
+    /// assert_eq!(out.collect().await.unwrap(), vec![20, 40]);
+    /// # });
+    /// ```
+    fn filter_map<R, F>(self, f: F) -> crate::FilterMap<Self, F>
+    where
+        F: FnMut(Self::Item) -> Option<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::FilterMap::new(self, f)
+    }
+
+    /// Maps each item to an iterator and emits the iterators' items in order.
+    ///
+    /// Demand: requests **one** upstream item at a time, and only when the current
+    /// iterator is exhausted and downstream has outstanding demand; the iterator is kept
+    /// between downstream requests, so no more items are produced than requested. An
+    /// upstream error is delivered at once (the rest of the current iterator is dropped);
+    /// completion waits until the current iterator is drained. A panic in `f` or in the
+    /// iterator cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked); an upstream that sends an item
+    /// it was not asked for fails with
+    /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+    ///
+    /// ```text
+    /// upstream:               -1------2---|
+    /// flat_map_iter(0..x):    -a------a-b-|    a=0 b=1
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = range(1, 4).flat_map_iter(|n| 0..n).collect().await.unwrap();
+    /// assert_eq!(out, vec![0, 0, 1, 0, 1, 2]);
+    /// # });
+    /// ```
+    #[doc(alias = "flat_map_iterable")]
+    #[doc(alias = "flatten")]
+    fn flat_map_iter<I, F>(self, f: F) -> crate::FlatMapIter<Self, F>
+    where
+        F: FnMut(Self::Item) -> I + Send + 'static,
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+    {
+        crate::FlatMapIter::new(self, f)
+    }
+
+    /// Emits a running accumulation: for each item, `acc = f(&acc, item)`, then a clone
+    /// of `acc` (the initial value itself is not emitted).
+    ///
+    /// Demand: 1:1, downstream's requests go straight upstream. A panic in `f` cancels
+    /// upstream and fails with [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:        -1-2-3-|
+    /// scan(0, a+x):    -1-3-6-|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let sums = range(1, 4).scan(0, |acc, x| acc + x).collect().await.unwrap();
+    /// assert_eq!(sums, vec![1, 3, 6]);
+    /// # });
+    /// ```
+    fn scan<A, F>(self, initial: A, f: F) -> crate::Scan<Self, A, F>
+    where
+        A: Clone + Send + 'static,
+        F: FnMut(&A, Self::Item) -> A + Send + 'static,
+    {
+        crate::Scan::new(self, initial, f)
+    }
+
+    /// Emits the first `n` items, then cancels upstream and completes.
+    ///
+    /// Demand: forwards downstream's requests but caps their total at `n`: `take(3)` under
+    /// `request(10)` requests exactly 3 upstream. After the `n`-th item upstream is
+    /// cancelled and downstream completes at once, without waiting for upstream;
+    /// `take(0)` cancels upstream and completes right after subscribing.
+    ///
+    /// ```text
+    /// upstream:   -1-2-3-4-5-|
+    /// take(2):    -1-2|          (upstream cancelled at the 2nd item)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(range(0, 1_000_000).take(3).collect().await.unwrap(), vec![0, 1, 2]);
+    /// # });
+    /// ```
+    #[doc(alias = "limit")]
+    fn take(self, n: u64) -> crate::Take<Self> {
+        crate::Take::new(self, n)
+    }
+
+    /// Emits items while `predicate` holds; at the first item for which it does not, drops
+    /// that item, cancels upstream and completes.
+    ///
+    /// Demand: 1:1, downstream's requests go straight upstream. A panic in `predicate`
+    /// cancels upstream and fails with [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:          -1-2-5-3-|
+    /// take_while(x<4):   -1-2-|        (5 dropped, upstream cancelled)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = range(0, 100).take_while(|x| *x < 3).collect().await.unwrap();
+    /// assert_eq!(out, vec![0, 1, 2]);
+    /// # });
+    /// ```
+    fn take_while<F>(self, predicate: F) -> crate::TakeWhile<Self, F>
+    where
+        F: FnMut(&Self::Item) -> bool + Send + 'static,
+    {
+        crate::TakeWhile::new(self, predicate)
+    }
+
+    /// Emits items until `other` emits an item or completes; then cancels both and
+    /// completes. An error of `other` fails the stream.
+    ///
+    /// Demand: downstream's requests go straight to upstream; `other` is subscribed first
+    /// (so one that fires at once stops the stream before any item) with unbounded demand.
+    /// Cancelling cancels both. Both sides' signals are serialized by a lock, so `other`
+    /// may fire from any thread.
+    ///
+    /// ```text
+    /// upstream:        -1-2-3-4-5-|
+    /// other:           -------x
+    /// take_until:      -1-2-3-|        (upstream and other cancelled)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// // `other` completes at once: nothing gets through.
+    /// let out = range(0, 10).take_until(empty::<(), _>()).collect().await.unwrap();
+    /// assert!(out.is_empty());
+    /// let all = range(0, 3).take_until(never::<(), _>()).collect().await.unwrap();
+    /// assert_eq!(all, vec![0, 1, 2]);
+    /// # });
+    /// ```
+    fn take_until<O>(self, other: O) -> crate::TakeUntil<Self, O>
+    where
+        O: Publisher<Error = Self::Error>,
+    {
+        crate::TakeUntil::new(self, other)
+    }
+
+    /// Drops the first `n` items.
+    ///
+    /// Demand: forwards downstream's requests; each skipped item uses no demand (through
+    /// `try_on_next`), or is replaced with a `request(1)` upstream when the source counts
+    /// every item: `skip(2)` under `request(1)` requests 1, then 1 per skipped item.
+    ///
+    /// ```text
+    /// upstream:  -1-2-3-4-|
+    /// skip(2):   -----3-4-|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(range(0, 5).skip(3).collect().await.unwrap(), vec![3, 4]);
+    /// # });
+    /// ```
+    fn skip(self, n: u64) -> crate::Skip<Self> {
+        crate::Skip::new(self, n)
+    }
+
+    /// Drops items while `predicate` holds, then emits every item (the predicate is not
+    /// called again).
+    ///
+    /// Demand: as [`skip`](Self::skip): forwarded, with skipped items using no demand or
+    /// replaced. A panic in `predicate` cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:          -1-2-5-3-|
+    /// skip_while(x<4):   -----5-3-|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = from_iter([1, 2, 5, 3]).skip_while(|x| *x < 4).collect().await.unwrap();
+    /// assert_eq!(out, vec![5, 3]);
+    /// # });
+    /// ```
+    fn skip_while<F>(self, predicate: F) -> crate::SkipWhile<Self, F>
+    where
+        F: FnMut(&Self::Item) -> bool + Send + 'static,
+    {
+        crate::SkipWhile::new(self, predicate)
+    }
+
+    /// Drops an item equal to the one emitted just before it (consecutive duplicates).
+    ///
+    /// Demand: as [`skip`](Self::skip): forwarded, with dropped duplicates using no demand
+    /// or replaced. The last item is kept (cloned) for the comparison.
+    ///
+    /// ```text
+    /// upstream:                -1-1-2-2-1-|
+    /// distinct_until_changed:  -1---2---1-|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = from_iter([1, 1, 2, 2, 1]).distinct_until_changed().collect().await;
+    /// assert_eq!(out.unwrap(), vec![1, 2, 1]);
+    /// # });
+    /// ```
+    #[doc(alias = "dedup")]
+    fn distinct_until_changed(self) -> crate::DistinctUntilChanged<Self>
+    where
+        Self::Item: Clone + PartialEq,
+    {
+        crate::DistinctUntilChangedByKey::new(self, Clone::clone)
+    }
+
+    /// Drops an item whose key equals the key of the item just before it.
+    ///
+    /// Demand: as [`distinct_until_changed`](Self::distinct_until_changed). A panic in
+    /// `key` cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:                        -a1-a2-b1-a3-|
+    /// distinct_until_changed_by_key:   -a1----b1-a3-|   (key: the letter)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = from_iter(["a1", "a2", "b1", "a3"])
+    ///     .distinct_until_changed_by_key(|s| s.as_bytes()[0])
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(out.unwrap(), vec!["a1", "b1", "a3"]);
+    /// # });
+    /// ```
+    #[doc(alias = "dedup_by_key")]
+    fn distinct_until_changed_by_key<K, F>(self, key: F) -> crate::DistinctUntilChangedByKey<Self, F>
+    where
+        F: FnMut(&Self::Item) -> K + Send + 'static,
+        K: PartialEq + Send + 'static,
+    {
+        crate::DistinctUntilChangedByKey::new(self, key)
+    }
+
+    /// Emits `items` first, then the upstream's items.
+    ///
+    /// Demand: downstream's demand goes to the items first; upstream is subscribed only
+    /// once they are all delivered, and then asked for whatever downstream requested and
+    /// has not received yet (one subscription across both, with demand carried over).
+    ///
+    /// ```text
+    /// upstream:             -3-4-|
+    /// start_with([1, 2]):   12-3-4-|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = range(3, 5).start_with([1, 2]).collect().await.unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, 4]);
+    /// # });
+    /// ```
+    #[doc(alias = "prepend")]
+    fn start_with<I>(self, items: I) -> crate::StartWith<Self, I::IntoIter>
+    where
+        Self: Send + 'static,
+        I: IntoIterator<Item = Self::Item>,
+        I::IntoIter: Send + 'static,
+    {
+        crate::StartWith::new(self, items.into_iter())
+    }
+
+    /// Emits `item` if upstream completes without emitting anything.
+    ///
+    /// Demand: downstream's requests go straight upstream; when upstream completes empty,
+    /// `item` is delivered as soon as downstream has demand (at once if it has some), then
+    /// the stream completes. An upstream error is passed on, without the default.
+    ///
+    /// ```text
+    /// upstream:              ---|
+    /// default_if_empty(x):   ---x|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(range(0, 0).default_if_empty(7).collect().await.unwrap(), vec![7]);
+    /// assert_eq!(range(0, 2).default_if_empty(7).collect().await.unwrap(), vec![0, 1]);
+    /// # });
+    /// ```
+    #[doc(alias = "or_else")]
+    fn default_if_empty(self, item: Self::Item) -> crate::DefaultIfEmpty<Self> {
+        crate::DefaultIfEmpty::new(self, item)
+    }
+
+    /// Combines all items with `f` into one, emitted when upstream completes; an empty
+    /// upstream completes without an item.
+    ///
+    /// Demand: requests nothing until downstream requests; at its first request, requests
+    /// unbounded demand upstream once (the one result needs every item). An upstream that
+    /// sends items before downstream requested fails with
+    /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation) at completion.
+    /// See [`PublisherExt::fold`](spillway_core::prelude::PublisherExt::fold) for the
+    /// awaiting sink.
+    ///
+    /// ```text
+    /// upstream:         -1-2-3-|
+    /// reduce(a+b):      -------6|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(range(1, 5).reduce(|a, b| a + b).collect().await.unwrap(), vec![10]);
+    /// # });
+    /// ```
+    fn reduce<F>(self, f: F) -> crate::Reduce<Self, F>
+    where
+        F: FnMut(Self::Item, Self::Item) -> Self::Item + Send + 'static,
+    {
+        crate::Reduce::new(self, f)
+    }
+
+    /// Calls `f` with each item before passing it on (Reactor's `doOnNext`).
+    ///
+    /// Demand: 1:1, downstream's requests go straight upstream. A panic in `f` cancels
+    /// upstream and fails with [`Error::Panicked`](spillway_core::Error::Panicked). All the
+    /// `do_*` taps are one operator, [`Tap`](crate::Tap).
+    ///
+    /// ```text
+    /// upstream:     -1-2-|
+    /// do_on_next:   -1-2-|     (f(&1), f(&2))
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// range(0, 3).do_on_next(move |x| s.lock().unwrap().push(*x)).collect().await.unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), vec![0, 1, 2]);
+    /// # });
+    /// ```
+    #[doc(alias = "inspect")]
+    #[doc(alias = "tap")]
+    fn do_on_next<F>(self, f: F) -> crate::Tap<Self, crate::tap::OnNext<F>>
+    where
+        F: FnMut(&Self::Item) + Send + 'static,
+    {
+        crate::Tap::new(self, crate::tap::OnNext(f))
+    }
+
+    /// Calls `f` with every `request(n)` downstream makes, before passing it upstream.
+    ///
+    /// Demand: unchanged, every request is forwarded. `f` runs on the requesting thread. A
+    /// panic in `f` is reported at the next upstream signal: upstream is cancelled and
+    /// downstream fails with [`Error::Panicked`](spillway_core::Error::Panicked) (the
+    /// request itself is still forwarded, so that such a signal comes).
+    ///
+    /// ```text
+    /// downstream:      request(2) ........ request(1)
+    /// do_on_request:   f(2) ............... f(1)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let asked = Arc::new(AtomicU64::new(0));
+    /// let a = asked.clone();
+    /// let first = range(0, 10).do_on_request(move |n| { a.fetch_add(1, Ordering::Relaxed); })
+    ///     .take(2).collect().await.unwrap();
+    /// assert_eq!(first, vec![0, 1]);
+    /// assert!(asked.load(Ordering::Relaxed) >= 1);
+    /// # });
+    /// ```
+    #[doc(alias = "inspect_request")]
+    fn do_on_request<F>(self, f: F) -> crate::Tap<Self, crate::tap::OnRequest<F>>
+    where
+        F: Fn(u64) + Send + Sync + 'static,
+    {
+        crate::Tap::new(self, crate::tap::OnRequest(std::sync::Arc::new(f)))
+    }
+
+    /// Calls `f` when downstream cancels, before cancelling upstream.
+    ///
+    /// Demand: unchanged, every request is forwarded. `f` runs on the cancelling thread; a
+    /// panic in it is caught and ignored (cancel must return normally, rule 3.15), and
+    /// upstream is cancelled all the same.
+    ///
+    /// ```text
+    /// upstream:      -1-2-3-...
+    /// downstream:    -1-2-X        (cancel → f(), then upstream cancelled)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let cancelled = Arc::new(AtomicBool::new(false));
+    /// let c = cancelled.clone();
+    /// let out = range(0, 10).do_on_cancel(move || c.store(true, Ordering::SeqCst)).take(1);
+    /// assert_eq!(out.collect().await.unwrap(), vec![0]);
+    /// assert!(cancelled.load(Ordering::SeqCst), "take(1) cancelled upstream");
+    /// # });
+    /// ```
+    fn do_on_cancel<F>(self, f: F) -> crate::Tap<Self, crate::tap::OnCancel<F>>
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        crate::Tap::new(self, crate::tap::OnCancel(std::sync::Arc::new(f)))
+    }
+
+    /// Calls `f` when upstream completes, before passing the completion on.
+    ///
+    /// Demand: unchanged, every request is forwarded. A panic in `f` turns the completion
+    /// into [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:         -1-|
+    /// do_on_complete:   -1-|     (f() just before |)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let done = Arc::new(AtomicBool::new(false));
+    /// let d = done.clone();
+    /// range(0, 2).do_on_complete(move || d.store(true, Ordering::SeqCst)).collect().await.unwrap();
+    /// assert!(done.load(Ordering::SeqCst));
+    /// # });
+    /// ```
+    fn do_on_complete<F>(self, f: F) -> crate::Tap<Self, crate::tap::OnComplete<F>>
+    where
+        F: FnMut() + Send + 'static,
+    {
+        crate::Tap::new(self, crate::tap::OnComplete(f))
+    }
+
+    /// Calls `f` with upstream's error, before passing it on.
+    ///
+    /// Demand: unchanged, every request is forwarded. A panic in `f` replaces the error
+    /// with [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:      -1-#
+    /// do_on_error:   -1-#     (f(&e) just before #)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let seen = Arc::new(Mutex::new(None));
+    /// let s = seen.clone();
+    /// let out = error::<u8, _>("boom")
+    ///     .do_on_error(move |e| *s.lock().unwrap() = e.clone().into_user())
+    ///     .collect()
+    ///     .await;
+    /// assert!(out.is_err());
+    /// assert_eq!(*seen.lock().unwrap(), Some("boom"));
+    /// # });
+    /// ```
+    fn do_on_error<F>(self, f: F) -> crate::Tap<Self, crate::tap::OnError<F>>
+    where
+        F: FnMut(&spillway_core::Error<Self::Error>) + Send + 'static,
+    {
+        crate::Tap::new(self, crate::tap::OnError(f))
+    }
+
+    /// Calls `f` exactly once when the stream is over for any reason: after downstream
+    /// received `on_complete` or `on_error`, or when downstream cancels (after upstream
+    /// was cancelled), with the [`Termination`](crate::Termination) that happened first.
+    ///
+    /// Demand: unchanged, every request is forwarded. A panic in `f` is caught and
+    /// ignored: the stream is already over.
+    ///
+    /// ```text
+    /// upstream:     -1-2-|
+    /// do_finally:   -1-2-|     f(Complete) after |
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use spillway::operators::Termination;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let how = Arc::new(Mutex::new(None));
+    /// let h = how.clone();
+    /// range(0, 2).do_finally(move |t| *h.lock().unwrap() = Some(t)).collect().await.unwrap();
+    /// assert_eq!(*how.lock().unwrap(), Some(Termination::Complete));
+    /// # });
+    /// ```
+    #[doc(alias = "finally")]
+    fn do_finally<F>(self, f: F) -> crate::Tap<Self, crate::tap::Finally<F>>
+    where
+        F: FnOnce(crate::Termination) + Send + 'static,
+    {
+        crate::Tap::new(self, crate::tap::Finally::new(f))
+    }
 }
 
 impl<P: Publisher> OperatorExt for P {}

@@ -68,6 +68,7 @@ impl fmt::Display for DropReason {
 struct Counters {
     received: AtomicU64,
     emitted: AtomicU64,
+    merged: AtomicU64,
     dropped: [AtomicU64; 8],
     paused: AtomicU64,
     buffered: AtomicU64,
@@ -78,7 +79,8 @@ struct Counters {
 /// A live view of an operator's counters, cheap to clone and readable from any thread
 /// while the pipeline runs (the seed document's `getStats()`).
 ///
-/// Invariant, at any quiescent moment: `received = emitted + dropped + buffered`.
+/// Invariant, at any quiescent moment: `received = emitted + dropped + merged + buffered`
+/// (`merged` is non-zero only for the merging operators, such as `on_backpressure_reduce`).
 ///
 /// # Examples
 /// ```
@@ -104,6 +106,9 @@ pub struct FlowSnapshot {
     pub emitted: u64,
     /// Items dropped, by reason, in the order of [`DropReason::ALL`].
     pub dropped_by: [u64; 8],
+    /// Items merged into a held item instead of being delivered on their own (merging
+    /// operators only): nothing is lost, but they are not emitted one by one either.
+    pub merged: u64,
     /// How many times the operator stopped requesting from upstream (reached its high
     /// watermark).
     pub paused: u64,
@@ -134,9 +139,10 @@ impl FlowSnapshot {
         (self.buffered as f64 / self.capacity as f64).min(1.0)
     }
 
-    /// True when `received = emitted + dropped + buffered`: nothing vanished unseen.
+    /// True when `received = emitted + dropped + merged + buffered`: nothing vanished
+    /// unseen.
     pub fn is_balanced(&self) -> bool {
-        self.received == self.emitted + self.dropped() + self.buffered
+        self.received == self.emitted + self.dropped() + self.merged + self.buffered
     }
 }
 
@@ -162,6 +168,7 @@ impl FlowStats {
             received: c.received.load(Ordering::Relaxed),
             emitted: c.emitted.load(Ordering::Relaxed),
             dropped_by,
+            merged: c.merged.load(Ordering::Relaxed),
             paused: c.paused.load(Ordering::Relaxed),
             buffered: c.buffered.load(Ordering::Relaxed),
             peak_buffered: c.peak.load(Ordering::Relaxed),
@@ -177,6 +184,11 @@ impl FlowStats {
     /// Counts `n` items sent downstream.
     pub fn record_emitted(&self, n: u64) {
         self.counters.emitted.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one item merged into a held item.
+    pub fn record_merged(&self) {
+        self.counters.merged.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one dropped item.

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use spillway_core::drain::DrainHandle;
-use spillway_core::SharedSubscription;
+use spillway_core::{Demand, SharedSubscription, Stage};
 
 use crate::stats::{DropReason, FlowStats, OnDrop};
 
@@ -62,6 +62,25 @@ impl DrainSlot {
             d.signal();
         }
     }
+
+    /// Downstream's outstanding demand (zero before the drain starts). Exact only for a
+    /// source with `SETTLES_DEMAND`, which calls [`produced`](Self::produced) per item.
+    pub(crate) fn demand(&self) -> Demand {
+        self.0.get().map_or(Demand::ZERO, DrainHandle::demand)
+    }
+
+    /// Subtracts one delivered item from downstream's demand (`SETTLES_DEMAND` sources).
+    pub(crate) fn produced_one(&self) {
+        if let Some(d) = self.0.get() {
+            d.produced(1);
+        }
+    }
+}
+
+/// The stage name of a drain-based operator, as a type: the drain's `Source::STAGE` is a
+/// constant, so a private source shared by several operators is generic over this.
+pub(crate) trait StageName: Send + 'static {
+    const STAGE: Stage;
 }
 
 /// Counts dropped items and hands them to the user's `on_drop` callback. Call it without

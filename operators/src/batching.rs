@@ -1,0 +1,516 @@
+//! The engine shared by the batching operators (`chunks`, `chunks_timeout`,
+//! `chunks_weighted`, `batch_while_busy`): they differ only in when a batch closes and in
+//! how much they request upstream, so the concurrency (drain loop downstream, upstream
+//! subscriber, timer, cancellation, accounting) is written and tested once, here.
+//!
+//! Shape: the downstream side is a [`drain::Source`] of closed batches (`ready`); the
+//! upstream side pushes items into the open batch and closes it by the operator's [`Rule`].
+//! The drain delivers a batch only against downstream demand, so a slow consumer is never
+//! overflowed; what it may request upstream is bounded by [`Shared::credit`].
+//!
+//! Accounting, in items: `received = emitted + dropped + buffered`, where `buffered` is
+//! every item held (the open batch and the closed batches waiting for demand).
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::Context as TaskContext;
+use std::time::Duration;
+
+use spillway_core::drain::{self, DrainHandle, Pulled, Source};
+use spillway_core::{
+    Context, Demand, Error, Publisher, Scheduler, SchedulerExt, SharedSubscription, Stage,
+    Subscriber, TaskHandle,
+};
+
+use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::support::{self, Dropper, UpstreamSlot};
+
+/// The stage name of a batching operator (a marker type per operator).
+pub(crate) trait StageName: Send + Sync + 'static {
+    const STAGE: Stage;
+}
+
+/// When a batch closes, and what the operator requests upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rule {
+    /// `chunks(n)`: closes at `n` items; requests `demand * n` items.
+    Count(usize),
+    /// `chunks_timeout(n, d)`: closes at `n` items or when the timer fires; requests
+    /// `(demand + 1) * n` items (one batch of prefetch).
+    CountOrTimer(usize),
+    /// `chunks_weighted(max, weigh)`: closes before the weight would exceed `max`, and at
+    /// once when it reaches `max`; requests so that at most `demand + 1` batches can form.
+    Weight(u64),
+    /// `batch_while_busy(max)`: the open batch is taken whole whenever downstream has
+    /// demand; at most `max` items held or in flight.
+    WhileBusy(usize),
+}
+
+/// The user's weighing function, called outside any lock.
+pub(crate) type Weigh<T> = Box<dyn FnMut(&T) -> u64 + Send>;
+
+/// What an operator hands to [`subscribe`].
+pub(crate) struct Setup<T> {
+    pub(crate) rule: Rule,
+    pub(crate) weigh: Option<Weigh<T>>,
+    /// The batch timeout, and the scheduler pinned with `.on(..)` (else the subscriber's).
+    pub(crate) timeout: Option<(Duration, Option<Arc<dyn Scheduler>>)>,
+    pub(crate) stats: FlowStats,
+    pub(crate) on_drop: Option<OnDrop<T>>,
+}
+
+struct State<T, E> {
+    open: Vec<T>,
+    open_weight: u64,
+    ready: VecDeque<Vec<T>>,
+    /// Items in `open` and `ready`.
+    held: usize,
+    /// Requested upstream and not yet received (unbounded is sticky).
+    in_flight: Demand,
+    /// The upstream subscription arrived: requests may be made.
+    subscribed: bool,
+    /// Upstream completed or failed (its terminal signal arrived).
+    upstream_done: bool,
+    /// Upstream's terminal signal, delivered after the closed batches.
+    end: Option<Result<(), Error<E>>>,
+    /// A failure raised by this stage (protocol violation, panic), delivered at once.
+    failed: Option<Error<E>>,
+    /// Downstream is gone or the stage terminated: late items are discarded.
+    closed: bool,
+    timer: Option<TaskHandle>,
+    /// Identifies the open batch, so that a late timer of a closed batch does nothing.
+    generation: u64,
+}
+
+struct Shared<T, E> {
+    state: Mutex<State<T, E>>,
+    stage: Stage,
+    rule: Rule,
+    timeout: Option<(Duration, Arc<dyn Scheduler>)>,
+    upstream: UpstreamSlot,
+    drain: OnceLock<DrainHandle>,
+    dropper: Dropper<T>,
+}
+
+impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
+    fn lock(&self) -> MutexGuard<'_, State<T, E>> {
+        support::lock(&self.state)
+    }
+
+    fn signal(&self) {
+        if let Some(d) = self.drain.get() {
+            d.signal();
+        }
+    }
+
+    /// Outstanding downstream demand, in batches.
+    fn demand(&self) -> Demand {
+        self.drain.get().map_or(Demand::ZERO, DrainHandle::demand)
+    }
+
+    /// How many items to request upstream now (added to `in_flight`): the operator's
+    /// target for items held or in flight, minus what is already held or in flight.
+    fn credit(&self, st: &mut State<T, E>, demand: Demand) -> u64 {
+        if !st.subscribed
+            || st.upstream_done
+            || st.closed
+            || st.failed.is_some()
+            || st.in_flight.is_unbounded()
+        {
+            return 0;
+        }
+        let in_flight = st.in_flight.get();
+        let (target, outstanding) = match self.rule {
+            Rule::Count(n) => (
+                demand.multiply(n as u64),
+                (st.ready.len() as u64)
+                    .saturating_mul(n as u64)
+                    .saturating_add(st.open.len() as u64),
+            ),
+            Rule::CountOrTimer(n) => (
+                demand.add(1).multiply(n as u64),
+                (st.ready.len() as u64)
+                    .saturating_mul(n as u64)
+                    .saturating_add(st.open.len() as u64),
+            ),
+            // Each item in flight can close at most one more batch (a non-empty open batch
+            // counts as one), so this keeps the closed batches within demand + 1.
+            Rule::Weight(_) => (
+                demand.add(1),
+                st.ready.len() as u64 + u64::from(!st.open.is_empty()),
+            ),
+            Rule::WhileBusy(max) => (Demand::new(max as u64), st.held as u64),
+        };
+        if target.is_unbounded() {
+            st.in_flight = Demand::UNBOUNDED;
+            return u64::MAX;
+        }
+        let n = target
+            .get()
+            .saturating_sub(outstanding.saturating_add(in_flight));
+        st.in_flight = st.in_flight.add(n);
+        n
+    }
+
+    /// Moves the open batch (if any) to the closed ones and retires its timer.
+    fn close_open(&self, st: &mut State<T, E>) {
+        if let Some(timer) = st.timer.take() {
+            timer.cancel();
+        }
+        st.generation = st.generation.wrapping_add(1);
+        if !st.open.is_empty() {
+            let batch = std::mem::take(&mut st.open);
+            st.open_weight = 0;
+            st.ready.push_back(batch);
+        }
+    }
+
+    /// Takes every held item, for discarding (outside the lock).
+    fn take_all(&self, st: &mut State<T, E>) -> Vec<T> {
+        if let Some(timer) = st.timer.take() {
+            timer.cancel();
+        }
+        st.generation = st.generation.wrapping_add(1);
+        let mut all: Vec<T> = st.ready.drain(..).flatten().collect();
+        all.append(&mut st.open);
+        st.open_weight = 0;
+        st.held = 0;
+        all
+    }
+
+    /// Adds an item to the open batch and closes batches by the rule.
+    fn accept(self: &Arc<Self>, st: &mut State<T, E>, item: T, weight: u64) {
+        let was_empty = st.open.is_empty();
+        st.held += 1;
+        match self.rule {
+            Rule::Count(n) | Rule::CountOrTimer(n) => {
+                st.open.push(item);
+                if st.open.len() >= n {
+                    self.close_open(st);
+                }
+            }
+            Rule::Weight(max) => {
+                if !st.open.is_empty() && st.open_weight.saturating_add(weight) > max {
+                    self.close_open(st);
+                }
+                st.open.push(item);
+                st.open_weight = st.open_weight.saturating_add(weight);
+                if st.open_weight >= max {
+                    self.close_open(st);
+                }
+            }
+            Rule::WhileBusy(_) => st.open.push(item),
+        }
+        if was_empty && !st.open.is_empty() {
+            self.start_timer(st);
+        }
+    }
+
+    /// Starts the timer of a batch that just received its first item.
+    fn start_timer(self: &Arc<Self>, st: &mut State<T, E>) {
+        let Some((after, scheduler)) = &self.timeout else {
+            return;
+        };
+        let generation = st.generation;
+        let weak = Arc::downgrade(self);
+        let handle = scheduler.run_after(*after, move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.on_timer(generation);
+            }
+        });
+        st.timer = Some(handle);
+    }
+
+    fn on_timer(&self, generation: u64) {
+        let mut st = self.lock();
+        if st.generation != generation || st.closed || st.open.is_empty() {
+            return;
+        }
+        st.timer = None;
+        self.close_open(&mut st);
+        drop(st);
+        self.signal();
+    }
+
+    /// Fails the stage at once: cancels upstream, discards everything held (and `extra`).
+    fn fail(&self, error: Error<E>, extra: Option<T>) {
+        let mut st = self.lock();
+        let mut dropped = Vec::new();
+        let cancel = !st.closed && st.failed.is_none() && !st.upstream_done;
+        if !st.closed && st.failed.is_none() {
+            dropped = self.take_all(&mut st);
+            st.failed = Some(error);
+        }
+        dropped.extend(extra);
+        drop(st);
+        self.dropper.stats.set_buffered(0);
+        if cancel {
+            self.upstream.cancel();
+        }
+        self.dropper.drop_all(dropped, DropReason::Discarded);
+        self.signal();
+    }
+
+    /// Takes the next batch for downstream, if one may go now.
+    fn next_batch(&self, st: &mut State<T, E>) -> Option<Vec<T>> {
+        if let Some(batch) = st.ready.pop_front() {
+            return Some(batch);
+        }
+        if matches!(self.rule, Rule::WhileBusy(_)) && !st.open.is_empty() {
+            st.open_weight = 0;
+            return Some(std::mem::take(&mut st.open));
+        }
+        None
+    }
+}
+
+/// Subscribes `subscriber` to the batches of `upstream`.
+pub(crate) fn subscribe<M, P, S>(upstream: P, setup: Setup<P::Item>, subscriber: S)
+where
+    M: StageName,
+    P: Publisher,
+    S: Subscriber<Item = Vec<P::Item>, Error = P::Error>,
+{
+    let context = subscriber.context();
+    let timeout = setup
+        .timeout
+        .map(|(d, pinned)| (d, pinned.unwrap_or_else(|| context.scheduler())));
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            open: Vec::new(),
+            open_weight: 0,
+            ready: VecDeque::new(),
+            held: 0,
+            in_flight: Demand::ZERO,
+            subscribed: false,
+            upstream_done: false,
+            end: None,
+            failed: None,
+            closed: false,
+            timer: None,
+            generation: 0,
+        }),
+        stage: M::STAGE,
+        rule: setup.rule,
+        timeout,
+        upstream: UpstreamSlot::default(),
+        drain: OnceLock::new(),
+        dropper: Dropper::new(setup.stats, setup.on_drop),
+    });
+    drain::start(
+        BatchSource::<M, _, _>(Arc::clone(&shared), PhantomData),
+        subscriber,
+    );
+    upstream.subscribe(BatchUpstream {
+        shared,
+        weigh: setup.weigh,
+        context,
+    });
+}
+
+/// The downstream side: the drain loop pulls closed batches from here, one per unit of
+/// downstream demand.
+struct BatchSource<M, T, E>(Arc<Shared<T, E>>, PhantomData<fn(M)>);
+
+impl<M: StageName, T: Send + 'static, E: Send + 'static> Source for BatchSource<M, T, E> {
+    type Item = Vec<T>;
+    type Error = E;
+    const STAGE: Stage = M::STAGE;
+    // The upstream credit depends on the exact outstanding demand, so each batch handed
+    // out is subtracted at once.
+    const SETTLES_DEMAND: bool = true;
+
+    fn attach(&mut self, drain: DrainHandle) {
+        let _ = self.0.drain.set(drain);
+    }
+
+    fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<Vec<T>, E> {
+        let shared = &self.0;
+        let mut st = shared.lock();
+        if let Some(e) = st.failed.take() {
+            st.closed = true;
+            return Pulled::Error(e);
+        }
+        if let Some(batch) = shared.next_batch(&mut st) {
+            st.held -= batch.len();
+            let stats = &shared.dropper.stats;
+            stats.record_emitted(batch.len() as u64);
+            stats.set_buffered(st.held);
+            if let Some(d) = shared.drain.get() {
+                d.produced(1);
+            }
+            let more = shared.credit(&mut st, shared.demand());
+            drop(st);
+            shared.upstream.request(more);
+            return Pulled::Item(batch);
+        }
+        if let Some(end) = st.end.take() {
+            st.closed = true;
+            return match end {
+                Ok(()) => Pulled::Complete,
+                Err(e) => Pulled::Error(e),
+            };
+        }
+        let more = shared.credit(&mut st, shared.demand());
+        drop(st);
+        shared.upstream.request(more);
+        Pulled::Pending
+    }
+
+    fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<Vec<T>, E>> {
+        let shared = &self.0;
+        let mut st = shared.lock();
+        if let Some(e) = st.failed.take() {
+            st.closed = true;
+            return Some(Pulled::Error(e));
+        }
+        if st.ready.is_empty() && st.open.is_empty() {
+            if let Some(end) = st.end.take() {
+                st.closed = true;
+                return Some(match end {
+                    Ok(()) => Pulled::Complete,
+                    Err(e) => Pulled::Error(e),
+                });
+            }
+        }
+        // No demand: only the prefetch (if the rule has one) is requested.
+        let more = shared.credit(&mut st, Demand::ZERO);
+        drop(st);
+        shared.upstream.request(more);
+        None
+    }
+}
+
+impl<M, T, E> Drop for BatchSource<M, T, E> {
+    fn drop(&mut self) {
+        // Downstream cancelled, or the stage terminated: stop upstream and account for
+        // whatever is still held.
+        let shared = &self.0;
+        let mut st = support::lock(&shared.state);
+        let cancel = !st.upstream_done && st.failed.is_none() && !st.closed;
+        st.closed = true;
+        if let Some(timer) = st.timer.take() {
+            timer.cancel();
+        }
+        let mut left: Vec<T> = st.ready.drain(..).flatten().collect();
+        left.append(&mut st.open);
+        st.held = 0;
+        drop(st);
+        shared.dropper.stats.set_buffered(0);
+        if cancel {
+            shared.upstream.cancel();
+        }
+        shared.dropper.drop_all(left, DropReason::Discarded);
+    }
+}
+
+/// The upstream side: puts items into batches.
+struct BatchUpstream<T, E> {
+    shared: Arc<Shared<T, E>>,
+    weigh: Option<Weigh<T>>,
+    context: Context,
+}
+
+impl<T: Send + 'static, E: Send + 'static> Subscriber for BatchUpstream<T, E> {
+    type Item = T;
+    type Error = E;
+
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        let shared = &self.shared;
+        if !shared.upstream.set(subscription.clone()) {
+            return; // rule 2.5: a second subscription is refused
+        }
+        let mut st = shared.lock();
+        if st.closed {
+            drop(st);
+            subscription.cancel();
+            return;
+        }
+        st.subscribed = true;
+        let n = shared.credit(&mut st, shared.demand());
+        drop(st);
+        shared.upstream.request(n);
+    }
+
+    fn on_next(&mut self, item: T) {
+        let shared = &self.shared;
+        shared.dropper.stats.record_received();
+        let weight = match &mut self.weigh {
+            None => 0,
+            Some(weigh) => match catch_unwind(AssertUnwindSafe(|| weigh(&item))) {
+                Ok(w) => w,
+                Err(payload) => {
+                    self.weigh = None;
+                    shared.fail(Error::from_panic(shared.stage, payload), Some(item));
+                    return;
+                }
+            },
+        };
+        let mut st = shared.lock();
+        if st.closed || st.failed.is_some() || st.upstream_done {
+            drop(st);
+            shared.dropper.drop_item(item, DropReason::Discarded);
+            return;
+        }
+        if !st.in_flight.is_unbounded() {
+            if st.in_flight.is_zero() {
+                drop(st);
+                shared.fail(
+                    Error::ProtocolViolation {
+                        stage: shared.stage,
+                        what: "upstream sent more items than were requested",
+                    },
+                    Some(item),
+                );
+                return;
+            }
+            st.in_flight = st.in_flight.produced(1);
+        }
+        shared.accept(&mut st, item, weight);
+        shared.dropper.stats.set_buffered(st.held);
+        drop(st);
+        shared.signal();
+    }
+
+    fn on_error(&mut self, error: Error<E>) {
+        let shared = &self.shared;
+        let mut st = shared.lock();
+        if st.upstream_done || st.closed || st.failed.is_some() {
+            return;
+        }
+        st.upstream_done = true;
+        // The open batch is incomplete: it is discarded; closed batches still go first.
+        if let Some(timer) = st.timer.take() {
+            timer.cancel();
+        }
+        st.generation = st.generation.wrapping_add(1);
+        let open = std::mem::take(&mut st.open);
+        st.open_weight = 0;
+        st.held -= open.len();
+        st.end = Some(Err(error));
+        shared.dropper.stats.set_buffered(st.held);
+        drop(st);
+        shared.dropper.drop_all(open, DropReason::Discarded);
+        shared.signal();
+    }
+
+    fn on_complete(&mut self) {
+        let shared = &self.shared;
+        let mut st = shared.lock();
+        if st.upstream_done || st.closed || st.failed.is_some() {
+            return;
+        }
+        st.upstream_done = true;
+        // The last, partial batch is flushed.
+        shared.close_open(&mut st);
+        st.end = Some(Ok(()));
+        drop(st);
+        shared.signal();
+    }
+
+    fn context(&self) -> Context {
+        self.context.clone()
+    }
+}

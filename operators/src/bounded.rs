@@ -1,0 +1,399 @@
+//! The bounded queue shared by `on_backpressure_buffer`, `limit_rate` and `pressure`: an
+//! upstream side that applies an overflow policy (or paces its requests between two
+//! watermarks) and a downstream side run by the core drain loop.
+//!
+//! The downstream source settles demand item by item, so the upstream side can read
+//! downstream's exact outstanding demand: `limit_rate`'s strict mode caps its requests
+//! with it.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Context as TaskContext;
+
+use spillway_core::drain::{self, DrainHandle, Pulled, Source};
+use spillway_core::{
+    ConfigError, Context, Error, Publisher, SharedSubscription, Stage, Subscriber,
+};
+
+use crate::on_backpressure_buffer::BufferOverflow;
+use crate::pressure::{PressureWatch, Reported};
+use crate::stats::DropReason;
+use crate::support::{self, DrainSlot, Dropper, StageName, UpstreamSlot};
+
+/// The configuration of a bounded queue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
+    pub(crate) capacity: usize,
+    pub(crate) overflow: BufferOverflow,
+    /// Backpressure policy: requests stop once `high` items are buffered or in flight...
+    pub(crate) high: usize,
+    /// ...and resume, back up to `high`, when that has fallen to `low`.
+    pub(crate) low: usize,
+    /// Backpressure policy: never request more than downstream has requested.
+    pub(crate) strict: bool,
+}
+
+impl Config {
+    /// `capacity` items, paced by `overflow`, with the default watermarks (`capacity` and
+    /// `capacity / 4`).
+    pub(crate) fn new(capacity: usize, overflow: BufferOverflow) -> Config {
+        let low = if capacity == usize::MAX {
+            0
+        } else {
+            capacity / 4
+        };
+        Config {
+            capacity,
+            overflow,
+            high: capacity,
+            low,
+            strict: false,
+        }
+    }
+
+    /// Sets the watermarks, checking `0 < high <= capacity` and `low < high`.
+    pub(crate) fn watermarks(
+        mut self,
+        stage: Stage,
+        high: usize,
+        low: usize,
+    ) -> Result<Config, ConfigError> {
+        if high == 0 || high > self.capacity {
+            return Err(ConfigError::new(
+                stage,
+                "the high watermark must be between 1 and the capacity",
+            ));
+        }
+        if low >= high {
+            return Err(ConfigError::new(
+                stage,
+                "the low watermark must be below the high watermark",
+            ));
+        }
+        self.high = high;
+        self.low = low;
+        Ok(self)
+    }
+}
+
+struct Inner<T, E> {
+    queue: VecDeque<T>,
+    /// Requested from upstream and not yet received (Backpressure policy only).
+    in_flight: u64,
+    /// Upstream's terminal signal, delivered after the buffered items.
+    end: Option<Result<(), Error<E>>>,
+    /// An overflow failure, delivered at once.
+    failed: Option<Error<E>>,
+    /// Downstream cancelled or the stage terminated: late items are discarded.
+    closed: bool,
+    /// Upstream's subscription arrived: requests can be made.
+    subscribed: bool,
+    paused: bool,
+}
+
+struct Shared<T, E> {
+    inner: Mutex<Inner<T, E>>,
+    upstream: UpstreamSlot,
+    drain: DrainSlot,
+    config: Config,
+    dropper: Dropper<T>,
+    watch: Option<PressureWatch>,
+}
+
+impl<T, E> Shared<T, E> {
+    fn lock(&self) -> MutexGuard<'_, Inner<T, E>> {
+        support::lock(&self.inner)
+    }
+
+    /// Backpressure policy: how much to request so that buffered + in flight goes back up
+    /// to the high watermark (capped by downstream's demand in strict mode), once it has
+    /// fallen to the low one.
+    fn replenish(&self, inner: &mut Inner<T, E>) -> u64 {
+        let c = &self.config;
+        if c.overflow != BufferOverflow::Backpressure
+            || !inner.subscribed
+            || inner.end.is_some()
+            || inner.closed
+        {
+            return 0;
+        }
+        let outstanding = inner.queue.len() as u64 + inner.in_flight;
+        if outstanding > c.low as u64 {
+            return 0;
+        }
+        let mut n = c.high as u64 - outstanding;
+        if c.strict {
+            n = n.min(self.drain.demand().get().saturating_sub(outstanding));
+        }
+        if n > 0 {
+            inner.in_flight += n;
+            inner.paused = false;
+        }
+        n
+    }
+
+    /// Publishes the buffer length; under the lock, so that level changes are seen in
+    /// order. Returns the level change to report once the lock is released.
+    fn set_buffered(&self, inner: &Inner<T, E>) -> Option<Reported> {
+        let len = inner.queue.len();
+        self.dropper.stats.set_buffered(len);
+        self.watch.as_ref().and_then(|w| w.update(len))
+    }
+
+    /// Reports a level change (outside the lock). A panic in the callback fails the
+    /// stage: upstream is cancelled, the buffer discarded, downstream gets the error.
+    fn report(&self, change: Option<Reported>) {
+        let (Some(w), Some(change)) = (&self.watch, change) else {
+            return;
+        };
+        if let Err(payload) = w.report(change) {
+            let mut inner = self.lock();
+            if inner.failed.is_none() && !inner.closed {
+                inner.failed = Some(Error::from_panic(crate::pressure::STAGE, payload));
+            }
+            inner.end.get_or_insert(Ok(()));
+            let left: Vec<T> = inner.queue.drain(..).collect();
+            self.dropper.stats.set_buffered(0);
+            drop(inner);
+            self.upstream.cancel();
+            self.dropper.drop_all(left, DropReason::Discarded);
+            self.drain.signal();
+        }
+    }
+}
+
+/// Subscribes `subscriber` to `upstream` through a bounded queue.
+pub(crate) fn subscribe<P, K, S>(
+    upstream: P,
+    subscriber: S,
+    config: Config,
+    dropper: Dropper<P::Item>,
+    watch: Option<PressureWatch>,
+) where
+    P: Publisher,
+    K: StageName,
+    S: Subscriber<Item = P::Item, Error = P::Error>,
+{
+    let context = subscriber.context();
+    let shared = Arc::new(Shared {
+        inner: Mutex::new(Inner {
+            queue: VecDeque::new(),
+            in_flight: 0,
+            end: None,
+            failed: None,
+            closed: false,
+            subscribed: false,
+            paused: false,
+        }),
+        upstream: UpstreamSlot::default(),
+        drain: DrainSlot::default(),
+        config,
+        dropper,
+        watch,
+    });
+    drain::start(
+        BufferSource::<_, _, K>(Arc::clone(&shared), PhantomData),
+        subscriber,
+    );
+    upstream.subscribe(BufferUpstream::<_, _, K> {
+        shared,
+        context,
+        _stage: PhantomData,
+    });
+}
+
+/// The downstream side: the drain loop pulls buffered items from here.
+struct BufferSource<T, E, K>(Arc<Shared<T, E>>, PhantomData<fn() -> K>);
+
+impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for BufferSource<T, E, K> {
+    type Item = T;
+    type Error = E;
+    const STAGE: &'static str = K::STAGE;
+    const SETTLES_DEMAND: bool = true;
+
+    fn attach(&mut self, drain: DrainHandle) {
+        self.0.drain.set(drain);
+    }
+
+    fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
+        let shared = &self.0;
+        let mut inner = shared.lock();
+        if let Some(e) = inner.failed.take() {
+            return Pulled::Error(e);
+        }
+        let item = inner.queue.pop_front();
+        let mut change = None;
+        if item.is_some() {
+            shared.drain.produced_one();
+            change = shared.set_buffered(&inner);
+            shared.dropper.stats.record_emitted(1);
+        }
+        let more = shared.replenish(&mut inner);
+        let pulled = match item {
+            Some(item) => Pulled::Item(item),
+            None => match inner.end.take() {
+                Some(Ok(())) => Pulled::Complete,
+                Some(Err(e)) => Pulled::Error(e),
+                None => Pulled::Pending,
+            },
+        };
+        drop(inner);
+        shared.upstream.request(more);
+        shared.report(change);
+        pulled
+    }
+
+    fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<T, E>> {
+        let mut inner = self.0.lock();
+        if let Some(e) = inner.failed.take() {
+            return Some(Pulled::Error(e));
+        }
+        if !inner.queue.is_empty() {
+            return None;
+        }
+        match inner.end.take() {
+            Some(Ok(())) => Some(Pulled::Complete),
+            Some(Err(e)) => Some(Pulled::Error(e)),
+            None => None,
+        }
+    }
+}
+
+impl<T, E, K> Drop for BufferSource<T, E, K> {
+    fn drop(&mut self) {
+        // Downstream cancelled, or the stage terminated: stop upstream and account for
+        // whatever is still buffered.
+        let mut inner = self.0.lock();
+        inner.closed = true;
+        let left: Vec<T> = inner.queue.drain(..).collect();
+        let upstream_done = inner.end.is_some();
+        let change = self.0.set_buffered(&inner);
+        drop(inner);
+        self.0.report(change);
+        self.0.dropper.drop_all(left, DropReason::Discarded);
+        if !upstream_done {
+            self.0.upstream.cancel();
+        }
+    }
+}
+
+/// The upstream side: receives items and applies the overflow policy.
+struct BufferUpstream<T, E, K> {
+    shared: Arc<Shared<T, E>>,
+    context: Context,
+    _stage: PhantomData<fn() -> K>,
+}
+
+impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUpstream<T, E, K> {
+    type Item = T;
+    type Error = E;
+
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        let shared = &self.shared;
+        if !shared.upstream.set(subscription.clone()) {
+            return; // rule 2.5: a second subscription is refused
+        }
+        let mut inner = shared.lock();
+        if inner.closed {
+            drop(inner);
+            subscription.cancel();
+            return;
+        }
+        inner.subscribed = true;
+        let n = match shared.config.overflow {
+            BufferOverflow::Backpressure => shared.replenish(&mut inner),
+            _ => u64::MAX,
+        };
+        drop(inner);
+        shared.upstream.request(n);
+    }
+
+    fn on_next(&mut self, item: T) {
+        let shared = &self.shared;
+        shared.dropper.stats.record_received();
+        let c = shared.config;
+        let mut inner = shared.lock();
+        if inner.closed || inner.failed.is_some() || inner.end.is_some() {
+            drop(inner);
+            shared.dropper.drop_item(item, DropReason::Discarded);
+            return;
+        }
+        let mut dropped: Vec<T> = Vec::new();
+        let mut reason = DropReason::Discarded;
+        let mut overflowed = false;
+        inner.in_flight = inner.in_flight.saturating_sub(1);
+        if inner.queue.len() < c.capacity {
+            inner.queue.push_back(item);
+        } else {
+            match c.overflow {
+                BufferOverflow::DropNewest => {
+                    reason = DropReason::BufferFull;
+                    dropped.push(item);
+                }
+                BufferOverflow::DropOldest => {
+                    reason = DropReason::Evicted;
+                    dropped.extend(inner.queue.pop_front());
+                    inner.queue.push_back(item);
+                }
+                BufferOverflow::DropBuffer => {
+                    reason = DropReason::BufferCleared;
+                    dropped.extend(inner.queue.drain(..));
+                    inner.queue.push_back(item);
+                }
+                BufferOverflow::KeepLatest => {
+                    reason = DropReason::Superseded;
+                    dropped.extend(inner.queue.pop_back());
+                    inner.queue.push_back(item);
+                }
+                // Backpressure only overflows if upstream sent more than requested.
+                BufferOverflow::Fail | BufferOverflow::Backpressure => {
+                    overflowed = true;
+                    inner.failed = Some(Error::Overflow {
+                        stage: K::STAGE,
+                        capacity: c.capacity,
+                    });
+                    dropped.extend(inner.queue.drain(..));
+                    dropped.push(item);
+                }
+            }
+        }
+        if c.overflow == BufferOverflow::Backpressure
+            && !inner.paused
+            && inner.queue.len() >= c.high
+        {
+            inner.paused = true;
+            shared.dropper.stats.record_paused();
+        }
+        let change = shared.set_buffered(&inner);
+        drop(inner);
+        shared.report(change);
+        if overflowed {
+            shared.upstream.cancel();
+        }
+        shared.dropper.drop_all(dropped, reason);
+        shared.drain.signal();
+    }
+
+    fn on_error(&mut self, error: Error<E>) {
+        let mut inner = self.shared.lock();
+        if inner.end.is_none() {
+            inner.end = Some(Err(error));
+        }
+        drop(inner);
+        self.shared.drain.signal();
+    }
+
+    fn on_complete(&mut self) {
+        let mut inner = self.shared.lock();
+        if inner.end.is_none() {
+            inner.end = Some(Ok(()));
+        }
+        drop(inner);
+        self.shared.drain.signal();
+    }
+
+    fn context(&self) -> Context {
+        self.context.clone()
+    }
+}

@@ -1,0 +1,82 @@
+//! `chunks`: batches of `n` items.
+
+use std::fmt;
+
+use spillway_core::{ConfigError, Publisher, Subscriber};
+
+use crate::batching::{self, Rule, Setup, StageName};
+use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::support;
+
+const STAGE: &str = "chunks";
+
+struct Stage;
+impl StageName for Stage {
+    const STAGE: &'static str = STAGE;
+}
+
+/// Publisher for the [`chunks`](crate::OperatorExt::chunks) method.
+#[must_use = "publishers do nothing until subscribed"]
+pub struct Chunks<P: Publisher> {
+    upstream: P,
+    size: usize,
+    stats: FlowStats,
+    on_drop: Option<OnDrop<P::Item>>,
+}
+
+impl<P: Publisher> Chunks<P> {
+    pub(crate) fn new(upstream: P, size: usize) -> Result<Self, ConfigError> {
+        if size == 0 {
+            return Err(ConfigError::new(STAGE, "the batch size must be at least 1"));
+        }
+        Ok(Chunks {
+            upstream,
+            size,
+            stats: FlowStats::new(size),
+            on_drop: None,
+        })
+    }
+
+    /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+    pub fn on_drop<F>(mut self, f: F) -> Self
+    where
+        F: Fn(P::Item, DropReason) + Send + Sync + 'static,
+    {
+        self.on_drop = Some(support::on_drop(f));
+        self
+    }
+
+    /// The live statistics of this stage, in items (shared by all its subscriptions).
+    pub fn stats(&self) -> FlowStats {
+        self.stats.clone()
+    }
+}
+
+impl<P: Publisher> Publisher for Chunks<P> {
+    type Item = Vec<P::Item>;
+    type Error = P::Error;
+
+    fn subscribe<S>(self, subscriber: S)
+    where
+        S: Subscriber<Item = Vec<P::Item>, Error = P::Error>,
+    {
+        let setup = Setup {
+            rule: Rule::Count(self.size),
+            weigh: None,
+            timeout: None,
+            stats: self.stats,
+            on_drop: self.on_drop,
+        };
+        batching::subscribe::<Stage, _, _>(self.upstream, setup, subscriber);
+    }
+}
+
+impl<P: Publisher + fmt::Debug> fmt::Debug for Chunks<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chunks")
+            .field("upstream", &self.upstream)
+            .field("size", &self.size)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}

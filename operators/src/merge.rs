@@ -1,0 +1,122 @@
+//! `merge`: the items of several publishers, interleaved fairly as they arrive.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
+
+use crate::fan_in::{self, Fan, InnerSubscriber, RoundRobin, Thunk};
+use crate::support::StageName;
+
+const STAGE: &str = "merge";
+
+/// Publisher for the [`merge`](crate::merge()) function and the
+/// [`merge_with`](crate::OperatorExt::merge_with) method.
+#[must_use = "publishers do nothing until subscribed"]
+pub struct Merge<T, E> {
+    sources: Vec<Thunk<InnerSubscriber<T, E>>>,
+    prefetch: usize,
+}
+
+/// Merges the items of every publisher in `sources` into one stream: all of them are
+/// subscribed at once, and whenever downstream has demand the next item is taken round
+/// robin from the sources that have one queued, so a fast source cannot starve a slow one.
+///
+/// Demand: requests `prefetch` (default 32) from each source up front and replenishes a
+/// source in one batch once 75% of its prefetch has been delivered downstream; each source
+/// has at most `prefetch` items requested or queued, so at zero downstream demand the
+/// sources are paused, never overflowed, and downstream never receives more than it
+/// requested. An error from any source is delivered at once (queued items are discarded)
+/// and cancels every other source; the merge completes when every source has completed
+/// and its queue is drained. Cancelling cancels every source. A source that sends more
+/// than requested fails the merge with
+/// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+///
+/// `merge` is n-ary and takes publishers of one type; for two publishers of different
+/// types use [`merge_with`](crate::OperatorExt::merge_with).
+///
+/// ```text
+/// a:      -1---3---5-|
+/// b:      ---2---4-----6-|
+/// merge:  -1-2-3-4-5---6-|
+/// ```
+///
+/// # Examples
+/// ```
+/// use spillway::prelude::*;
+/// use spillway::operators::merge;
+/// # futures::executor::block_on(async {
+/// let mut all = merge(vec![range(0, 3), range(10, 13)]).collect().await.unwrap();
+/// all.sort();
+/// assert_eq!(all, vec![0, 1, 2, 10, 11, 12]);
+/// # });
+/// ```
+pub fn merge<P, I>(sources: I) -> Merge<P::Item, P::Error>
+where
+    I: IntoIterator<Item = P>,
+    P: Publisher + Send + 'static,
+{
+    Merge::new(sources.into_iter().map(fan_in::thunk).collect())
+}
+
+impl<T: Send + 'static, E: Send + 'static> Merge<T, E> {
+    pub(crate) fn new(sources: Vec<Thunk<InnerSubscriber<T, E>>>) -> Self {
+        Merge {
+            sources,
+            prefetch: fan_in::DEFAULT_PREFETCH,
+        }
+    }
+
+    /// Adds one more source (of any publisher type with these items and errors).
+    pub fn with<P>(mut self, other: P) -> Self
+    where
+        P: Publisher<Item = T, Error = E> + Send + 'static,
+    {
+        self.sources.push(fan_in::thunk(other));
+        self
+    }
+
+    /// Sets how many items are requested from each source ahead of downstream demand
+    /// (default 32); a source is replenished once 75% of it was delivered.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `prefetch` is 0.
+    pub fn prefetch(mut self, prefetch: usize) -> Result<Self, ConfigError> {
+        self.prefetch = fan_in::at_least_one(STAGE, "the prefetch must be at least 1", prefetch)?;
+        Ok(self)
+    }
+}
+
+struct Named;
+impl StageName for Named {
+    const STAGE: Stage = STAGE;
+}
+
+impl<T: Send + 'static, E: Send + 'static> Publisher for Merge<T, E> {
+    type Item = T;
+    type Error = E;
+
+    fn subscribe<S>(self, subscriber: S)
+    where
+        S: Subscriber<Item = T, Error = E>,
+    {
+        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), false);
+        fan.start(RoundRobin::<Named>(PhantomData), subscriber);
+        for source in self.sources {
+            match fan.open_lane() {
+                Some(lane) => source(lane),
+                None => break, // cancelled or failed meanwhile: the rest are not subscribed
+            }
+        }
+        fan.close_outer();
+    }
+}
+
+impl<T, E> fmt::Debug for Merge<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Merge")
+            .field("sources", &self.sources.len())
+            .field("prefetch", &self.prefetch)
+            .finish()
+    }
+}

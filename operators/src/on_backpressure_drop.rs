@@ -1,0 +1,89 @@
+//! `on_backpressure_drop`: drop the items downstream has not asked for.
+
+use std::fmt;
+
+use spillway_core::{Publisher, Stage, Subscriber};
+
+use crate::gate::{self, GatePolicy, Uncovered};
+use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::support::{self, StageName};
+
+struct Named;
+impl StageName for Named {
+    const STAGE: Stage = "on_backpressure_drop";
+}
+
+/// Publisher for the [`on_backpressure_drop`](crate::OperatorExt::on_backpressure_drop)
+/// method.
+#[must_use = "publishers do nothing until subscribed"]
+pub struct OnBackpressureDrop<P: Publisher> {
+    upstream: P,
+    stats: FlowStats,
+    on_drop: Option<OnDrop<P::Item>>,
+}
+
+impl<P: Publisher> OnBackpressureDrop<P> {
+    pub(crate) fn new(upstream: P) -> Self {
+        OnBackpressureDrop {
+            upstream,
+            stats: FlowStats::new(0),
+            on_drop: None,
+        }
+    }
+
+    /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+    pub fn on_drop<F>(mut self, f: F) -> Self
+    where
+        F: Fn(P::Item, DropReason) + Send + Sync + 'static,
+    {
+        self.on_drop = Some(support::on_drop(f));
+        self
+    }
+
+    /// The live statistics of this stage (shared by all its subscriptions).
+    pub fn stats(&self) -> FlowStats {
+        self.stats.clone()
+    }
+}
+
+/// Forwards covered items, rejects the others.
+struct DropPolicy<T>(std::marker::PhantomData<fn(T) -> T>);
+
+impl<T: Send + 'static> GatePolicy for DropPolicy<T> {
+    type In = T;
+    type Out = T;
+    fn covered(&mut self, item: T) -> T {
+        item
+    }
+    fn uncovered(&mut self, pending: Option<T>, item: T) -> Uncovered<T> {
+        debug_assert!(pending.is_none(), "the drop policy never holds an item");
+        Uncovered::Reject(item)
+    }
+}
+
+impl<P: Publisher> Publisher for OnBackpressureDrop<P> {
+    type Item = P::Item;
+    type Error = P::Error;
+
+    fn subscribe<S>(self, subscriber: S)
+    where
+        S: Subscriber<Item = P::Item, Error = P::Error>,
+    {
+        gate::subscribe::<_, _, Named, _>(
+            self.upstream,
+            subscriber,
+            DropPolicy(std::marker::PhantomData),
+            self.stats,
+            self.on_drop,
+        );
+    }
+}
+
+impl<P: Publisher + fmt::Debug> fmt::Debug for OnBackpressureDrop<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnBackpressureDrop")
+            .field("upstream", &self.upstream)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,95 @@
+//! `on_backpressure_latest`: keep only the latest item downstream has not asked for yet.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use spillway_core::{Publisher, Stage, Subscriber};
+
+use crate::gate::{self, GatePolicy, Uncovered};
+use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::support::{self, StageName};
+
+struct Named;
+impl StageName for Named {
+    const STAGE: Stage = "on_backpressure_latest";
+}
+
+/// Publisher for the [`on_backpressure_latest`](crate::OperatorExt::on_backpressure_latest)
+/// method.
+#[must_use = "publishers do nothing until subscribed"]
+pub struct OnBackpressureLatest<P: Publisher> {
+    upstream: P,
+    stats: FlowStats,
+    on_drop: Option<OnDrop<P::Item>>,
+}
+
+impl<P: Publisher> OnBackpressureLatest<P> {
+    pub(crate) fn new(upstream: P) -> Self {
+        OnBackpressureLatest {
+            upstream,
+            stats: FlowStats::new(1),
+            on_drop: None,
+        }
+    }
+
+    /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+    pub fn on_drop<F>(mut self, f: F) -> Self
+    where
+        F: Fn(P::Item, DropReason) + Send + Sync + 'static,
+    {
+        self.on_drop = Some(support::on_drop(f));
+        self
+    }
+
+    /// The live statistics of this stage (shared by all its subscriptions).
+    pub fn stats(&self) -> FlowStats {
+        self.stats.clone()
+    }
+}
+
+/// Keeps the newest uncovered item, superseding the previous one.
+struct LatestPolicy<T>(PhantomData<fn(T) -> T>);
+
+impl<T: Send + 'static> GatePolicy for LatestPolicy<T> {
+    type In = T;
+    type Out = T;
+    fn covered(&mut self, item: T) -> T {
+        item
+    }
+    fn uncovered(&mut self, pending: Option<T>, item: T) -> Uncovered<T> {
+        match pending {
+            Some(old) => Uncovered::Replace {
+                keep: item,
+                superseded: old,
+            },
+            None => Uncovered::Keep(item),
+        }
+    }
+}
+
+impl<P: Publisher> Publisher for OnBackpressureLatest<P> {
+    type Item = P::Item;
+    type Error = P::Error;
+
+    fn subscribe<S>(self, subscriber: S)
+    where
+        S: Subscriber<Item = P::Item, Error = P::Error>,
+    {
+        gate::subscribe::<_, _, Named, _>(
+            self.upstream,
+            subscriber,
+            LatestPolicy(PhantomData),
+            self.stats,
+            self.on_drop,
+        );
+    }
+}
+
+impl<P: Publisher + fmt::Debug> fmt::Debug for OnBackpressureLatest<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnBackpressureLatest")
+            .field("upstream", &self.upstream)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}

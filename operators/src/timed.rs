@@ -1,0 +1,842 @@
+//! The engine shared by the rate-control family (`sample_first`, `sample`,
+//! `throttle_latest`, `audit`, `debounce`, `rate_limit`, `delay_elements`): one state
+//! machine per subscription, driven by upstream signals, scheduler timers and downstream
+//! demand. Emissions from upstream threads and timer threads are serialized by the core
+//! drain loop; an item is only ever handed to the drain when downstream demand is
+//! reserved for it, so a timer that fires without demand drops (and counts) instead of
+//! emitting.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::Context as TaskContext;
+use std::time::{Duration, Instant};
+
+use spillway_core::drain::{self, DrainHandle, Pulled, Source};
+use spillway_core::{
+    Context, Error, Publisher, Scheduler, SchedulerExt, SharedSubscription, Stage, Subscriber,
+    TaskHandle,
+};
+
+use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::support::{self, UpstreamSlot};
+
+/// The per-item cost function of `rate_limit`.
+pub(crate) type CostFn<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync>;
+
+/// The stage name of one operator of the family (a marker type per operator).
+pub(crate) trait StageName: Send + 'static {
+    const NAME: Stage;
+}
+
+/// What `rate_limit` does with an item the bucket cannot pay for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateLimitMode {
+    /// Shaping, lossless: request from upstream only what the tokens allow and hold an
+    /// item that arrived without enough tokens until they refill. Never drops.
+    Delay,
+    /// Enforcing: an item over the limit fails the pipeline with
+    /// [`Error::Rejected`](spillway_core::Error::Rejected).
+    Fail,
+    /// Enforcing, lossy: an item over the limit is dropped as
+    /// [`DropReason::Throttled`].
+    Drop,
+}
+
+/// The token bucket, in exact integer units: one token is `per_nanos` credits, and every
+/// nanosecond adds `rate` credits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bucket {
+    pub(crate) rate: u128,
+    pub(crate) per_nanos: u128,
+    pub(crate) burst: u64,
+}
+
+impl Bucket {
+    fn capacity(&self) -> u128 {
+        u128::from(self.burst).saturating_mul(self.per_nanos)
+    }
+    fn price(&self, cost: u64) -> u128 {
+        u128::from(cost).saturating_mul(self.per_nanos)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    SampleFirst,
+    Sample,
+    ThrottleLatest,
+    Audit,
+    Debounce,
+    RateLimit(Bucket, RateLimitMode),
+    DelayElements,
+}
+
+impl Kind {
+    /// Lossless kinds request bounded demand upstream and hold items until released.
+    fn lossless(self) -> bool {
+        matches!(
+            self,
+            Kind::DelayElements | Kind::RateLimit(_, RateLimitMode::Delay)
+        )
+    }
+}
+
+/// What every operator of the family carries besides its period: the pinned scheduler,
+/// the completion policy, the stats and the drop callback.
+pub(crate) struct Settings<T> {
+    pub(crate) scheduler: Option<Arc<dyn Scheduler>>,
+    pub(crate) flush_on_complete: bool,
+    pub(crate) stats: FlowStats,
+    pub(crate) on_drop: Option<OnDrop<T>>,
+}
+
+impl<T> Settings<T> {
+    pub(crate) fn new() -> Self {
+        Settings {
+            scheduler: None,
+            flush_on_complete: true,
+            stats: FlowStats::new(0),
+            on_drop: None,
+        }
+    }
+
+    pub(crate) fn set_on_drop<F>(&mut self, f: F)
+    where
+        F: Fn(T, DropReason) + Send + Sync + 'static,
+    {
+        self.on_drop = Some(support::on_drop(f));
+    }
+}
+
+impl<T> fmt::Debug for Settings<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("scheduler", &self.scheduler)
+            .field("flush_on_complete", &self.flush_on_complete)
+            .field("stats", &self.stats)
+            .field("on_drop", &self.on_drop.as_ref().map(|_| "Fn"))
+            .finish()
+    }
+}
+
+struct State<T, E> {
+    /// Committed items: downstream demand is reserved for each.
+    ready: VecDeque<T>,
+    /// Lossy kinds: the pending (latest) item, at most one. Lossless kinds: the items
+    /// waiting for their release time, with their cost.
+    held: VecDeque<(T, u64)>,
+    /// Lossless kinds: requested upstream and not yet received.
+    in_flight: u64,
+    subscribed: bool,
+    /// Upstream terminated, or we cancelled it.
+    upstream_done: bool,
+    /// Upstream's terminal signal, delivered after `ready` (and `held`, when flushed).
+    end: Option<Result<(), Error<E>>>,
+    /// A failure of this stage, delivered at once.
+    failed: Option<Error<E>>,
+    /// Downstream cancelled or the stage terminated.
+    closed: bool,
+    timer: Option<TaskHandle>,
+    timer_gen: u64,
+    ticker: Option<TaskHandle>,
+    gate_until: Option<Instant>,
+    window_open: bool,
+    credit: u128,
+    refilled_at: Instant,
+}
+
+struct Effects<T> {
+    drops: Vec<(T, DropReason)>,
+    request: u64,
+    cancel_upstream: bool,
+    signal: bool,
+}
+
+impl<T> Effects<T> {
+    fn new() -> Self {
+        Effects {
+            drops: Vec::new(),
+            request: 0,
+            cancel_upstream: false,
+            signal: false,
+        }
+    }
+}
+
+struct Shared<T, E> {
+    state: Mutex<State<T, E>>,
+    upstream: UpstreamSlot,
+    drain: OnceLock<DrainHandle>,
+    scheduler: Arc<dyn Scheduler>,
+    kind: Kind,
+    period: Duration,
+    flush: bool,
+    stage: Stage,
+    stats: FlowStats,
+    on_drop: Option<OnDrop<T>>,
+    on_drop_panicked: AtomicBool,
+    cost: Option<CostFn<T>>,
+    me: Weak<Shared<T, E>>,
+}
+
+/// Subscribes `subscriber` to `upstream` through an operator of the family.
+pub(crate) fn subscribe<N, P, S>(
+    upstream: P,
+    kind: Kind,
+    period: Duration,
+    settings: Settings<P::Item>,
+    cost: Option<CostFn<P::Item>>,
+    subscriber: S,
+) where
+    N: StageName,
+    P: Publisher,
+    S: Subscriber<Item = P::Item, Error = P::Error>,
+{
+    let context = subscriber.context();
+    let scheduler = settings.scheduler.unwrap_or_else(|| context.scheduler());
+    let now = scheduler.now();
+    let credit = match kind {
+        Kind::RateLimit(b, _) => b.capacity(),
+        _ => 0,
+    };
+    let shared = Arc::new_cyclic(|me| Shared {
+        state: Mutex::new(State {
+            ready: VecDeque::new(),
+            held: VecDeque::new(),
+            in_flight: 0,
+            subscribed: false,
+            upstream_done: false,
+            end: None,
+            failed: None,
+            closed: false,
+            timer: None,
+            timer_gen: 0,
+            ticker: None,
+            gate_until: None,
+            window_open: false,
+            credit,
+            refilled_at: now,
+        }),
+        upstream: UpstreamSlot::default(),
+        drain: OnceLock::new(),
+        scheduler,
+        kind,
+        period,
+        flush: settings.flush_on_complete,
+        stage: N::NAME,
+        stats: settings.stats,
+        on_drop: settings.on_drop,
+        on_drop_panicked: AtomicBool::new(false),
+        cost,
+        me: me.clone(),
+    });
+    drain::start(
+        TimedSource::<P::Item, P::Error, N> {
+            shared: Arc::clone(&shared),
+            _stage: PhantomData,
+        },
+        subscriber,
+    );
+    if kind == Kind::Sample {
+        let mut st = shared.lock();
+        if !st.closed {
+            let weak = shared.me.clone();
+            st.ticker = Some(shared.scheduler.run_every(period, period, move || {
+                if let Some(s) = weak.upgrade() {
+                    s.on_tick();
+                }
+            }));
+        }
+    }
+    upstream.subscribe(TimedUpstream { shared, context });
+}
+
+impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
+    fn lock(&self) -> MutexGuard<'_, State<T, E>> {
+        support::lock(&self.state)
+    }
+
+    /// Demand not yet reserved by committed items (`u64::MAX`: unbounded).
+    fn free_demand(&self, st: &State<T, E>) -> u64 {
+        let demand = self.drain.get().map_or(0, |d| d.demand().get());
+        if demand == u64::MAX {
+            return u64::MAX;
+        }
+        demand.saturating_sub(st.ready.len() as u64)
+    }
+
+    /// Hands `item` to downstream if demand is free for it; otherwise drops it as
+    /// `NoDemand`. True if committed.
+    fn commit(&self, st: &mut State<T, E>, item: T, eff: &mut Effects<T>) -> bool {
+        if st.closed {
+            eff.drops.push((item, DropReason::Discarded));
+            return false;
+        }
+        if self.free_demand(st) > 0 {
+            st.ready.push_back(item);
+            eff.signal = true;
+            true
+        } else {
+            eff.drops.push((item, DropReason::NoDemand));
+            false
+        }
+    }
+
+    fn cancel_timer(st: &mut State<T, E>) {
+        st.timer_gen = st.timer_gen.wrapping_add(1);
+        if let Some(t) = st.timer.take() {
+            t.cancel();
+        }
+    }
+
+    fn cancel_timers(st: &mut State<T, E>) {
+        Self::cancel_timer(st);
+        if let Some(t) = st.ticker.take() {
+            t.cancel();
+        }
+    }
+
+    /// (Re)starts the one-shot timer.
+    fn start_timer(&self, st: &mut State<T, E>, delay: Duration) {
+        Self::cancel_timer(st);
+        let gen = st.timer_gen;
+        let weak = self.me.clone();
+        st.timer = Some(self.scheduler.run_after(delay, move || {
+            if let Some(s) = weak.upgrade() {
+                s.on_timer(gen);
+            }
+        }));
+    }
+
+    /// Fails the stage at once: timers and upstream cancelled, everything held discarded.
+    fn fail(&self, st: &mut State<T, E>, error: Error<E>, eff: &mut Effects<T>) {
+        if st.closed || st.failed.is_some() {
+            return;
+        }
+        st.failed = Some(error);
+        st.end = None;
+        Self::cancel_timers(st);
+        eff.drops
+            .extend(st.ready.drain(..).map(|i| (i, DropReason::Discarded)));
+        eff.drops
+            .extend(st.held.drain(..).map(|(i, _)| (i, DropReason::Discarded)));
+        if !st.upstream_done {
+            st.upstream_done = true;
+            eff.cancel_upstream = true;
+        }
+        eff.signal = true;
+    }
+
+    /// Ends the stage with `error` after the items already committed or held (lossless).
+    fn reject(&self, st: &mut State<T, E>, reason: &'static str, eff: &mut Effects<T>) {
+        st.end = Some(Err(Error::Rejected {
+            stage: self.stage,
+            reason,
+        }));
+        if !st.upstream_done {
+            st.upstream_done = true;
+            eff.cancel_upstream = true;
+        }
+        eff.signal = true;
+    }
+
+    fn refill(&self, st: &mut State<T, E>, bucket: Bucket, now: Instant) {
+        let elapsed = now.saturating_duration_since(st.refilled_at).as_nanos();
+        if elapsed > 0 {
+            st.refilled_at = now;
+            st.credit = st
+                .credit
+                .saturating_add(elapsed.saturating_mul(bucket.rate))
+                .min(bucket.capacity());
+        }
+    }
+
+    /// The time until the bucket holds `price` credits.
+    fn wait_for(st: &State<T, E>, bucket: Bucket, price: u128) -> Duration {
+        let missing = price.saturating_sub(st.credit);
+        let nanos = missing.div_ceil(bucket.rate).max(1);
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// Shaping mode: releases the held items the bucket can pay for, in order, and arms
+    /// the timer for the first one it cannot.
+    fn release(&self, st: &mut State<T, E>, bucket: Bucket, now: Instant, eff: &mut Effects<T>) {
+        self.refill(st, bucket, now);
+        while let Some(&(_, cost)) = st.held.front() {
+            let price = bucket.price(cost);
+            if st.credit >= price {
+                st.credit -= price;
+                let (item, _) = st.held.pop_front().expect("peeked");
+                self.commit(st, item, eff);
+            } else {
+                if st.timer.is_none() {
+                    let wait = Self::wait_for(st, bucket, price);
+                    self.start_timer(st, wait);
+                }
+                break;
+            }
+        }
+    }
+
+    /// Lossless kinds: requests what may be taken from upstream now.
+    fn replenish(&self, st: &mut State<T, E>, now: Instant, eff: &mut Effects<T>) {
+        if !st.subscribed
+            || st.upstream_done
+            || st.closed
+            || st.failed.is_some()
+            || st.end.is_some()
+        {
+            return;
+        }
+        let demand = self.drain.get().map_or(0, |d| d.demand().get());
+        let outstanding = (st.ready.len() + st.held.len()) as u64 + st.in_flight;
+        let free = if demand == u64::MAX {
+            u64::MAX
+        } else {
+            demand.saturating_sub(outstanding)
+        };
+        let n = match self.kind {
+            Kind::DelayElements if outstanding == 0 => free.min(1),
+            Kind::DelayElements => 0,
+            Kind::RateLimit(bucket, RateLimitMode::Delay) => {
+                if !st.held.is_empty() {
+                    0
+                } else {
+                    self.refill(st, bucket, now);
+                    let tokens = u64::try_from(st.credit / bucket.per_nanos).unwrap_or(u64::MAX);
+                    let n = free.min(tokens.saturating_sub(st.in_flight));
+                    if n == 0 && free > 0 && st.in_flight == 0 && st.timer.is_none() {
+                        // Out of tokens: come back when one has refilled.
+                        let wait = Self::wait_for(st, bucket, bucket.price(1));
+                        self.start_timer(st, wait);
+                    }
+                    n
+                }
+            }
+            _ => 0,
+        };
+        st.in_flight += n;
+        eff.request = eff.request.saturating_add(n);
+    }
+
+    fn update_buffered(&self, st: &State<T, E>) {
+        self.stats.set_buffered(st.ready.len() + st.held.len());
+    }
+
+    /// Counts the drops, calls `on_drop` (outside any lock), cancels, requests, signals.
+    fn apply(&self, eff: Effects<T>) {
+        if eff.cancel_upstream {
+            self.upstream.cancel();
+        }
+        for (item, reason) in eff.drops {
+            self.stats.record_dropped(reason);
+            let Some(f) = &self.on_drop else { continue };
+            if self.on_drop_panicked.load(Ordering::Acquire) {
+                continue;
+            }
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(item, reason))) {
+                self.on_drop_panicked.store(true, Ordering::Release);
+                let mut more = Effects::new();
+                let mut st = self.lock();
+                self.fail(&mut st, Error::from_panic(self.stage, payload), &mut more);
+                self.update_buffered(&st);
+                drop(st);
+                // The callback is not called again: the rest is only counted.
+                self.apply(more);
+            }
+        }
+        self.upstream.request(eff.request);
+        if eff.signal {
+            if let Some(d) = self.drain.get() {
+                d.signal();
+            }
+        }
+    }
+
+    fn on_item(
+        &self,
+        st: &mut State<T, E>,
+        now: Instant,
+        item: T,
+        cost: u64,
+        eff: &mut Effects<T>,
+    ) {
+        if self.kind.lossless() {
+            if st.in_flight == 0 {
+                eff.drops.push((item, DropReason::Discarded));
+                let what = "upstream sent more items than requested";
+                self.fail(
+                    st,
+                    Error::ProtocolViolation {
+                        stage: self.stage,
+                        what,
+                    },
+                    eff,
+                );
+                return;
+            }
+            st.in_flight -= 1;
+        }
+        match self.kind {
+            Kind::SampleFirst => {
+                if !st.window_open && st.gate_until.is_none_or(|g| now >= g) {
+                    if self.commit(st, item, eff) {
+                        match now.checked_add(self.period) {
+                            Some(until) => st.gate_until = Some(until),
+                            None => st.window_open = true, // closed for good
+                        }
+                    }
+                } else {
+                    eff.drops.push((item, DropReason::Throttled));
+                }
+            }
+            Kind::Sample | Kind::Audit | Kind::Debounce => {
+                if let Some((old, _)) = st.held.pop_front() {
+                    eff.drops.push((old, DropReason::Throttled));
+                }
+                st.held.push_back((item, 0));
+                match self.kind {
+                    Kind::Audit if !st.window_open => {
+                        st.window_open = true;
+                        self.start_timer(st, self.period);
+                    }
+                    Kind::Debounce => self.start_timer(st, self.period),
+                    _ => {}
+                }
+            }
+            Kind::ThrottleLatest => {
+                if st.window_open {
+                    if let Some((old, _)) = st.held.pop_front() {
+                        eff.drops.push((old, DropReason::Throttled));
+                    }
+                    st.held.push_back((item, 0));
+                } else if self.commit(st, item, eff) {
+                    st.window_open = true;
+                    self.start_timer(st, self.period);
+                }
+            }
+            Kind::DelayElements => {
+                st.held.push_back((item, 0));
+                if st.timer.is_none() {
+                    self.start_timer(st, self.period);
+                }
+            }
+            Kind::RateLimit(bucket, mode) => {
+                if cost > bucket.burst {
+                    eff.drops.push((item, DropReason::Throttled));
+                    if mode != RateLimitMode::Drop {
+                        self.reject(st, "an item's cost exceeds the burst capacity", eff);
+                    }
+                    return;
+                }
+                match mode {
+                    RateLimitMode::Delay => {
+                        st.held.push_back((item, cost));
+                        self.release(st, bucket, now, eff);
+                    }
+                    RateLimitMode::Fail | RateLimitMode::Drop => {
+                        self.refill(st, bucket, now);
+                        let price = bucket.price(cost);
+                        if st.credit < price {
+                            eff.drops.push((item, DropReason::Throttled));
+                            if mode == RateLimitMode::Fail {
+                                self.reject(st, "rate limit exceeded", eff);
+                            }
+                        } else if self.free_demand(st) > 0 {
+                            st.credit -= price;
+                            self.commit(st, item, eff);
+                        } else {
+                            eff.drops.push((item, DropReason::NoDemand));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_timer(&self, gen: u64) {
+        let now = self.scheduler.now();
+        let mut eff = Effects::new();
+        let mut st = self.lock();
+        if st.closed || st.timer_gen != gen {
+            return;
+        }
+        st.timer = None;
+        match self.kind {
+            Kind::ThrottleLatest => {
+                let committed = match st.held.pop_front() {
+                    Some((item, _)) => self.commit(&mut st, item, &mut eff),
+                    None => false,
+                };
+                // A new window starts at each emission.
+                st.window_open = committed;
+                if committed {
+                    self.start_timer(&mut st, self.period);
+                }
+            }
+            Kind::Audit | Kind::Debounce => {
+                st.window_open = false;
+                if let Some((item, _)) = st.held.pop_front() {
+                    self.commit(&mut st, item, &mut eff);
+                }
+            }
+            Kind::DelayElements => {
+                if let Some((item, _)) = st.held.pop_front() {
+                    self.commit(&mut st, item, &mut eff);
+                }
+                if !st.held.is_empty() {
+                    self.start_timer(&mut st, self.period);
+                }
+            }
+            Kind::RateLimit(bucket, RateLimitMode::Delay) => {
+                self.release(&mut st, bucket, now, &mut eff);
+            }
+            _ => {}
+        }
+        if self.kind.lossless() {
+            self.replenish(&mut st, now, &mut eff);
+            // A terminal may be waiting for the last held item.
+            eff.signal = true;
+        }
+        self.update_buffered(&st);
+        drop(st);
+        self.apply(eff);
+    }
+
+    fn on_tick(&self) {
+        let mut eff = Effects::new();
+        let mut st = self.lock();
+        if st.closed {
+            return;
+        }
+        if let Some((item, _)) = st.held.pop_front() {
+            self.commit(&mut st, item, &mut eff);
+        }
+        self.update_buffered(&st);
+        drop(st);
+        self.apply(eff);
+    }
+
+    fn on_terminal(&self, end: Result<(), Error<E>>) {
+        let mut eff = Effects::new();
+        let mut st = self.lock();
+        if st.closed || st.failed.is_some() || st.end.is_some() {
+            return; // late or duplicate terminal: ignored
+        }
+        st.upstream_done = true;
+        if !self.kind.lossless() {
+            Self::cancel_timers(&mut st);
+            if end.is_err() || !self.flush {
+                eff.drops
+                    .extend(st.held.drain(..).map(|(i, _)| (i, DropReason::Discarded)));
+            }
+        }
+        st.end = Some(end);
+        eff.signal = true;
+        self.update_buffered(&st);
+        drop(st);
+        self.apply(eff);
+    }
+}
+
+/// The downstream side: the drain loop pulls committed items from here.
+struct TimedSource<T, E, N> {
+    shared: Arc<Shared<T, E>>,
+    _stage: PhantomData<fn() -> N>,
+}
+
+impl<T: Send + 'static, E: Send + 'static, N: StageName> Source for TimedSource<T, E, N> {
+    type Item = T;
+    type Error = E;
+    const STAGE: Stage = N::NAME;
+    // Timers decide on `demand - committed` under the state lock, so an item must leave
+    // `ready` and the demand together.
+    const SETTLES_DEMAND: bool = true;
+
+    fn attach(&mut self, drain: DrainHandle) {
+        let _ = self.shared.drain.set(drain);
+    }
+
+    fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
+        let shared = &self.shared;
+        let mut eff = Effects::new();
+        let mut st = shared.lock();
+        if let Some(e) = st.failed.take() {
+            st.closed = true;
+            return Pulled::Error(e);
+        }
+        let mut item = st.ready.pop_front();
+        if item.is_none() && st.end.is_some() && !shared.kind.lossless() {
+            // Flushing a pending item at completion (held only if flush is on).
+            item = st.held.pop_front().map(|(i, _)| i);
+        }
+        if let Some(item) = item {
+            if let Some(d) = shared.drain.get() {
+                d.produced(1);
+            }
+            shared.stats.record_emitted(1);
+            if shared.kind.lossless() {
+                let now = shared.scheduler.now();
+                shared.replenish(&mut st, now, &mut eff);
+            }
+            shared.update_buffered(&st);
+            drop(st);
+            shared.apply(eff);
+            return Pulled::Item(item);
+        }
+        if st.held.is_empty() {
+            if let Some(end) = st.end.take() {
+                st.closed = true;
+                return match end {
+                    Ok(()) => Pulled::Complete,
+                    Err(e) => Pulled::Error(e),
+                };
+            }
+        }
+        if shared.kind.lossless() {
+            let now = shared.scheduler.now();
+            shared.replenish(&mut st, now, &mut eff);
+        }
+        drop(st);
+        shared.apply(eff);
+        Pulled::Pending
+    }
+
+    fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<T, E>> {
+        let mut st = self.shared.lock();
+        if let Some(e) = st.failed.take() {
+            st.closed = true;
+            return Some(Pulled::Error(e));
+        }
+        if !st.ready.is_empty() || !st.held.is_empty() {
+            return None;
+        }
+        let end = st.end.take()?;
+        st.closed = true;
+        Some(match end {
+            Ok(()) => Pulled::Complete,
+            Err(e) => Pulled::Error(e),
+        })
+    }
+}
+
+impl<T, E, N> Drop for TimedSource<T, E, N> {
+    fn drop(&mut self) {
+        // Downstream cancelled, or the stage terminated: stop the timers and upstream,
+        // and account for whatever is still held.
+        let shared = &self.shared;
+        let mut st = support::lock(&shared.state);
+        st.closed = true;
+        st.timer_gen = st.timer_gen.wrapping_add(1);
+        if let Some(t) = st.timer.take() {
+            t.cancel();
+        }
+        if let Some(t) = st.ticker.take() {
+            t.cancel();
+        }
+        let mut left: Vec<T> = st.ready.drain(..).collect();
+        left.extend(st.held.drain(..).map(|(i, _)| i));
+        let cancel = !st.upstream_done;
+        st.upstream_done = true;
+        drop(st);
+        shared.stats.set_buffered(0);
+        if cancel {
+            shared.upstream.cancel();
+        }
+        for item in left {
+            shared.stats.record_dropped(DropReason::Discarded);
+            if let Some(f) = &shared.on_drop {
+                if !shared.on_drop_panicked.load(Ordering::Acquire) {
+                    // Nobody is left to tell of a panic here.
+                    if catch_unwind(AssertUnwindSafe(|| f(item, DropReason::Discarded))).is_err() {
+                        shared.on_drop_panicked.store(true, Ordering::Release);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The upstream side.
+struct TimedUpstream<T, E> {
+    shared: Arc<Shared<T, E>>,
+    context: Context,
+}
+
+impl<T: Send + 'static, E: Send + 'static> Subscriber for TimedUpstream<T, E> {
+    type Item = T;
+    type Error = E;
+
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        let shared = &self.shared;
+        if !shared.upstream.set(subscription.clone()) {
+            return; // rule 2.5: a second subscription is refused
+        }
+        let mut eff = Effects::new();
+        let mut st = shared.lock();
+        if st.closed {
+            drop(st);
+            subscription.cancel();
+            return;
+        }
+        st.subscribed = true;
+        if shared.kind.lossless() {
+            let now = shared.scheduler.now();
+            shared.replenish(&mut st, now, &mut eff);
+        } else {
+            eff.request = u64::MAX;
+        }
+        drop(st);
+        shared.apply(eff);
+    }
+
+    fn on_next(&mut self, item: T) {
+        let shared = &self.shared;
+        shared.stats.record_received();
+        let mut eff = Effects::new();
+        let cost = match &shared.cost {
+            None => 1,
+            Some(f) => match catch_unwind(AssertUnwindSafe(|| f(&item))) {
+                Ok(c) => c,
+                Err(payload) => {
+                    let mut st = shared.lock();
+                    eff.drops.push((item, DropReason::Discarded));
+                    shared.fail(&mut st, Error::from_panic(shared.stage, payload), &mut eff);
+                    shared.update_buffered(&st);
+                    drop(st);
+                    shared.apply(eff);
+                    return;
+                }
+            },
+        };
+        let now = shared.scheduler.now();
+        let mut st = shared.lock();
+        if st.closed || st.failed.is_some() || st.end.is_some() {
+            eff.drops.push((item, DropReason::Discarded));
+        } else {
+            shared.on_item(&mut st, now, item, cost, &mut eff);
+            if shared.kind.lossless() {
+                shared.replenish(&mut st, now, &mut eff);
+            }
+        }
+        shared.update_buffered(&st);
+        drop(st);
+        shared.apply(eff);
+    }
+
+    fn on_error(&mut self, error: Error<E>) {
+        self.shared.on_terminal(Err(error));
+    }
+
+    fn on_complete(&mut self) {
+        self.shared.on_terminal(Ok(()));
+    }
+
+    fn context(&self) -> Context {
+        self.context.clone()
+    }
+}

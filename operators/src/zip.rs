@@ -1,0 +1,111 @@
+//! `zip`: pairs the items of two publishers, one from each.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
+
+use crate::fan_in::{self, Either, Fan, Policy, State};
+use crate::support::StageName;
+use crate::Map;
+
+const STAGE: &str = "zip";
+
+/// Publisher for the [`zip`](crate::OperatorExt::zip) method.
+#[must_use = "publishers do nothing until subscribed"]
+pub struct Zip<P, Q> {
+    left: P,
+    right: Q,
+    prefetch: usize,
+}
+
+impl<P, Q> Zip<P, Q> {
+    pub(crate) fn new(left: P, right: Q) -> Self {
+        Zip {
+            left,
+            right,
+            prefetch: fan_in::DEFAULT_PREFETCH,
+        }
+    }
+
+    /// Sets how many items are requested from each side ahead of downstream demand
+    /// (default 32); a side is replenished once 75% of it was paired and delivered.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `prefetch` is 0.
+    pub fn prefetch(mut self, prefetch: usize) -> Result<Self, ConfigError> {
+        self.prefetch = fan_in::at_least_one(STAGE, "the prefetch must be at least 1", prefetch)?;
+        Ok(self)
+    }
+}
+
+struct Named;
+impl StageName for Named {
+    const STAGE: Stage = STAGE;
+}
+
+/// Lane 0 is the left side, lane 1 the right one.
+struct Pairs<A, B>(PhantomData<fn() -> (A, B)>);
+
+impl<A: Send + 'static, B: Send + 'static, E> Policy<Either<A, B>, E> for Pairs<A, B> {
+    type Out = (A, B);
+    type Stage = Named;
+
+    fn next(&mut self, state: &mut State<Either<A, B>, E>) -> Option<(A, B)> {
+        state.head(0)?;
+        state.head(1)?;
+        match (state.pop_lane(0), state.pop_lane(1)) {
+            (Some(Either::Left(a)), Some(Either::Right(b))) => Some((a, b)),
+            _ => unreachable!("lane 0 holds left items, lane 1 right ones"),
+        }
+    }
+
+    fn finished(&self, state: &State<Either<A, B>, E>) -> bool {
+        state.is_ended(0) || state.is_ended(1)
+    }
+}
+
+/// Subscribes the two sides of `zip` or `combine_latest` to lanes 0 and 1.
+pub(crate) fn subscribe_pair<P, Q>(fan: &std::sync::Arc<Fan<Either<P::Item, Q::Item>, P::Error>>, left: P, right: Q)
+where
+    P: Publisher,
+    Q: Publisher<Error = P::Error>,
+{
+    let as_left: fn(P::Item) -> Either<P::Item, Q::Item> = Either::Left;
+    let as_right: fn(Q::Item) -> Either<P::Item, Q::Item> = Either::Right;
+    if let Some(lane) = fan.open_lane() {
+        Map::new(left, as_left).subscribe(lane);
+    }
+    if let Some(lane) = fan.open_lane() {
+        Map::new(right, as_right).subscribe(lane);
+    }
+    fan.close_outer();
+}
+
+impl<P, Q> Publisher for Zip<P, Q>
+where
+    P: Publisher,
+    Q: Publisher<Error = P::Error>,
+{
+    type Item = (P::Item, Q::Item);
+    type Error = P::Error;
+
+    fn subscribe<S>(self, subscriber: S)
+    where
+        S: Subscriber<Item = (P::Item, Q::Item), Error = P::Error>,
+    {
+        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), false);
+        fan.start(Pairs(PhantomData), subscriber);
+        subscribe_pair(&fan, self.left, self.right);
+    }
+}
+
+impl<P: fmt::Debug, Q: fmt::Debug> fmt::Debug for Zip<P, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Zip")
+            .field("left", &self.left)
+            .field("right", &self.right)
+            .field("prefetch", &self.prefetch)
+            .finish()
+    }
+}
