@@ -98,6 +98,8 @@ pub trait Source: Send + 'static {
 
 const CANCELLED: u8 = 1;
 const BAD_REQUEST: u8 = 2;
+/// Set when the drain lets go of its source and subscriber (terminal signal or cancel).
+const TERMINATED: u8 = 4;
 
 pub(crate) struct Drain<Src, S> {
     requested: AtomicDemand,
@@ -107,10 +109,14 @@ pub(crate) struct Drain<Src, S> {
     me: Weak<Drain<Src, S>>,
 }
 
-/// What a push-driven source keeps of its drain loop: a weak handle, so that it never
-/// keeps a finished subscription alive.
+/// What a push-driven source (a timer, an emitter, an operator's upstream side) keeps of
+/// its drain loop. It keeps the subscription alive while the source can still produce, as
+/// a Reactive Streams publisher does: a subscriber that requested and then let go of its
+/// subscription handle still receives what it asked for. The cycle this makes (drain →
+/// source → handle → drain) is broken when the subscription terminates or is cancelled,
+/// since the drain then drops its source and subscriber.
 #[derive(Clone)]
-pub struct DrainHandle(Weak<dyn DrainControl>);
+pub struct DrainHandle(Arc<dyn DrainControl>);
 
 trait DrainControl: Send + Sync {
     fn signal(&self);
@@ -122,24 +128,20 @@ trait DrainControl: Send + Sync {
 impl DrainHandle {
     /// Re-runs the drain loop (on this thread, unless another thread is draining).
     pub fn signal(&self) {
-        if let Some(d) = self.0.upgrade() {
-            d.signal();
-        }
+        self.0.signal();
     }
     /// Subtracts `n` delivered items from the outstanding demand: only for a source with
     /// [`Source::SETTLES_DEMAND`], which calls it for each item `pull` hands out.
     pub fn produced(&self, n: u64) {
-        if let Some(d) = self.0.upgrade() {
-            d.produced(n);
-        }
+        self.0.produced(n);
     }
     /// Outstanding downstream demand.
     pub fn demand(&self) -> Demand {
-        self.0.upgrade().map_or(Demand::ZERO, |d| d.demand())
+        self.0.demand()
     }
     /// True once cancelled or terminated.
     pub fn is_cancelled(&self) -> bool {
-        self.0.upgrade().is_none_or(|d| d.is_cancelled())
+        self.0.is_cancelled()
     }
 }
 
@@ -157,9 +159,7 @@ where
     Src: Source,
     S: Subscriber<Item = Src::Item, Error = Src::Error>,
 {
-    let drain = start_drain(source, subscriber);
-    let control: Arc<dyn DrainControl> = drain;
-    DrainHandle(Arc::downgrade(&control))
+    DrainHandle(start_drain(source, subscriber))
 }
 
 fn start_drain<Src, S>(source: Src, subscriber: S) -> Arc<Drain<Src, S>>
@@ -175,9 +175,7 @@ where
         inner: Mutex::new(Some((source, subscriber))),
         me: me.clone(),
     });
-    let control: Arc<dyn DrainControl> = drain.clone();
-    let handle = DrainHandle(Arc::downgrade(&control));
-    drop(control);
+    let handle = DrainHandle(drain.clone());
     let shared: Arc<dyn Subscription> = drain.clone();
     let outcome = {
         let mut guard = lock(&drain.inner);
@@ -188,7 +186,7 @@ where
     if let Err(payload) = outcome {
         // The subscriber broke rule 2.13: treat it as cancelled, release it, re-raise.
         drain.flags.fetch_or(CANCELLED, Ordering::AcqRel);
-        drop(lock(&drain.inner).take());
+        drop(drain.finish(&mut lock(&drain.inner)));
         resume_unwind(payload);
     }
     drain.drain_loop(1);
@@ -200,6 +198,12 @@ where
     Src: Source,
     S: Subscriber<Item = Src::Item, Error = Src::Error>,
 {
+    /// Lets go of the source and subscriber, for good.
+    fn finish(&self, inner: &mut Option<(Src, S)>) -> Option<(Src, S)> {
+        self.flags.fetch_or(TERMINATED, Ordering::AcqRel);
+        inner.take()
+    }
+
     fn signal(&self) {
         if self.wip.fetch_add(1, Ordering::AcqRel) == 0 {
             self.drain_loop(1);
@@ -225,7 +229,7 @@ where
         let outcome = catch_unwind(AssertUnwindSafe(|| self.pass(&mut in_source)));
         if let Err(payload) = outcome {
             self.flags.fetch_or(CANCELLED, Ordering::AcqRel);
-            let taken = lock(&self.inner).take();
+            let taken = self.finish(&mut lock(&self.inner));
             match taken {
                 Some((src, mut sub)) if in_source => {
                     drop(src);
@@ -267,7 +271,7 @@ where
         loop {
             let flags = self.flags.load(Ordering::Acquire);
             if flags != 0 {
-                let taken = guard.take();
+                let taken = self.finish(&mut guard);
                 drop(guard);
                 if flags & CANCELLED == 0 {
                     if let Some((_, mut sub)) = taken {
@@ -287,12 +291,12 @@ where
                     *in_source = false;
                     match end {
                         Some(Pulled::Complete) => {
-                            let (_, mut sub) = guard.take().expect("checked above");
+                            let (_, mut sub) = self.finish(&mut guard).expect("checked above");
                             drop(guard);
                             sub.on_complete();
                         }
                         Some(Pulled::Error(e)) => {
-                            let (_, mut sub) = guard.take().expect("checked above");
+                            let (_, mut sub) = self.finish(&mut guard).expect("checked above");
                             drop(guard);
                             sub.on_error(e);
                         }
@@ -316,13 +320,13 @@ where
                     }
                 }
                 Pulled::Complete => {
-                    let (_, mut sub) = guard.take().expect("checked above");
+                    let (_, mut sub) = self.finish(&mut guard).expect("checked above");
                     drop(guard);
                     sub.on_complete();
                     return;
                 }
                 Pulled::Error(e) => {
-                    let (_, mut sub) = guard.take().expect("checked above");
+                    let (_, mut sub) = self.finish(&mut guard).expect("checked above");
                     drop(guard);
                     sub.on_error(e);
                     return;
@@ -372,7 +376,7 @@ where
         self.requested.get()
     }
     fn is_cancelled(&self) -> bool {
-        self.flags.load(Ordering::Acquire) & CANCELLED != 0
+        self.flags.load(Ordering::Acquire) & (CANCELLED | TERMINATED) != 0
     }
 }
 

@@ -49,7 +49,7 @@ pub use crate::publisher::{Processor, Publisher};
 #[cfg(feature = "tokio")]
 pub use crate::scheduler::TokioScheduler;
 pub use crate::scheduler::{
-    default_scheduler, Scheduler, SchedulerExt, Task, TaskHandle, ThreadScheduler,
+    default_scheduler, Scheduler, SchedulerExt, Task, TaskHandle, ThreadScheduler, Worker,
 };
 pub use crate::sink::{
     Collect, Count, Disposable, FnSubscriber, Fold, FoldStep, ForEach, ForEachAsync, ForEachStep,

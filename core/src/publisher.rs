@@ -34,7 +34,11 @@ pub trait Publisher {
 /// `Publisher::Item`). Implemented for every type that is both.
 ///
 /// ```
-/// fn assert_processor<P: spillway_core::Processor>() {}
+/// /// Code generic over processors needs only the one bound.
+/// #[allow(dead_code)]
+/// fn relay_stage<P: spillway_core::Processor>(stage: P) -> P {
+///     stage
+/// }
 /// ```
 pub trait Processor: Subscriber + Publisher {}
 

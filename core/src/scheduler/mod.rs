@@ -3,6 +3,7 @@
 
 mod task;
 mod thread;
+mod worker;
 #[cfg(feature = "tokio")]
 mod tokio;
 
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub use self::task::{Task, TaskHandle};
 pub use self::thread::ThreadScheduler;
+pub use self::worker::Worker;
 #[cfg(feature = "tokio")]
 pub use self::tokio::TokioScheduler;
 
@@ -23,9 +25,9 @@ pub use self::tokio::TokioScheduler;
 ///
 /// # Examples
 /// ```
-/// use std::sync::{Arc, mpsc};
+/// use std::sync::mpsc;
 /// use std::time::Duration;
-/// use spillway_core::{Scheduler, SchedulerExt, ThreadScheduler};
+/// use spillway_core::{SchedulerExt, ThreadScheduler};
 ///
 /// let scheduler = ThreadScheduler::global();
 /// let (tx, rx) = mpsc::channel();

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use super::{Scheduler, Task};
 
-struct Entry {
-    due: Instant,
-    seq: u64,
-    period: Option<Duration>,
-    task: Task,
+/// A timer entry, ordered by due time then scheduling order (shared with the worker).
+pub(super) struct Entry {
+    pub(super) due: Instant,
+    pub(super) seq: u64,
+    pub(super) period: Option<Duration>,
+    pub(super) task: Task,
 }
 
 impl PartialEq for Entry {

@@ -1,0 +1,236 @@
+//! `Worker`: one named, dedicated OS thread with a task queue, usable wherever a
+//! [`Scheduler`] is.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use super::thread::Entry;
+use super::{Scheduler, Task};
+
+#[derive(Default)]
+struct State {
+    /// Tasks to run now, in submission order (no clock read, no heap).
+    ready: VecDeque<Task>,
+    /// Delayed and periodic tasks, by due time.
+    timers: BinaryHeap<Reverse<Entry>>,
+    seq: u64,
+    /// The thread waits on the condvar: a submission must notify it. While it runs
+    /// tasks, submissions only push (no system call).
+    sleeping: bool,
+    /// The last [`Worker`] handle was dropped: finish the ready tasks and stop.
+    shutdown: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    wakeup: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Stops the thread when the last [`Worker`] clone is dropped.
+struct Owner {
+    shared: Arc<Shared>,
+    name: String,
+    thread: ThreadId,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.shutdown = true;
+        drop(state);
+        self.shared.wakeup.notify_one();
+    }
+}
+
+/// An execution context: one dedicated, named OS thread that runs the tasks given to it
+/// one at a time, in submission order (delayed tasks when due). It implements
+/// [`Scheduler`], so it goes wherever a scheduler does: `publish_on` / `subscribe_on`,
+/// or the time-based operators.
+///
+/// Hand-off is cheap: a task scheduled with a zero delay goes into a FIFO queue without
+/// reading the clock, and the thread is woken (a system call) only if it was idle; the
+/// thread takes all queued tasks in one lock. Cloning a `Worker` clones a handle to the
+/// same thread; the thread finishes the tasks already queued and ends when the last
+/// handle is dropped (pending timers are dropped with it).
+///
+/// A task that panics is discarded and the thread goes on with the next one. Tasks
+/// should not block: a blocked task holds up every task behind it.
+///
+/// # Examples
+/// ```
+/// use std::sync::mpsc;
+/// use std::time::Duration;
+/// use spillway_core::{SchedulerExt, Worker};
+///
+/// let worker = Worker::new("io");
+/// let (tx, rx) = mpsc::channel();
+/// worker.run_after(Duration::ZERO, move || {
+///     tx.send(std::thread::current().name().map(String::from)).unwrap();
+/// });
+/// assert_eq!(rx.recv().unwrap().as_deref(), Some("io"));
+/// ```
+#[derive(Clone)]
+pub struct Worker {
+    owner: Arc<Owner>,
+}
+
+impl Worker {
+    /// Starts a thread named `name`.
+    ///
+    /// # Panics
+    /// If the operating system cannot start a thread.
+    pub fn new(name: impl Into<String>) -> Worker {
+        let name = name.into();
+        let shared = Arc::new(Shared::default());
+        let for_thread = Arc::clone(&shared);
+        let handle = thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || run(&for_thread))
+            .expect("spawning a spillway worker thread");
+        Worker {
+            owner: Arc::new(Owner {
+                shared,
+                name,
+                thread: handle.thread().id(),
+            }),
+        }
+    }
+
+    /// The thread's name.
+    pub fn name(&self) -> &str {
+        &self.owner.name
+    }
+
+    /// The thread's id.
+    pub fn thread_id(&self) -> ThreadId {
+        self.owner.thread
+    }
+
+    /// True when called from the worker's own thread (from inside one of its tasks).
+    ///
+    /// ```
+    /// let worker = spillway_core::Worker::new("w");
+    /// assert!(!worker.is_current());
+    /// ```
+    pub fn is_current(&self) -> bool {
+        thread::current().id() == self.owner.thread
+    }
+
+    fn push(&self, delay: Duration, period: Option<Duration>, task: Task) {
+        let shared = &self.owner.shared;
+        let mut state = shared.lock();
+        if delay.is_zero() && period.is_none() {
+            state.ready.push_back(task);
+        } else {
+            state.seq += 1;
+            let seq = state.seq;
+            state.timers.push(Reverse(Entry {
+                due: Instant::now() + delay,
+                seq,
+                period,
+                task,
+            }));
+        }
+        let wake = state.sleeping;
+        drop(state);
+        if wake {
+            shared.wakeup.notify_one();
+        }
+    }
+}
+
+/// The thread's loop: take every ready task (and every due timer) in one lock, run them
+/// outside the lock, repeat; sleep on the condvar when there is nothing to do.
+fn run(shared: &Shared) {
+    let mut batch: VecDeque<Task> = VecDeque::new();
+    let mut due: Vec<Entry> = Vec::new();
+    loop {
+        let mut state = shared.lock();
+        loop {
+            if !state.timers.is_empty() {
+                let now = Instant::now();
+                while state.timers.peek().is_some_and(|Reverse(e)| e.due <= now) {
+                    let Reverse(entry) = state.timers.pop().expect("peeked");
+                    due.push(entry);
+                }
+            }
+            if !state.ready.is_empty() || !due.is_empty() {
+                std::mem::swap(&mut state.ready, &mut batch);
+                break;
+            }
+            if state.shutdown {
+                return;
+            }
+            state.sleeping = true;
+            state = match state.timers.peek() {
+                Some(Reverse(e)) => {
+                    let wait = e.due.saturating_duration_since(Instant::now());
+                    shared
+                        .wakeup
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+                None => shared.wakeup.wait(state).unwrap_or_else(|p| p.into_inner()),
+            };
+            state.sleeping = false;
+        }
+        drop(state);
+        for mut entry in due.drain(..) {
+            if run_task(&entry.task) {
+                if let Some(period) = entry.period {
+                    let mut state = shared.lock();
+                    entry.due += period;
+                    state.seq += 1;
+                    entry.seq = state.seq;
+                    state.timers.push(Reverse(entry));
+                }
+            }
+        }
+        while let Some(task) = batch.pop_front() {
+            run_task(&task);
+        }
+    }
+}
+
+/// Runs a task, discarding a panic so that the thread survives it.
+fn run_task(task: &Task) -> bool {
+    catch_unwind(AssertUnwindSafe(|| task.run())).unwrap_or(false)
+}
+
+impl Scheduler for Worker {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn schedule(&self, delay: Duration, task: Task) {
+        self.push(delay, None, task);
+    }
+
+    fn schedule_periodic(&self, initial_delay: Duration, period: Duration, task: Task) {
+        self.push(initial_delay, Some(period), task);
+    }
+}
+
+impl fmt::Debug for Worker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.owner.shared.lock();
+        f.debug_struct("Worker")
+            .field("name", &self.owner.name)
+            .field("ready", &state.ready.len())
+            .field("timers", &state.timers.len())
+            .finish()
+    }
+}
