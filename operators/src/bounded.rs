@@ -90,6 +90,9 @@ struct Inner<T, E> {
     /// Upstream's subscription arrived: requests can be made.
     subscribed: bool,
     paused: bool,
+    /// Upstream terminated (or was cancelled by the stage itself): it must not be
+    /// cancelled again, and its late items are discarded. Unlike `end`, never taken.
+    upstream_done: bool,
 }
 
 struct Shared<T, E> {
@@ -153,6 +156,7 @@ impl<T, E> Shared<T, E> {
                 inner.failed = Some(Error::from_panic(crate::pressure::STAGE, payload));
             }
             inner.end.get_or_insert(Ok(()));
+            inner.upstream_done = true;
             let left: Vec<T> = inner.queue.drain(..).collect();
             self.dropper.stats.set_buffered(0);
             drop(inner);
@@ -185,6 +189,7 @@ pub(crate) fn subscribe<P, K, S>(
             closed: false,
             subscribed: false,
             paused: false,
+            upstream_done: false,
         }),
         upstream: UpstreamSlot::default(),
         drain: DrainSlot::default(),
@@ -267,7 +272,7 @@ impl<T, E, K> Drop for BufferSource<T, E, K> {
         let mut inner = self.0.lock();
         inner.closed = true;
         let left: Vec<T> = inner.queue.drain(..).collect();
-        let upstream_done = inner.end.is_some();
+        let upstream_done = inner.upstream_done || inner.end.is_some();
         let change = self.0.set_buffered(&inner);
         drop(inner);
         self.0.report(change);
@@ -314,7 +319,7 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
         shared.dropper.stats.record_received();
         let c = shared.config;
         let mut inner = shared.lock();
-        if inner.closed || inner.failed.is_some() || inner.end.is_some() {
+        if inner.closed || inner.failed.is_some() || inner.end.is_some() || inner.upstream_done {
             drop(inner);
             shared.dropper.drop_item(item, DropReason::Discarded);
             return;
@@ -349,6 +354,7 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
                 // Backpressure only overflows if upstream sent more than requested.
                 BufferOverflow::Fail | BufferOverflow::Backpressure => {
                     overflowed = true;
+                    inner.upstream_done = true;
                     inner.failed = Some(Error::Overflow {
                         stage: K::STAGE,
                         capacity: c.capacity,
@@ -377,7 +383,8 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
 
     fn on_error(&mut self, error: Error<E>) {
         let mut inner = self.shared.lock();
-        if inner.end.is_none() {
+        if !inner.upstream_done {
+            inner.upstream_done = true;
             inner.end = Some(Err(error));
         }
         drop(inner);
@@ -386,7 +393,8 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
 
     fn on_complete(&mut self) {
         let mut inner = self.shared.lock();
-        if inner.end.is_none() {
+        if !inner.upstream_done {
+            inner.upstream_done = true;
             inner.end = Some(Ok(()));
         }
         drop(inner);

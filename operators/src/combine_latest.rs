@@ -84,7 +84,7 @@ where
 
     fn finished(&self, state: &State<Either<A, B>, E>) -> bool {
         let (l, r) = (state.is_ended(0), state.is_ended(1));
-        (l && r) || (l && self.left.is_none()) || (r && self.right.is_none())
+        (l && (r || self.left.is_none())) || (r && self.right.is_none())
     }
 }
 

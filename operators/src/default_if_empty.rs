@@ -44,7 +44,11 @@ impl<T: Send + 'static, E: Send + 'static> Next<T, E> for OrElse<T> {
         if seen {
             return Some(downstream);
         }
-        sequence::then(Items::<_, E>::new(std::iter::once(self.0)), downstream, arbiter);
+        sequence::then(
+            Items::<_, E>::new(std::iter::once(self.0)),
+            downstream,
+            arbiter,
+        );
         None
     }
 }

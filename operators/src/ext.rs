@@ -78,7 +78,7 @@ pub trait OperatorExt: Publisher + Sized {
     /// ```text
     /// upstream:                      -1-2-3-4-5-|
     /// buffer(2, DropNewest), demand 0 until t=6, then unbounded:
-    /// downstream:                    -----------(12)|     3,4,5 dropped: buffer full
+    /// downstream:                    ------(12)4-5-|     3 dropped: buffer full (1, 2 held)
     /// ```
     ///
     /// # Errors
@@ -419,8 +419,8 @@ pub trait OperatorExt: Publisher + Sized {
     /// let gauge = op.gauge();
     /// let (sub, handle) = TestSubscriber::new(0);
     /// op.subscribe(sub);
-    /// for i in 0..9 {
-    ///     tp.next(i);
+    /// for i in 0..8 {
+    ///     tp.next(i); // 80% full
     /// }
     /// assert_eq!(gauge.level(), Pressure::High);
     /// handle.request(u64::MAX);
@@ -734,7 +734,7 @@ pub trait OperatorExt: Publisher + Sized {
     /// [`DropReason::NoDemand`](crate::DropReason::NoDemand) and opens no window.
     ///
     /// ```text
-    /// upstream:              -a-b-c-------d-|
+    /// upstream:              -a-b--c------d-|
     /// throttle_latest(4):    -a---b---c---d-|
     /// ```
     ///
@@ -1672,7 +1672,10 @@ pub trait OperatorExt: Publisher + Sized {
     /// # });
     /// ```
     #[doc(alias = "dedup_by_key")]
-    fn distinct_until_changed_by_key<K, F>(self, key: F) -> crate::DistinctUntilChangedByKey<Self, F>
+    fn distinct_until_changed_by_key<K, F>(
+        self,
+        key: F,
+    ) -> crate::DistinctUntilChangedByKey<Self, F>
     where
         F: FnMut(&Self::Item) -> K + Send + 'static,
         K: PartialEq + Send + 'static,
@@ -1949,6 +1952,519 @@ pub trait OperatorExt: Publisher + Sized {
         F: FnOnce(crate::Termination) + Send + 'static,
     {
         crate::Tap::new(self, crate::tap::Finally::new(f))
+    }
+
+    /// Fails with [`Error::Timeout`](spillway_core::Error::Timeout) `{ stage: "timeout",
+    /// after }` when upstream leaves outstanding demand unanswered for `after`: before the
+    /// first item and between items.
+    ///
+    /// Demand: 1:1, downstream's requests go straight upstream. The clock runs only while
+    /// downstream has outstanding demand, so a slow consumer (zero demand) never causes a
+    /// timeout; it restarts on each item. Timers run on the scheduler of the subscriber's
+    /// [`Context`](spillway_core::Context) (or the one given to
+    /// [`on`](crate::Timeout::on)) and are cancelled on each item, on the terminal signal and
+    /// on cancel. On timeout upstream is cancelled. An upstream that emits without demand
+    /// fails the stage with [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+    ///
+    /// ```text
+    /// upstream:        -1-2--------3-|
+    /// timeout(3 ticks): -1-2---#           # = Error::Timeout, upstream cancelled
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `after` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), spillway::ConfigError> {
+    /// let out = never::<u8, ()>().timeout(Duration::from_secs(1))?.collect().await;
+    /// assert!(matches!(out, Err(spillway::Error::Timeout { stage: "timeout", .. })));
+    /// # Ok(()) }
+    /// ```
+    fn timeout(self, after: std::time::Duration) -> Result<crate::Timeout<Self>, ConfigError> {
+        crate::Timeout::new(self, after)
+    }
+
+    /// Resubscribes to (a clone of) upstream after an error, up to `times` times; the
+    /// last error goes downstream. Items already delivered are delivered again by the new
+    /// subscription (the publisher starts over).
+    ///
+    /// Demand: downstream's requests go to the current upstream; the demand still
+    /// outstanding when an upstream fails is requested from the next one, so no item is
+    /// requested twice and none is lost. `Error::InvalidRequest` (downstream's
+    /// `request(0)`) is never retried. Resubscriptions that happen synchronously run in a
+    /// loop, not recursively.
+    ///
+    /// ```text
+    /// upstream (each subscription):  -1-2-#
+    /// retry(1):                      -1-2--1-2-#
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+    /// # futures::executor::block_on(async {
+    /// let attempts = Arc::new(AtomicU32::new(0));
+    /// let a = attempts.clone();
+    /// let flaky = defer(move || {
+    ///     let n = a.fetch_add(1, Ordering::SeqCst);
+    ///     from_try_stream(futures::stream::iter(vec![Ok(n), if n < 2 { Err("flaky") } else { Ok(9) }]))
+    /// });
+    /// assert_eq!(flaky.retry(2).collect().await.unwrap(), vec![0, 1, 2, 9]);
+    /// # });
+    /// ```
+    fn retry(self, times: u64) -> crate::Retry<Self>
+    where
+        Self: Clone + Send + 'static,
+    {
+        crate::Retry::new(self, times)
+    }
+
+    /// Resubscribes to (a clone of) upstream after each error for which `predicate`
+    /// returns true; otherwise the error goes downstream.
+    ///
+    /// Demand: as [`retry`](Self::retry): outstanding demand carries over to each new
+    /// subscription. A panic in `predicate` fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) `{ stage: "retry_when" }`.
+    ///
+    /// ```text
+    /// upstream (each subscription):  -1-#(User)    then -1-#(Timeout)
+    /// retry_when(is_user):           -1--1-#(Timeout)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::{prelude::*, Error};
+    /// # futures::executor::block_on(async {
+    /// let out = error::<u8, &str>("fatal").retry_when(|e| *e != Error::User("fatal")).collect().await;
+    /// assert_eq!(out, Err(Error::User("fatal")));
+    /// # });
+    /// ```
+    fn retry_when<F>(self, predicate: F) -> crate::RetryWhen<Self, F>
+    where
+        Self: Clone + Send + 'static,
+        F: FnMut(&spillway_core::Error<Self::Error>) -> bool + Send + 'static,
+    {
+        crate::RetryWhen::new(self, predicate)
+    }
+
+    /// Resubscribes to (a clone of) upstream after an error, waiting an exponentially
+    /// growing, jittered delay first (see [`Backoff`](crate::Backoff)); after
+    /// `max_retries` retries the last error goes downstream.
+    ///
+    /// Demand: as [`retry`](Self::retry): outstanding demand carries over to each new
+    /// subscription; nothing is requested while waiting. The delays run on the scheduler of
+    /// the subscriber's [`Context`](spillway_core::Context) (or the one given to
+    /// [`on`](crate::RetryBackoff::on)); cancelling during a delay cancels the timer. The
+    /// jitter comes from a generator seeded with [`Backoff::seed`](crate::Backoff::seed), so
+    /// the delays are reproducible.
+    ///
+    /// ```text
+    /// upstream (each subscription):           -1-#
+    /// retry_backoff(first 2, factor 2, no jitter, 2 retries):
+    ///                                         -1-#--1-#----1-#  (waits 2, then 4)
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `first` is zero, `max < first`, `factor < 1` or `jitter` is
+    /// outside `0..=1`.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::{operators::Backoff, prelude::*, Error};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), spillway::ConfigError> {
+    /// let start = tokio::time::Instant::now();
+    /// let backoff = Backoff { first: Duration::from_secs(1), jitter: 0.0, max_retries: 2, ..Backoff::default() };
+    /// let out = error::<u8, &str>("down").retry_backoff(backoff)?.collect().await;
+    /// assert_eq!(out, Err(Error::User("down")));
+    /// assert_eq!(start.elapsed(), Duration::from_secs(3)); // 1 s, then 2 s
+    /// # Ok(()) }
+    /// ```
+    fn retry_backoff(
+        self,
+        backoff: crate::Backoff,
+    ) -> Result<crate::RetryBackoff<Self>, ConfigError>
+    where
+        Self: Clone + Send + 'static,
+    {
+        crate::RetryBackoff::new(self, backoff)
+    }
+
+    /// On an upstream error, switches to the fallback publisher `f(error)`; the error type
+    /// becomes the fallback's.
+    ///
+    /// Demand: downstream's requests go to upstream, then to the fallback, which is asked
+    /// for the demand still outstanding at the switch (none requested twice, none lost).
+    /// `Error::InvalidRequest` (downstream's `request(0)`) is passed on, not resumed. A
+    /// panic in `f` fails with [`Error::Panicked`](spillway_core::Error::Panicked)
+    /// `{ stage: "on_error_resume" }`.
+    ///
+    /// ```text
+    /// upstream:               -1-2-#
+    /// fallback:                     -7-8-|
+    /// on_error_resume(_ => fallback): -1-2--7-8-|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let s = from_try_stream(futures::stream::iter(vec![Ok(1u64), Err("down")]));
+    /// let out = s.on_error_resume(|_| range(7, 9)).collect().await.unwrap();
+    /// assert_eq!(out, vec![1, 7, 8]);
+    /// # });
+    /// ```
+    fn on_error_resume<F, P2>(self, f: F) -> crate::OnErrorResume<Self, F>
+    where
+        F: FnOnce(spillway_core::Error<Self::Error>) -> P2 + Send + 'static,
+        P2: Publisher<Item = Self::Item> + 'static,
+    {
+        crate::OnErrorResume::new(self, f)
+    }
+
+    /// On an upstream error, emits the one item `f(error)` (once downstream has demand for
+    /// it), then completes.
+    ///
+    /// Demand: downstream's requests go straight upstream; the item made from the error
+    /// waits for demand. A panic in `f` fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) `{ stage: "on_error_return" }`.
+    ///
+    /// ```text
+    /// upstream:             -1-2-#
+    /// on_error_return(_=>0): -1-2-(0|)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let s = from_try_stream(futures::stream::iter(vec![Ok(1), Err("down")]));
+    /// assert_eq!(s.on_error_return(|_| 0).collect().await.unwrap(), vec![1, 0]);
+    /// # });
+    /// ```
+    fn on_error_return<F>(self, f: F) -> crate::OnErrorReturn<Self, F>
+    where
+        F: FnOnce(spillway_core::Error<Self::Error>) -> Self::Item + Send + 'static,
+    {
+        crate::OnErrorReturn::new(self, f)
+    }
+
+    /// Transforms the user error with `f`, changing the pipeline's error type; flow-control
+    /// errors (`Timeout`, `Overflow`, …) pass unchanged.
+    ///
+    /// Demand: 1:1, downstream's requests go straight upstream. A panic in `f` becomes
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) `{ stage: "map_error" }`.
+    ///
+    /// ```text
+    /// upstream:          -1-#(e)
+    /// map_error(wrap):   -1-#(wrap(e))
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::{prelude::*, Error};
+    /// # futures::executor::block_on(async {
+    /// let out = error::<u8, &str>("io").map_error(|e| format!("while loading: {e}")).collect().await;
+    /// assert_eq!(out, Err(Error::User("while loading: io".to_string())));
+    /// # });
+    /// ```
+    fn map_error<F, E2>(self, f: F) -> crate::MapError<Self, F>
+    where
+        F: FnOnce(Self::Error) -> E2 + Send + 'static,
+        E2: Send + 'static,
+    {
+        crate::MapError::new(self, f)
+    }
+
+    /// Converts the user error with [`Into`]: `map_error(Into::into)`.
+    ///
+    /// Demand: 1:1, downstream's requests go straight upstream.
+    ///
+    /// ```text
+    /// upstream:     -1-#(e)
+    /// err_into:     -1-#(e.into())
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::{prelude::*, Error};
+    /// # futures::executor::block_on(async {
+    /// let out = error::<u8, &str>("bad").err_into::<String>().collect().await;
+    /// assert_eq!(out, Err(Error::User("bad".to_string())));
+    /// # });
+    /// ```
+    fn err_into<E2>(self) -> crate::ErrInto<Self, E2>
+    where
+        Self::Error: Into<E2>,
+        E2: Send + 'static,
+    {
+        crate::ErrInto::new(self)
+    }
+
+    /// Moves the rest of the pipeline to `scheduler`: upstream's items are queued (at most
+    /// `prefetch` of them) and delivered downstream — `on_next`, `on_complete`,
+    /// `on_error` and everything below this stage — by a drain loop running on
+    /// `scheduler`, typically a [`Worker`](spillway_core::Worker) (one dedicated thread).
+    ///
+    /// Demand: requests `prefetch` upstream at subscribe time, then `prefetch -
+    /// prefetch / 4` each time that many items (75 %) were delivered downstream, so
+    /// upstream is never asked for more than the queue holds; downstream's own demand is
+    /// respected, and at zero downstream demand items wait in the queue (upstream pauses
+    /// once it is full).
+    ///
+    /// ```text
+    /// upstream (thread A):   -1-2-3-|
+    /// publish_on(B, 2):      --1-2-3-|      same items, delivered on thread B
+    /// requests upstream:     2 at subscribe, then 2 after every 2 delivered
+    /// ```
+    ///
+    /// Which thread runs what (compare [`subscribe_on`](Self::subscribe_on)):
+    ///
+    /// | stage | `p.publish_on(w, n)` |
+    /// |---|---|
+    /// | `subscribe` of upstream, `on_subscribe` of downstream | the caller of `subscribe` |
+    /// | a synchronous source's emission, operators above | the first `n`: the caller of `subscribe`; then `w` (replenishing requests are made from `w`) — add `subscribe_on` to pin them |
+    /// | `on_next` / `on_complete` / `on_error` below | `w`, always |
+    /// | downstream's `request` | records demand on the caller's thread; delivery on `w` |
+    /// | downstream's `cancel` | cancels upstream on the caller's thread |
+    ///
+    /// The hand-off costs no allocation and no task per item: the upstream side pushes
+    /// under one uncontended lock and wakes `w` only when the drain had gone idle; the
+    /// drain takes everything queued in one lock and delivers it as a batch.
+    ///
+    /// **Errors are delayed**: an upstream error (or completion) is delivered after the
+    /// items queued before it, as Reactor's `publishOn` does by default; with no
+    /// downstream demand it waits behind them. An upstream that emits more than was
+    /// requested fails the stage with [`Error::Overflow`](spillway_core::Error::Overflow)
+    /// (`capacity` = `prefetch`), after the queued items, and is cancelled.
+    ///
+    /// **Discard**: nothing is dropped while the pipeline runs. Items still queued when
+    /// downstream cancels are released (dropped) with the subscription.
+    ///
+    /// A panic in the downstream subscriber cancels upstream, releases the queue and
+    /// propagates to the scheduler (a `Worker` survives it).
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `prefetch` is 0.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::{prelude::*, Worker};
+    /// # futures::executor::block_on(async {
+    /// let worker = Worker::new("consumer");
+    /// let seen = range(0, 3)
+    ///     .publish_on(worker, 16)?
+    ///     .map(|x| (x, std::thread::current().name().map(String::from)))
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(seen.len(), 3);
+    /// assert!(seen.iter().all(|(_, name)| name.as_deref() == Some("consumer")));
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    fn publish_on<S>(
+        self,
+        scheduler: S,
+        prefetch: usize,
+    ) -> Result<crate::PublishOn<Self, S>, ConfigError>
+    where
+        S: spillway_core::Scheduler,
+    {
+        crate::PublishOn::new(self, scheduler, prefetch)
+    }
+
+    /// Subscribes to upstream on `scheduler`, and makes every later request there: a
+    /// synchronous source (`range`, `from_iter`, `generate`...) then emits on
+    /// `scheduler`, and so do the operators between it and this stage.
+    ///
+    /// Demand: passes downstream's requests upstream unchanged (1:1); a request made on
+    /// another thread is handed to `scheduler` as a task (one task per `request` call,
+    /// so it pairs well with a batching stage below, such as `publish_on`). `cancel`
+    /// goes straight upstream, on the caller's thread.
+    ///
+    /// ```text
+    /// upstream:          -1-2-3-|   subscribed, requested and emitted on w
+    /// subscribe_on(w):   -1-2-3-|
+    /// ```
+    ///
+    /// Which thread runs what, compared with [`publish_on`](Self::publish_on):
+    ///
+    /// | stage | `p.subscribe_on(w)` | `p.publish_on(w, n)` |
+    /// |---|---|---|
+    /// | `subscribe` of upstream | `w` | the caller |
+    /// | `on_subscribe` of downstream | `w` | the caller |
+    /// | a synchronous source's emission, operators above | `w` | the caller, then `w` |
+    /// | `on_next` / terminal below | wherever upstream emits: `w` for a synchronous source | `w` |
+    /// | downstream's `request` | hops to `w` | records demand; drain on `w` |
+    ///
+    /// Only the position of `publish_on` matters (everything *below* it moves);
+    /// `subscribe_on` affects the source wherever it sits, as in Reactor.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::{prelude::*, Worker};
+    /// # futures::executor::block_on(async {
+    /// let worker = Worker::new("source");
+    /// let threads = generate((), |_| Some(std::thread::current().name().map(String::from)))
+    ///     .take(3)
+    ///     .subscribe_on(worker)
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(threads, vec![Some("source".to_string()); 3]);
+    /// # });
+    /// ```
+    fn subscribe_on<S>(self, scheduler: S) -> crate::SubscribeOn<Self, S>
+    where
+        S: spillway_core::Scheduler,
+    {
+        crate::SubscribeOn::new(self, scheduler)
+    }
+    /// Shares one upstream subscription among many subscribers: returns a connectable,
+    /// cloneable [`Publish`](crate::Publish); each clone's `subscribe` adds a subscriber,
+    /// and [`connect`](crate::Publish::connect) subscribes upstream (once). See
+    /// [`share`](Self::share) for the reference-counted form.
+    ///
+    /// Demand: requests the prefetch (256, see [`Publish::prefetch`](crate::Publish::prefetch))
+    /// upstream and requests more as items are released, in batches of 75% of it; an item
+    /// is released when every subscriber has received it, so the slowest subscriber paces
+    /// upstream (faster ones run ahead by at most the prefetch). A subscriber with zero
+    /// demand receives nothing and, once the prefetch is used up, pauses upstream for all.
+    /// Errors and completion reach every subscriber after the items queued for it; a late
+    /// subscriber sees only the items that arrive after it (alone, it also gets the items
+    /// held while nobody was subscribed); a subscriber cancelling affects no other one.
+    /// After the connection ended, late subscribers receive its terminal signal:
+    /// `subscribe` consumed the upstream, so a `Publish` connects at most once.
+    ///
+    /// ```text
+    /// upstream:      --1--2--3--4--|
+    /// subscriber A:  ^-1--2--3--4--|
+    /// subscriber B:  ------^-3--4--|     (subscribed after 2)
+    /// ```
+    ///
+    /// **Discard**: nothing is dropped while the upstream honours demand. On
+    /// [`Connection::disconnect`](crate::Connection::disconnect), the undelivered items
+    /// are dropped as [`DropReason::Discarded`](crate::DropReason::Discarded) and the
+    /// subscribers fail with [`Error::Rejected`](spillway_core::Error::Rejected). An
+    /// upstream that emits beyond the requested demand fails every subscriber with
+    /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation) at once (the
+    /// undelivered items and the excess item are discarded).
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::TestSubscriber;
+    /// let shared = range(0, 3).publish();
+    /// let (a, ha) = TestSubscriber::<u64, std::convert::Infallible>::new(u64::MAX);
+    /// let (b, hb) = TestSubscriber::new(1);
+    /// shared.clone().subscribe(a);
+    /// shared.clone().subscribe(b);
+    /// shared.connect();
+    /// hb.request(10);
+    /// ha.assert_items(&[0, 1, 2]);
+    /// hb.assert_items(&[0, 1, 2]);
+    /// hb.assert_complete();
+    /// ```
+    fn publish(self) -> crate::Publish<Self>
+    where
+        Self::Item: Clone,
+        Self::Error: Clone,
+    {
+        crate::Publish::new(self, 0)
+    }
+
+    /// [`publish`](Self::publish) with reference counting (`publish().ref_count(1)`):
+    /// subscribes upstream when the first subscriber arrives and cancels it when the last
+    /// one leaves; use [`Publish::ref_count`](crate::Publish::ref_count) to wait for `n`
+    /// subscribers.
+    ///
+    /// Demand: as [`publish`](Self::publish): the prefetch upstream, replenished at 75%,
+    /// paced by the slowest subscriber; at zero demand of one subscriber, the others run
+    /// ahead by at most the prefetch, then upstream pauses.
+    ///
+    /// ```text
+    /// upstream:      --1--2--3--4--5--
+    /// subscriber A:  ^-1--2--3--!           (! cancel)
+    /// subscriber B:  ---^-2--3--4--!        (last one out: upstream cancelled)
+    /// ```
+    ///
+    /// **Discard**: when the last subscriber cancels, the undelivered items are dropped as
+    /// [`DropReason::Discarded`](crate::DropReason::Discarded); the connection is over,
+    /// and later subscribers receive [`Error::Rejected`](spillway_core::Error::Rejected)
+    /// (`subscribe` consumed the upstream, so there is no reconnection). After upstream
+    /// completed or failed, later subscribers receive that terminal signal.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::TestSubscriber;
+    /// let shared = range(0, 100).share();
+    /// let (a, ha) = TestSubscriber::<u64, std::convert::Infallible>::new(2);
+    /// shared.clone().subscribe(a); // connects
+    /// ha.assert_items(&[0, 1]);
+    /// ha.cancel(); // the last subscriber: upstream is cancelled
+    /// assert_eq!(shared.subscriber_count(), 0);
+    /// ```
+    fn share(self) -> crate::RefCount<Self>
+    where
+        Self::Item: Clone,
+        Self::Error: Clone,
+    {
+        crate::RefCount::share(self)
+    }
+
+    /// A [`publish`](Self::publish) that also replays the last `history` items to late
+    /// subscribers: a subscriber arriving after items were delivered starts `history`
+    /// items back, then follows live.
+    ///
+    /// Demand: as [`publish`](Self::publish) (the prefetch upstream, replenished at 75%,
+    /// paced by the slowest subscriber); replayed items are delivered only as the late
+    /// subscriber requests them, and the replay history does not count against the
+    /// prefetch.
+    ///
+    /// ```text
+    /// upstream:       --1--2--3--4--|
+    /// replay(2), A:   ^-1--2--3--4--|
+    /// late B:         ---------^(23)4--|    (replays 2 and 3 on subscription)
+    /// ```
+    ///
+    /// **Discard**: as [`publish`](Self::publish). Replayed items outlive completion: a
+    /// subscriber arriving after upstream completed receives the last `history` items,
+    /// then completion.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `history` is 0 (that is [`publish`](Self::publish)).
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::TestSubscriber;
+    /// let cached = range(0, 5).replay(2)?;
+    /// let (a, ha) = TestSubscriber::<u64, std::convert::Infallible>::new(u64::MAX);
+    /// cached.clone().subscribe(a);
+    /// cached.connect();
+    /// ha.assert_items(&[0, 1, 2, 3, 4]);
+    /// let (late, hl) = TestSubscriber::new(1);
+    /// cached.clone().subscribe(late);
+    /// hl.assert_items(&[3]); // honours demand
+    /// hl.request(5);
+    /// hl.assert_items(&[3, 4]);
+    /// hl.assert_complete();
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    fn replay(self, history: usize) -> Result<crate::Publish<Self>, ConfigError>
+    where
+        Self::Item: Clone,
+        Self::Error: Clone,
+    {
+        crate::replay::replay(self, history)
     }
 }
 

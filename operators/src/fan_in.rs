@@ -26,7 +26,11 @@ use crate::support::{self, DrainSlot, StageName};
 pub(crate) const DEFAULT_PREFETCH: usize = 32;
 
 /// Checks a prefetch or concurrency setting: at least 1.
-pub(crate) fn at_least_one(stage: Stage, what: &'static str, n: usize) -> Result<usize, ConfigError> {
+pub(crate) fn at_least_one(
+    stage: Stage,
+    what: &'static str,
+    n: usize,
+) -> Result<usize, ConfigError> {
     if n == 0 {
         return Err(ConfigError::new(stage, what));
     }
@@ -238,7 +242,12 @@ pub(crate) struct Fan<T, E> {
 }
 
 impl<T, E> Fan<T, E> {
-    pub(crate) fn new(prefetch: usize, stage: Stage, context: Context, refill_outer: bool) -> Arc<Self> {
+    pub(crate) fn new(
+        prefetch: usize,
+        stage: Stage,
+        context: Context,
+        refill_outer: bool,
+    ) -> Arc<Self> {
         Arc::new(Fan {
             state: Mutex::new(State {
                 lanes: BTreeMap::new(),
@@ -336,7 +345,11 @@ impl<T, E> Fan<T, E> {
     fn take_upstreams(st: &mut State<T, E>) -> Vec<SharedSubscription> {
         st.outer_open = false;
         let mut ups: Vec<SharedSubscription> = st.outer.take().into_iter().collect();
-        ups.extend(std::mem::take(&mut st.lanes).into_values().filter_map(|l| l.upstream));
+        ups.extend(
+            std::mem::take(&mut st.lanes)
+                .into_values()
+                .filter_map(|l| l.upstream),
+        );
         st.requests.clear();
         ups
     }

@@ -259,6 +259,8 @@ where
                 (false, pending)
             }
         };
+        // Items moved into user code: lost (counted, not reported) if it panics.
+        let in_hand = 1 + u8::from(pending.is_some());
         let policy = &mut self.policy;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             if covered {
@@ -269,7 +271,12 @@ where
         }));
         let decision = match outcome {
             Ok(d) => d,
-            Err(payload) => return self.fail(payload),
+            Err(payload) => {
+                for _ in 0..in_hand {
+                    stats.record_dropped(DropReason::Discarded);
+                }
+                return self.fail(payload);
+            }
         };
         let mut inner = shared.lock();
         let (dropped, reason) = match decision {

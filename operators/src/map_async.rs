@@ -350,7 +350,6 @@ where
         if self.finished_all() {
             return Pulled::Complete;
         }
-        eprintln!("DBG pending slots={} running={} end={:?}", self.slots.len(), self.running, self.shared.lock().end.as_ref().map(|e| e.is_ok()));
         Pulled::Pending
     }
 

@@ -32,7 +32,10 @@ where
     where
         S: Subscriber<Item = P::Item, Error = P::Error>,
     {
-        let logic = ReduceLogic { f: self.f, acc: None };
+        let logic = ReduceLogic {
+            f: self.f,
+            acc: None,
+        };
         step::subscribe(self.upstream, subscriber, logic);
     }
 }

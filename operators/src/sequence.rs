@@ -1,17 +1,15 @@
 //! Publishers one after another, with downstream's outstanding demand carried from one
-//! to the next (Reactor's subscription arbiter): the engine of `start_with` and
+//! to the next by the shared [`Arbiter`]: the engine of `start_with` and
 //! `default_if_empty`.
 
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Context as TaskContext;
 
 use spillway_core::drain::{self, Pulled, Source};
-use spillway_core::{
-    Context, Demand, Error, Publisher, SharedSubscription, Stage, Subscriber, Subscription,
-};
+use spillway_core::{Context, Error, Publisher, SharedSubscription, Stage, Subscriber};
 
-use crate::support::lock;
+pub(crate) use crate::arbiter::Arbiter;
 
 /// What follows a phase when it completes.
 pub(crate) trait Next<T, E>: Send + 'static {
@@ -38,14 +36,7 @@ where
     N: Next<P::Item, P::Error>,
     S: Subscriber<Item = P::Item, Error = P::Error>,
 {
-    let arbiter = Arc::new(Arbiter {
-        state: Mutex::new(ArbiterState {
-            current: None,
-            requested: Demand::ZERO,
-            bad_request: false,
-            cancelled: false,
-        }),
-    });
+    let arbiter = Arc::new(Arbiter::default());
     first.subscribe(Phase::new(downstream, arbiter, next, true));
 }
 
@@ -56,79 +47,6 @@ where
     S: Subscriber<Item = Q::Item, Error = Q::Error>,
 {
     next.subscribe(Phase::new(downstream, arbiter, Last, false));
-}
-
-/// Downstream's one subscription across the phases.
-pub(crate) struct Arbiter {
-    state: Mutex<ArbiterState>,
-}
-
-struct ArbiterState {
-    current: Option<SharedSubscription>,
-    /// Requested by downstream and not yet delivered.
-    requested: Demand,
-    /// `request(0)` arrived between phases: passed to the next one (rule 3.9).
-    bad_request: bool,
-    cancelled: bool,
-}
-
-impl Arbiter {
-    fn set(&self, subscription: SharedSubscription) {
-        let mut st = lock(&self.state);
-        if st.cancelled {
-            drop(st);
-            subscription.cancel();
-            return;
-        }
-        st.current = Some(Arc::clone(&subscription));
-        let outstanding = st.requested.get();
-        let bad = std::mem::take(&mut st.bad_request);
-        drop(st);
-        if outstanding > 0 {
-            subscription.request(outstanding);
-        }
-        if bad {
-            subscription.request(0);
-        }
-    }
-
-    fn produced(&self) {
-        let mut st = lock(&self.state);
-        st.requested = st.requested.produced(1);
-    }
-
-    fn is_cancelled(&self) -> bool {
-        lock(&self.state).cancelled
-    }
-}
-
-impl Subscription for Arbiter {
-    fn request(&self, n: u64) {
-        let mut st = lock(&self.state);
-        if st.cancelled {
-            return;
-        }
-        if n == 0 {
-            st.bad_request = st.current.is_none();
-        } else {
-            st.requested = st.requested.add(n);
-        }
-        let current = st.current.clone();
-        drop(st);
-        if let Some(current) = current {
-            current.request(n);
-        }
-    }
-
-    fn cancel(&self) {
-        let mut st = lock(&self.state);
-        st.cancelled = true;
-        let current = st.current.take();
-        drop(st);
-        if let Some(current) = current {
-            current.cancel();
-        }
-    }
 }
 
 struct Phase<S, N> {
@@ -204,6 +122,7 @@ where
         if self.arbiter.is_cancelled() {
             return; // downstream is gone: release it, start nothing
         }
+        self.arbiter.detach();
         let next = self.next.take().expect("a phase completes once");
         if let Some(mut d) = next.follow(self.seen, d, Arc::clone(&self.arbiter)) {
             d.on_complete();

@@ -9,7 +9,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use spillway_core::{Context, Error, Publisher, SharedSubscription, Stage, Subscriber, Subscription};
+use spillway_core::{
+    Context, Error, Publisher, SharedSubscription, Stage, Subscriber, Subscription,
+};
 
 use crate::support::lock;
 
@@ -150,7 +152,9 @@ impl Subscription for Link {
     fn request(&self, n: u64) {
         if let Some(hooks) = &self.hooks {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| hooks.request(n))) {
-                if let Error::<()>::Panicked { message, .. } = Error::from_panic(self.stage, payload) {
+                if let Error::<()>::Panicked { message, .. } =
+                    Error::from_panic(self.stage, payload)
+                {
                     *lock(&self.panicked) = Some(message);
                 }
             }
@@ -298,7 +302,9 @@ where
         let logic = &mut self.logic;
         match catch_unwind(AssertUnwindSafe(|| logic.error(&error))) {
             Ok(()) => self.downstream.on_error(error),
-            Err(payload) => self.downstream.on_error(Error::from_panic(L::STAGE, payload)),
+            Err(payload) => self
+                .downstream
+                .on_error(Error::from_panic(L::STAGE, payload)),
         }
         self.run_finally(true);
     }
@@ -328,7 +334,9 @@ where
                     });
                 }
             }
-            Err(payload) => self.downstream.on_error(Error::from_panic(L::STAGE, payload)),
+            Err(payload) => self
+                .downstream
+                .on_error(Error::from_panic(L::STAGE, payload)),
         }
         self.run_finally(failed);
     }

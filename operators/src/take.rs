@@ -26,7 +26,14 @@ impl<P: Publisher> Publisher for Take<P> {
     where
         S: Subscriber<Item = P::Item, Error = P::Error>,
     {
-        step::subscribe(self.upstream, subscriber, TakeLogic { left: self.n, cap: self.n });
+        step::subscribe(
+            self.upstream,
+            subscriber,
+            TakeLogic {
+                left: self.n,
+                cap: self.n,
+            },
+        );
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber, Subscription};
 
@@ -124,8 +124,10 @@ impl<S: Subscriber> Shared<S> {
     }
 }
 
-/// Downstream's view: requests go to the main upstream; cancel stops both sides.
-struct Link<S: Subscriber>(Arc<Shared<S>>);
+/// Downstream's view: requests go to the main upstream; cancel stops both sides. Weak:
+/// downstream holds it, and the shared state holds downstream (rule 3.13: once both
+/// upstreams have released their subscribers, downstream is released).
+struct Link<S: Subscriber>(Weak<Shared<S>>);
 
 impl<S> Subscription for Link<S>
 where
@@ -133,13 +135,17 @@ where
     S::Error: Send,
 {
     fn request(&self, n: u64) {
-        if let Some(main) = self.0.main.get() {
-            main.request(n);
+        if let Some(shared) = self.0.upgrade() {
+            if let Some(main) = shared.main.get() {
+                main.request(n);
+            }
         }
     }
 
     fn cancel(&self) {
-        self.0.cancel_all();
+        if let Some(shared) = self.0.upgrade() {
+            shared.cancel_all();
+        }
     }
 }
 
@@ -164,7 +170,7 @@ where
         let mut gate = lock(&self.shared.gate);
         gate.subscribed = true;
         gate.downstream
-            .on_subscribe(Arc::new(Link(Arc::clone(&self.shared))));
+            .on_subscribe(Arc::new(Link(Arc::downgrade(&self.shared))));
         if self.shared.cancelled.load(Ordering::SeqCst) {
             subscription.cancel();
         }
@@ -218,7 +224,10 @@ where
     type Error = S::Error;
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        if self.shared.attach(&self.shared.other, Arc::clone(&subscription)) {
+        if self
+            .shared
+            .attach(&self.shared.other, Arc::clone(&subscription))
+        {
             subscription.request(u64::MAX);
         }
     }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
 
@@ -65,19 +66,20 @@ impl<A: Send + 'static, B: Send + 'static, E> Policy<Either<A, B>, E> for Pairs<
     }
 }
 
+/// The shared core of `zip` and `combine_latest`: lane 0 is the left side, lane 1 the right.
+pub(crate) type PairFan<A, B, E> = Arc<Fan<Either<A, B>, E>>;
+
 /// Subscribes the two sides of `zip` or `combine_latest` to lanes 0 and 1.
-pub(crate) fn subscribe_pair<P, Q>(fan: &std::sync::Arc<Fan<Either<P::Item, Q::Item>, P::Error>>, left: P, right: Q)
+pub(crate) fn subscribe_pair<P, Q>(fan: &PairFan<P::Item, Q::Item, P::Error>, left: P, right: Q)
 where
     P: Publisher,
     Q: Publisher<Error = P::Error>,
 {
-    let as_left: fn(P::Item) -> Either<P::Item, Q::Item> = Either::Left;
-    let as_right: fn(Q::Item) -> Either<P::Item, Q::Item> = Either::Right;
     if let Some(lane) = fan.open_lane() {
-        Map::new(left, as_left).subscribe(lane);
+        Map::new(left, Either::<P::Item, Q::Item>::Left).subscribe(lane);
     }
     if let Some(lane) = fan.open_lane() {
-        Map::new(right, as_right).subscribe(lane);
+        Map::new(right, Either::<P::Item, Q::Item>::Right).subscribe(lane);
     }
     fan.close_outer();
 }

@@ -29,7 +29,12 @@ fn normal() {
 
 #[test]
 fn concat_with_chains() {
-    let h = subscribe(numbers(0, 2).concat_with(numbers(5, 6).map(|x| x)).with(numbers(9, 10)), 100);
+    let h = subscribe(
+        numbers(0, 2)
+            .concat_with(numbers(5, 6).map(|x| x))
+            .with(numbers(9, 10)),
+        100,
+    );
     assert_completed(&h);
     h.assert_items(&[0, 1, 5, 9]);
 }
@@ -121,9 +126,12 @@ fn error_propagates_and_skips_the_rest() {
 
 #[test]
 fn completes_after_the_last_source_even_without_demand() {
-    let h = subscribe(concat(vec![numbers(0, 0), numbers(0, 0), numbers(0, 0)]), 0);
+    let h = subscribe(concat(vec![empty::<u32, String>(), empty(), empty()]), 0);
     h.assert_complete();
-    let empty = subscribe(concat(Vec::<spillway_testkit::TestPublisherSource<u32, String>>::new()), 0);
+    let empty = subscribe(
+        concat(Vec::<spillway_testkit::TestPublisherSource<u32, String>>::new()),
+        0,
+    );
     empty.assert_complete();
 }
 
@@ -151,12 +159,21 @@ fn late_signals_after_terminal_are_dropped() {
 
 #[test]
 fn non_compliant_source_fails_with_protocol_violation() {
-    let tps: [TestPublisher<u32, String>; 1] =
-        [TestPublisher::non_compliant(&[Violation::EmitWithoutDemand])];
+    let tps: [TestPublisher<u32, String>; 1] = [TestPublisher::non_compliant(&[
+        Violation::EmitWithoutDemand,
+    ])];
     let h = concatenated(&tps, 1);
     send(&tps[0], [1, 2]);
     h.assert_items(&[1]);
-    h.assert_error_matches(|e| matches!(e, Error::ProtocolViolation { stage: "concat", .. }));
+    h.assert_error_matches(|e| {
+        matches!(
+            e,
+            Error::ProtocolViolation {
+                stage: "concat",
+                ..
+            }
+        )
+    });
     tps[0].assert_cancelled();
 }
 

@@ -31,9 +31,13 @@ fn asked(tp: &TestPublisher<u64, String>) -> Vec<u64> {
     tp.requests().iter().map(|r| r.1).collect()
 }
 
-/// Sends as many items as upstream requested (a compliant, eager producer).
-fn fill(tp: &TestPublisher<u64, String>, next: &mut u64) {
-    while tp.outstanding() > 0 {
+/// Sends `k` more items, each within upstream's outstanding request.
+fn send(tp: &TestPublisher<u64, String>, next: &mut u64, k: u64) {
+    for _ in 0..k {
+        assert!(
+            tp.outstanding() > 0,
+            "the operator did not request item {next}"
+        );
         tp.next(*next);
         *next += 1;
     }
@@ -53,11 +57,9 @@ fn normal_unbounded_downstream_gets_capped_batches() {
     let tp = TestPublisher::new();
     let (h, stats) = setup(&tp, 4, 1, false, u64::MAX);
     let mut n = 0;
-    for _ in 0..3 {
-        fill(&tp, &mut n);
-    }
+    send(&tp, &mut n, 6);
     // 4 at first, then 3 (= high - low) each time in-flight falls to 1.
-    assert_eq!(&asked(&tp)[..3], &[4, 3, 3]);
+    assert_eq!(asked(&tp), vec![4, 3, 3]);
     assert!(asked(&tp).iter().all(|&r| r <= 4));
     assert_eq!(h.item_count(), n);
     assert!(stats.snapshot().is_balanced());
@@ -69,8 +71,8 @@ fn default_low_is_a_quarter() {
     let (sub, _h) = TestSubscriber::new(u64::MAX);
     tp.publisher().limit_rate(8).unwrap().subscribe(sub);
     let mut n = 0;
-    fill(&tp, &mut n);
-    assert_eq!(&asked(&tp)[..2], &[8, 6]);
+    send(&tp, &mut n, 6);
+    assert_eq!(asked(&tp), vec![8, 6]);
 }
 
 #[test]
@@ -79,7 +81,7 @@ fn backpressured_prefetches_high_and_pauses() {
     let (h, stats) = setup(&tp, 4, 1, false, 0);
     assert_eq!(asked(&tp), vec![4]); // prefetch at subscription
     let mut n = 0;
-    fill(&tp, &mut n);
+    send(&tp, &mut n, 4);
     h.assert_items(&[]);
     assert_eq!(stats.snapshot().buffered, 4);
     assert_eq!(asked(&tp), vec![4]); // paused: nothing more until delivered
@@ -97,10 +99,10 @@ fn incremental_request_strict_never_runs_ahead() {
     h.request(3);
     assert_eq!(asked(&tp), vec![3]);
     let mut n = 0;
-    fill(&tp, &mut n);
+    send(&tp, &mut n, 3);
     h.request(100);
     assert_eq!(asked(&tp), vec![3, 10]);
-    fill(&tp, &mut n);
+    send(&tp, &mut n, 10);
     assert_eq!(asked(&tp), vec![3, 10, 5, 5]);
     assert!(tp.total_requested() <= 103);
     h.assert_item_count(n);
@@ -153,8 +155,8 @@ fn request_zero_is_invalid() {
 fn non_compliant_upstream_fills_then_overflows() {
     let tp = TestPublisher::non_compliant(&[Violation::EmitWithoutDemand]);
     let (h, stats) = setup(&tp, 4, 1, true, 1);
-    for i in 0..5 {
-        tp.next(i);
+    for i in 0..6 {
+        tp.next(i); // 0 delivered, 1..=4 fill the buffer of `high`, 5 overflows it
     }
     h.assert_items(&[0]);
     h.assert_error_matches(|e| {

@@ -65,7 +65,10 @@ async fn seed_example_2_fast_producer_variable_transform_slow_consumer() {
     // The consumer is the bottleneck (200 ms/item); the transform runs in parallel with it.
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(200 * N), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(200 * N + 1_000), "{elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(200 * N + 1_000),
+        "{elapsed:?}"
+    );
 }
 
 /// The same pipeline with a failure injected in the transform at item 7: the consumer
@@ -95,7 +98,10 @@ async fn seed_example_2_error_in_transform_reports_its_stage() {
         other => panic!("expected Panicked from map_async, got {other:?}"),
     }
     let seen = seen.lock().unwrap().clone();
-    assert!(seen.len() <= 7 && seen == (0..seen.len() as u64).collect::<Vec<_>>(), "{seen:?}");
+    assert!(
+        seen.len() <= 7 && seen == (0..seen.len() as u64).collect::<Vec<_>>(),
+        "{seen:?}"
+    );
     assert!(probe.was_cancelled(), "the producer was cancelled");
 }
 
@@ -128,7 +134,9 @@ impl Manual {
     }
 
     fn finish(&self, i: u32) {
-        let tx = self.senders.lock().unwrap()[i as usize].take().expect("started");
+        let tx = self.senders.lock().unwrap()[i as usize]
+            .take()
+            .expect("started");
         let _ = tx.send(i * 10);
     }
 
@@ -160,7 +168,7 @@ fn normal_out_of_order_completion_keeps_input_order() {
     m.finish(2);
     m.finish(1);
     h.assert_items(&[]); // 0 is still running: 1 and 2 wait behind it
-    // Two futures finished: their concurrency slots are free, the results use queue room.
+                         // Two futures finished: their concurrency slots are free, the results use queue room.
     assert_eq!(m.tp.total_requested(), 5);
     m.finish(0);
     h.assert_items(&[0, 10, 20]);
@@ -174,7 +182,10 @@ fn normal_out_of_order_completion_keeps_input_order() {
 fn unordered_emits_in_completion_order() {
     let m = Manual::new();
     let (sub, h) = TestSubscriber::new(u64::MAX);
-    m.tp.publisher().map_async_unordered(3, m.f()).unwrap().subscribe(sub);
+    m.tp.publisher()
+        .map_async_unordered(3, m.f())
+        .unwrap()
+        .subscribe(sub);
     m.send([0, 1, 2]);
     m.finish(2);
     h.assert_items(&[20]);
@@ -190,7 +201,8 @@ fn completion_waits_for_running_futures() {
     let m = Manual::new();
     let (sub, h) = TestSubscriber::new(u64::MAX);
     m.tp.publisher().map_async(2, m.f()).unwrap().subscribe(sub);
-    m.send([0, 1]); // then completes
+    m.send([0, 1]);
+    m.tp.complete();
     h.assert_not_terminated();
     m.finish(1);
     m.finish(0);
@@ -205,7 +217,11 @@ fn completion_waits_for_running_futures() {
 fn backpressured_results_wait_and_the_full_queue_stops_requests() {
     let m = Manual::new();
     let (sub, h) = TestSubscriber::new(0);
-    m.tp.publisher().map_async(2, m.f()).unwrap().max_queued(1).subscribe(sub);
+    m.tp.publisher()
+        .map_async(2, m.f())
+        .unwrap()
+        .max_queued(1)
+        .subscribe(sub);
     assert_eq!(m.tp.total_requested(), 2);
     m.send([0, 1]);
     m.finish(0);
@@ -221,7 +237,11 @@ fn backpressured_results_wait_and_the_full_queue_stops_requests() {
     assert_eq!(m.tp.total_requested(), 4, "one emitted, one more requested");
     h.request(5);
     h.assert_items(&[0, 10, 20]);
-    assert_eq!(m.tp.total_requested(), 5, "two running or requested, none waiting");
+    assert_eq!(
+        m.tp.total_requested(),
+        5,
+        "two running or requested, none waiting"
+    );
 }
 
 #[test]
@@ -243,7 +263,10 @@ fn incremental_request() {
 #[test]
 fn unbounded() {
     let (sub, h) = TestSubscriber::new(u64::MAX);
-    range(0, 1000).map_async(8, |x| async move { x }).unwrap().subscribe(sub);
+    range(0, 1000)
+        .map_async(8, |x| async move { x })
+        .unwrap()
+        .subscribe(sub);
     h.assert_items(&(0..1000).collect::<Vec<_>>());
     h.assert_complete();
 }
@@ -284,7 +307,15 @@ fn panic_in_f_fails_with_the_stage_and_drops_late_signals() {
         .unwrap()
         .subscribe(sub);
     tp.next(0).next(1);
-    h.assert_error_matches(|e| matches!(e, Error::Panicked { stage: "map_async", .. }));
+    h.assert_error_matches(|e| {
+        matches!(
+            e,
+            Error::Panicked {
+                stage: "map_async",
+                ..
+            }
+        )
+    });
     tp.assert_cancelled();
     let events = h.event_count();
     tp.complete(); // late: ignored
@@ -310,18 +341,37 @@ fn panic_in_future_fails_with_the_stage() {
 
 #[test]
 fn non_compliant_upstream_is_a_protocol_violation() {
-    let tp = TestPublisher::<u32, ()>::non_compliant(&[Violation::EmitWithoutDemand]);
+    let m = Manual {
+        tp: TestPublisher::non_compliant(&[Violation::EmitWithoutDemand]),
+        senders: Arc::new(Mutex::new(Vec::new())),
+    };
+    let tp = &m.tp;
     let (sub, h) = TestSubscriber::new(u64::MAX);
-    tp.publisher().map_async(1, |x| async move { x }).unwrap().subscribe(sub);
-    tp.next(0).next(1).next(2); // requested 1, then 1 more after 0 finished; 2 is extra
-    h.assert_error_matches(|e| matches!(e, Error::ProtocolViolation { stage: "map_async", .. }));
+    tp.publisher()
+        .map_async(1, m.f())
+        .unwrap()
+        .max_queued(0)
+        .subscribe(sub);
+    tp.next(0).next(1); // requested 1: the second is extra
+    h.assert_error_matches(|e| {
+        matches!(
+            e,
+            Error::ProtocolViolation {
+                stage: "map_async",
+                ..
+            }
+        )
+    });
     tp.assert_cancelled();
 }
 
 #[test]
 fn request_zero_is_invalid() {
     let (sub, h) = TestSubscriber::new(0);
-    range(0, 5).map_async(2, |x| async move { x }).unwrap().subscribe(sub);
+    range(0, 5)
+        .map_async(2, |x| async move { x })
+        .unwrap()
+        .subscribe(sub);
     h.request(0);
     h.assert_error_matches(|e| matches!(e, Error::InvalidRequest { stage: "map_async" }));
 }
@@ -329,8 +379,12 @@ fn request_zero_is_invalid() {
 #[test]
 fn zero_concurrency_is_a_config_error() {
     assert!(range(0, 1).map_async(0, |x| async move { x }).is_err());
-    assert!(range(0, 1).map_async_unordered(0, |x| async move { x }).is_err());
-    assert!(range(0, 1).try_map_async(0, |x| async move { Ok(x) }).is_err());
+    assert!(range(0, 1)
+        .map_async_unordered(0, |x| async move { x })
+        .is_err());
+    assert!(range(0, 1)
+        .try_map_async(0, |x| async move { Ok(x) })
+        .is_err());
 }
 
 #[test]
@@ -390,7 +444,9 @@ fn conformance() {
     .assert_all_passed();
     tck::verify_publisher(
         tck::publisher_factory(|n| {
-            range(0, n).map_async_unordered(3, |x| async move { x }).unwrap()
+            range(0, n)
+                .map_async_unordered(3, |x| async move { x })
+                .unwrap()
         })
         .max_elements(1_000),
     )

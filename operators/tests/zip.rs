@@ -11,9 +11,15 @@ use spillway::Error;
 use spillway_testkit::tck;
 use spillway_testkit::{PublisherProbe, TestPublisher, TestSubscriber, Violation};
 
-fn rig(prefetch: usize, initial: u64) -> (TestPublisher<u32, String>, TestPublisher<u32, String>, Handle<(u32, u32)>) {
+type Tp = TestPublisher<u32, String>;
+type Rig = (Tp, Tp, Handle<(u32, u32)>);
+
+fn rig(prefetch: usize, initial: u64) -> Rig {
     let (a, b) = (TestPublisher::new(), TestPublisher::new());
-    let h = subscribe(a.publisher().zip(b.publisher()).prefetch(prefetch).unwrap(), initial);
+    let h = subscribe(
+        a.publisher().zip(b.publisher()).prefetch(prefetch).unwrap(),
+        initial,
+    );
     (a, b, h)
 }
 
@@ -35,7 +41,11 @@ fn requests_the_prefetch_from_both_sides_and_replenishes() {
     h.request(2);
     assert_eq!(a.total_requested(), 4);
     h.request(1);
-    assert_eq!((a.total_requested(), b.total_requested()), (7, 7), "3 of 4 paired: +3 each");
+    assert_eq!(
+        (a.total_requested(), b.total_requested()),
+        (7, 7),
+        "3 of 4 paired: +3 each"
+    );
 }
 
 #[test]
@@ -107,7 +117,10 @@ fn non_compliant_side_fails_with_protocol_violation() {
 
 #[test]
 fn late_signals_after_terminal_are_dropped() {
-    let a = TestPublisher::<u32, String>::non_compliant(&[Violation::IgnoreCancel, Violation::EmitAfterTerminate]);
+    let a = TestPublisher::<u32, String>::non_compliant(&[
+        Violation::IgnoreCancel,
+        Violation::EmitAfterTerminate,
+    ]);
     let b = TestPublisher::<u32, String>::new();
     let h = subscribe(a.publisher().zip(b.publisher()), u64::MAX);
     b.complete();
@@ -128,7 +141,8 @@ fn conformance() {
         tck::publisher_factory(|n| numbers(0, n as u32).zip(concat(vec![numbers(0, u32::MAX)])))
             .max_elements(10_000)
             .failed(|| {
-                numbers(0, 1).zip(concat(vec![numbers(0, 0)]).with(error::<u32, String>("boom".into())))
+                numbers(0, 1)
+                    .zip(concat(vec![numbers(0, 0)]).with(error::<u32, String>("boom".into())))
             }),
     )
     .assert_all_passed();

@@ -1,0 +1,155 @@
+//! `subscribe_on`: subscribes to upstream, and requests from it, on another execution
+//! context.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+use spillway_core::{
+    Context, Error, Publisher, Scheduler, SharedSubscription, Subscriber, Subscription, Task,
+};
+
+/// Publisher for the [`subscribe_on`](crate::OperatorExt::subscribe_on) method.
+#[derive(Clone)]
+#[must_use = "publishers do nothing until subscribed"]
+pub struct SubscribeOn<P, S> {
+    upstream: P,
+    scheduler: S,
+}
+
+impl<P, S> SubscribeOn<P, S> {
+    pub(crate) fn new(upstream: P, scheduler: S) -> Self {
+        SubscribeOn {
+            upstream,
+            scheduler,
+        }
+    }
+}
+
+impl<P: fmt::Debug, S: fmt::Debug> fmt::Debug for SubscribeOn<P, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscribeOn")
+            .field("upstream", &self.upstream)
+            .field("scheduler", &self.scheduler)
+            .finish()
+    }
+}
+
+impl<P, S> Publisher for SubscribeOn<P, S>
+where
+    P: Publisher + Send + 'static,
+    S: Scheduler,
+{
+    type Item = P::Item;
+    type Error = P::Error;
+
+    fn subscribe<D>(self, downstream: D)
+    where
+        D: Subscriber<Item = P::Item, Error = P::Error>,
+    {
+        let context = downstream.context();
+        let hop = Arc::new(Hop {
+            scheduler: self.scheduler,
+            thread: OnceLock::new(),
+            upstream: OnceLock::new(),
+            cancelled: AtomicBool::new(false),
+        });
+        let upstream = self.upstream;
+        let on_context = Arc::clone(&hop);
+        hop.scheduler.schedule(
+            Duration::ZERO,
+            Task::once(move || {
+                let _ = on_context.thread.set(thread::current().id());
+                upstream.subscribe(SubscribeOnSubscriber {
+                    downstream,
+                    hop: on_context,
+                    context,
+                });
+            }),
+        );
+    }
+}
+
+/// The subscription downstream sees: requests hop to the scheduler, cancel goes
+/// straight upstream.
+struct Hop<S> {
+    scheduler: S,
+    /// The thread on which the subscription happened: requests made on it go directly.
+    thread: OnceLock<ThreadId>,
+    upstream: OnceLock<SharedSubscription>,
+    cancelled: AtomicBool,
+}
+
+impl<S: Scheduler> Subscription for Hop<S> {
+    fn request(&self, n: u64) {
+        let Some(upstream) = self.upstream.get() else {
+            return; // downstream cannot hold this subscription before it is set
+        };
+        if self.cancelled.load(Ordering::Acquire) {
+            return;
+        }
+        if self.thread.get() == Some(&thread::current().id()) {
+            upstream.request(n);
+        } else {
+            let upstream = Arc::clone(upstream);
+            self.scheduler
+                .schedule(Duration::ZERO, Task::once(move || upstream.request(n)));
+        }
+    }
+
+    fn cancel(&self) {
+        if !self.cancelled.swap(true, Ordering::AcqRel) {
+            if let Some(upstream) = self.upstream.get() {
+                upstream.cancel();
+            }
+        }
+    }
+}
+
+struct SubscribeOnSubscriber<D, S> {
+    downstream: D,
+    hop: Arc<Hop<S>>,
+    context: Context,
+}
+
+impl<D, S> Subscriber for SubscribeOnSubscriber<D, S>
+where
+    D: Subscriber,
+    S: Scheduler,
+{
+    type Item = D::Item;
+    type Error = D::Error;
+
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        if self.hop.upstream.set(subscription.clone()).is_err() {
+            subscription.cancel(); // rule 2.5: a second subscription is refused
+            return;
+        }
+        let hop: SharedSubscription = self.hop.clone();
+        self.downstream.on_subscribe(hop);
+    }
+
+    #[inline]
+    fn on_next(&mut self, item: D::Item) {
+        self.downstream.on_next(item);
+    }
+
+    #[inline]
+    fn try_on_next(&mut self, item: D::Item) -> bool {
+        self.downstream.try_on_next(item)
+    }
+
+    fn on_error(&mut self, error: Error<D::Error>) {
+        self.downstream.on_error(error);
+    }
+
+    fn on_complete(&mut self) {
+        self.downstream.on_complete();
+    }
+
+    fn context(&self) -> Context {
+        self.context.clone()
+    }
+}

@@ -1,0 +1,156 @@
+//! `retry`: demand carried over, checklist, reference model, conformance.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use spillway::prelude::*;
+use spillway::Error;
+use spillway_testkit::{tck, TestPublisher, TestSubscriber};
+
+/// A cloneable source that fails after `fail_after[k]` items on its k-th subscription
+/// (and completes after `len` items once the list is used up).
+fn flaky(
+    len: u64,
+    fail_after: Vec<u64>,
+) -> impl Publisher<Item = u64, Error = &'static str> + Clone {
+    let attempt = Arc::new(AtomicU64::new(0));
+    defer(move || {
+        let k = attempt.fetch_add(1, Ordering::SeqCst) as usize;
+        let fail = fail_after.get(k).copied();
+        from_try_stream(futures::stream::iter((0..len).map(move |i| {
+            if Some(i) == fail {
+                Err("flaky")
+            } else {
+                Ok(i)
+            }
+        })))
+    })
+}
+
+#[test]
+fn demand_carries_over_no_item_requested_twice() {
+    let tp = TestPublisher::<u32, ()>::new();
+    let (sub, h) = TestSubscriber::new(5);
+    tp.publisher().retry(1).subscribe(sub);
+    tp.next(1).next(2);
+    assert_eq!(tp.total_requested(), 5);
+    tp.error(());
+    // The second subscription is asked for the 3 still outstanding.
+    assert_eq!(tp.subscription_count(), 2);
+    assert_eq!(tp.outstanding(), 3);
+    tp.next(1).next(2).next(3);
+    h.assert_items(&[1, 2, 1, 2, 3]);
+    assert_eq!(tp.outstanding(), 0);
+    tp.error(());
+    h.assert_error_matches(|e| *e == Error::User(()));
+}
+
+#[test]
+fn backpressured_and_incremental() {
+    let (sub, h) = TestSubscriber::new(0);
+    flaky(4, vec![2]).retry(1).subscribe(sub);
+    h.assert_items(&[]);
+    for k in 1..=6 {
+        h.request(1);
+        assert_eq!(h.item_count(), k);
+    }
+    h.request(1);
+    h.assert_items(&[0, 1, 0, 1, 2, 3]);
+    h.assert_complete();
+}
+
+#[test]
+fn unbounded_and_many_synchronous_retries_do_not_grow_the_stack() {
+    let (sub, h) = TestSubscriber::<u8, &str>::new(u64::MAX);
+    error("always").retry(100_000).subscribe(sub);
+    h.assert_error_matches(|e| *e == Error::User("always"));
+}
+
+#[test]
+fn cancel_reaches_the_current_upstream() {
+    let tp = TestPublisher::<u32, ()>::new();
+    let (sub, h) = TestSubscriber::new(5);
+    tp.publisher().retry(3).subscribe(sub);
+    tp.error(());
+    tp.next(1);
+    h.cancel();
+    tp.assert_cancelled();
+    h.assert_items(&[1]);
+}
+
+#[test]
+fn invalid_request_is_not_retried() {
+    let (sub, h) = TestSubscriber::<u64, std::convert::Infallible>::new(0);
+    range(0, 5).retry(3).subscribe(sub);
+    h.request(0);
+    h.assert_error_matches(|e| matches!(e, Error::InvalidRequest { .. }));
+}
+
+#[test]
+fn completion_and_late_signals() {
+    let tp = TestPublisher::<u32, ()>::new();
+    let (sub, h) = TestSubscriber::new(5);
+    tp.publisher().retry(3).subscribe(sub);
+    tp.next(1).complete();
+    h.assert_complete();
+    assert_eq!(tp.subscription_count(), 1);
+    h.assert_no_protocol_violations();
+}
+
+#[test]
+fn conformance() {
+    tck::verify_publisher(
+        tck::publisher_factory(|n| {
+            let p = flaky(n, vec![n / 2]);
+            p.retry(1)
+        })
+        .max_elements(1_000),
+    )
+    .assert_all_passed();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Random failure points and request schedules: retry(n) delivers exactly the
+    /// reference sequence (each failed attempt's prefix, then the full run or the last
+    /// error), never more than requested.
+    #[test]
+    fn reference_model(
+        len in 1u64..8,
+        fails in proptest::collection::vec(0u64..8, 0..5),
+        times in 0u64..5,
+        requests in proptest::collection::vec(1u64..4, 1..40),
+    ) {
+        let fails: Vec<u64> = fails.into_iter().map(|f| f % len).collect();
+        // The model.
+        let mut expected = Vec::new();
+        let mut outcome = Ok(());
+        for attempt in 0.. {
+            match fails.get(attempt) {
+                Some(&f) => {
+                    expected.extend(0..f);
+                    if attempt as u64 >= times { outcome = Err(()); break; }
+                }
+                None => { expected.extend(0..len); break; }
+            }
+        }
+        let (sub, h) = TestSubscriber::new(0);
+        flaky(len, fails).retry(times).subscribe(sub);
+        let mut requested = 0;
+        for r in requests {
+            requested += r;
+            h.request(r);
+            prop_assert!(h.item_count() <= requested);
+            prop_assert_eq!(h.item_count(), requested.min(expected.len() as u64));
+        }
+        h.request(u64::MAX);
+        prop_assert_eq!(h.items(), expected);
+        match outcome {
+            Ok(()) => prop_assert!(h.is_complete()),
+            Err(()) => prop_assert_eq!(h.error(), Some(Error::User("flaky"))),
+        }
+        h.assert_no_protocol_violations();
+    }
+}
