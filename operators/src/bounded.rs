@@ -117,6 +117,7 @@ impl<T, E> Shared<T, E> {
         if c.overflow != BufferOverflow::Backpressure
             || !inner.subscribed
             || inner.end.is_some()
+            || inner.upstream_done
             || inner.closed
         {
             return 0;
@@ -244,8 +245,10 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for BufferSource
             },
         };
         drop(inner);
-        shared.upstream.request(more);
+        // Report before requesting: the request may deliver items (and their level
+        // changes) reentrantly, which must come after this one.
         shared.report(change);
+        shared.upstream.request(more);
         pulled
     }
 

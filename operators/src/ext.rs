@@ -137,7 +137,7 @@ pub trait OperatorExt: Publisher + Sized {
     /// ```text
     /// upstream:                    -1-2-3-4-5-|
     /// request(1) at t=0, (1) at t=6:
-    /// on_backpressure_drop():      -1-------5-|     2,3,4 dropped: no demand
+    /// on_backpressure_drop():      -1-----4---|     2,3,5 dropped: no demand
     /// ```
     ///
     /// # Examples
@@ -182,7 +182,7 @@ pub trait OperatorExt: Publisher + Sized {
     /// ```text
     /// upstream:                   -1-2-3-4-|
     /// request(1) at t=0, (1) after completion:
-    /// on_backpressure_latest():   -1-------4|     2,3 superseded; 4 flushed
+    /// on_backpressure_latest():   -1--------(4|)     2,3 superseded; 4 flushed
     /// ```
     ///
     /// # Examples
@@ -222,7 +222,7 @@ pub trait OperatorExt: Publisher + Sized {
     /// ```text
     /// upstream:                          -1-2-3-4-|
     /// request(1) at t=0, (1) after completion:
-    /// on_backpressure_reduce(a+b):       -1-------a|     a = 2+3+4 = 9
+    /// on_backpressure_reduce(a+b):       -1--------(a|)     a = 2+3+4 = 9
     /// ```
     ///
     /// # Examples
@@ -263,7 +263,7 @@ pub trait OperatorExt: Publisher + Sized {
     /// ```text
     /// upstream:                                   -1-2-3-|
     /// request(1) at t=0, (1) after completion:
-    /// on_backpressure_reduce_with(vec, push):     -a-----b|     a=[1] b=[2,3]
+    /// on_backpressure_reduce_with(vec, push):     -a------(b|)     a=[1] b=[2,3]
     /// ```
     ///
     /// # Examples
@@ -342,9 +342,9 @@ pub trait OperatorExt: Publisher + Sized {
     ///
     /// ```text
     /// downstream requests unbounded; limit_rate_with(4, 1):
-    /// upstream requests:  (4)------(3)------(3)---
-    /// upstream:           -1-2-3-----4-5-6----7-|
-    /// downstream:         -1-2-3-----4-5-6----7-|
+    /// upstream:           -1-2-3-4-5-6-7-|
+    /// upstream requests:  (4) at 0, (3) at 5 and at 11 (one item left in flight)
+    /// downstream:         -1-2-3-4-5-6-7-|
     /// ```
     ///
     /// # Errors
@@ -495,8 +495,8 @@ pub trait OperatorExt: Publisher + Sized {
     /// in tests) unless [`on`](crate::ChunksTimeout::on) pins one.
     ///
     /// ```text
-    /// upstream:                  -1-2-3-------4-----|
-    /// chunks_timeout(2, 4 frames): ---a-----b-----c-|   a=[1,2] b=[3] (timer) c=[4] (timer)
+    /// upstream:                    -1-2-3-------4-----|
+    /// chunks_timeout(2, 4 frames): ---a-----b-------c-|   a=[1,2] b=[3] (timer) c=[4] (timer)
     /// ```
     ///
     /// **Discard**: as [`chunks`](Self::chunks): on completion the open batch is flushed
@@ -548,7 +548,7 @@ pub trait OperatorExt: Publisher + Sized {
     ///
     /// ```text
     /// upstream (weights):          -4-3-5-9-1-|
-    /// chunks_weighted(8, weight):  ---a-b-c---(d|)   a=[4,3] b=[5] c=[9] (too heavy: alone) d=[1]
+    /// chunks_weighted(8, weight):  -----a-(bc)---(d|)   a=[4,3] (closed by 5) b=[5] c=[9] (too heavy: alone) d=[1]
     /// ```
     ///
     /// **Discard**: as [`chunks`](Self::chunks): the open batch is flushed on completion,
@@ -2422,7 +2422,8 @@ pub trait OperatorExt: Publisher + Sized {
 
     /// A [`publish`](Self::publish) that also replays the last `history` items to late
     /// subscribers: a subscriber arriving after items were delivered starts `history`
-    /// items back, then follows live.
+    /// items back, then follows live. (Items that arrived while nobody was subscribed
+    /// were never delivered: as with `publish`, the first subscriber gets all of them.)
     ///
     /// Demand: as [`publish`](Self::publish) (the prefetch upstream, replenished at 75%,
     /// paced by the slowest subscriber); replayed items are delivered only as the late

@@ -12,6 +12,7 @@
 //! while calling a drain, upstream or a user callback.
 
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Context as TaskContext;
@@ -207,7 +208,9 @@ where
                 inner.context = Some(subscriber.context());
             }
             let tail = inner.tail();
-            let replay_from = tail.saturating_sub(self.config.replay as u64).max(inner.head);
+            let replay_from = tail
+                .saturating_sub(self.config.replay as u64)
+                .max(inner.head);
             // Alone, a subscriber also gets what was held while nobody listened; otherwise
             // only what arrives from now on (plus the replayed items).
             let live_from = if inner.subs.is_empty() {
@@ -255,7 +258,12 @@ where
                 self.dropper.stats.record_emitted(n);
             }
         }
-        let min_cursor = inner.subs.iter().map(|s| s.cursor).min().unwrap_or(u64::MAX);
+        let min_cursor = inner
+            .subs
+            .iter()
+            .map(|s| s.cursor)
+            .min()
+            .unwrap_or(u64::MAX);
         let keep_from = min_cursor
             .min(inner.pending)
             .min(inner.tail().saturating_sub(self.config.replay as u64));
@@ -380,9 +388,7 @@ where
         }
         self.dropper.drop_all(after.discarded, after.reason);
         if let Some(signals) = after.signals {
-            for s in signals.iter() {
-                s.signal();
-            }
+            signal_all(&signals);
         }
     }
 
@@ -447,9 +453,7 @@ where
         let signals = inner.signals.clone();
         drop(inner);
         self.dropper.drop_all(after.discarded, after.reason);
-        for s in signals.iter() {
-            s.signal();
-        }
+        signal_all(&signals);
         Pushed::Accepted(listeners)
     }
 
@@ -466,9 +470,7 @@ where
         if cancel_upstream {
             self.upstream.cancel();
         }
-        for s in signals.iter() {
-            s.signal();
-        }
+        signal_all(&signals);
         true
     }
 
@@ -517,6 +519,16 @@ where
                 self.dropper.drop_item(item, DropReason::Discarded);
             }
         }
+    }
+}
+
+/// Runs every subscriber's drain loop. A hand-written subscriber that panics has already
+/// been cancelled and released by its drain loop; the panic stops there, so that it
+/// reaches neither the shared upstream nor the pusher nor the other subscribers (it is
+/// re-raised only to a caller of that subscriber's own `request`).
+fn signal_all(signals: &[DrainHandle]) {
+    for s in signals {
+        let _ = catch_unwind(AssertUnwindSafe(|| s.signal()));
     }
 }
 

@@ -47,8 +47,8 @@ mod pressure;
 mod publish;
 mod publish_on;
 mod rate_limit;
-mod replay;
 mod reduce;
+mod replay;
 mod retry;
 mod retry_backoff;
 mod retry_when;
@@ -109,8 +109,8 @@ pub use crate::on_error_return::OnErrorReturn;
 pub use crate::pressure::{
     Pressure, PressureBuffer, PressureChange, PressureGauge, PressureLevels,
 };
-pub use crate::publish_on::PublishOn;
 pub use crate::publish::{Connection, Publish, RefCount, DEFAULT_PREFETCH};
+pub use crate::publish_on::PublishOn;
 pub use crate::rate_limit::{RateLimit, RateLimitMode, TokenBucket};
 pub use crate::reduce::Reduce;
 pub use crate::retry::Retry;

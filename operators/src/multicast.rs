@@ -4,7 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use spillway_core::{ConfigError, Context, Error, Publisher, SharedSubscription, Stage, Subscriber};
+use spillway_core::{
+    ConfigError, Context, Error, Publisher, SharedSubscription, Stage, Subscriber,
+};
 
 use crate::hub::{Full, Hub, HubConfig, Pushed};
 use crate::stats::{DropReason, FlowStats};
@@ -158,7 +160,11 @@ where
         if capacity == 0 {
             return Err(ConfigError::new(STAGE, "the capacity must be at least 1"));
         }
-        Ok(Self::build(overflow, capacity, Dropper::new(FlowStats::new(capacity), None)))
+        Ok(Self::build(
+            overflow,
+            capacity,
+            Dropper::new(FlowStats::new(capacity), None),
+        ))
     }
 
     fn build(overflow: MulticastOverflow, capacity: usize, dropper: Dropper<T>) -> Self {

@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use spillway_core::{
@@ -234,10 +234,10 @@ where
         drop((downstream, local, items));
     }
 
-    /// Backs off a little (spins, then yields) while the queue stays empty; returns it
-    /// locked once it has items or an end, or parks the consumer (`None`). Bounded: a
-    /// few microseconds at most.
-    fn spin_for_items(&self) -> Option<MutexGuard<'_, Queue<T, E>>> {
+    /// Backs off a little (spins, then yields) while the queue stays empty: true once it
+    /// has items or an end, false after parking the consumer. Bounded: a few
+    /// microseconds, or a cancel.
+    fn spin_for_items(&self) -> bool {
         for step in 0..SPIN_STEPS {
             if step < 6 {
                 for _ in 0..(1u32 << step) {
@@ -247,19 +247,19 @@ where
                 std::thread::yield_now();
             }
             if self.flags.load(Ordering::Acquire) != 0 {
-                break;
+                return true; // the pass handles it
             }
             let q = lock(&self.queue);
             if !q.items.is_empty() || q.end.is_some() {
-                return Some(q);
+                return true;
             }
         }
         let mut q = lock(&self.queue);
         if q.items.is_empty() && q.end.is_none() {
             q.parked = true;
-            return None;
+            return false;
         }
-        Some(q)
+        true
     }
 
     fn pass(&self) {
@@ -305,11 +305,15 @@ where
                             // A busy producer is likely to push again within
                             // nanoseconds: look again a few times before parking, which
                             // would cost the producer a wake-up.
-                            drop(q);
-                            q = match self.spin_for_items() {
-                                Some(q) => q,
-                                None => break,
-                            };
+                            if emitted != demand.get() {
+                                drop(q);
+                                if self.spin_for_items() {
+                                    continue;
+                                }
+                                break;
+                            }
+                            q.parked = true;
+                            break;
                         }
                     }
                 }

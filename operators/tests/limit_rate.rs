@@ -1,6 +1,9 @@
 //! `limit_rate`: exact upstream request sequences, strict mode, conformance suite,
 //! reference-model proptest, non-compliant upstream, stats invariant.
 
+mod backpressure_kit;
+
+use backpressure_kit::*;
 use proptest::prelude::*;
 use spillway::prelude::*;
 use spillway::Error;
@@ -144,11 +147,7 @@ fn completion_flushes_prefetched_items() {
 
 #[test]
 fn request_zero_is_invalid() {
-    let tp = TestPublisher::new();
-    let (h, _) = setup(&tp, 4, 1, true, 0);
-    h.request(0);
-    h.assert_error_matches(|e| matches!(e, Error::InvalidRequest { .. }));
-    tp.assert_cancelled();
+    check_request_zero(|tp, n| setup(tp, 4, 1, false, n));
 }
 
 #[test]
@@ -174,13 +173,7 @@ fn non_compliant_upstream_fills_then_overflows() {
 
 #[test]
 fn late_signals_after_terminal_are_discarded() {
-    let tp = TestPublisher::non_compliant(&[Violation::EmitAfterTerminate]);
-    let (h, stats) = setup(&tp, 4, 1, false, 10);
-    tp.next(0).complete().next(1);
-    h.assert_items(&[0]);
-    h.assert_complete();
-    h.assert_no_protocol_violations();
-    assert!(stats.snapshot().is_balanced());
+    check_late_signals_discarded(|tp, n| setup(tp, 4, 1, false, n));
 }
 
 #[test]

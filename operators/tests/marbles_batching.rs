@@ -89,9 +89,10 @@ fn chunks_timeout_error() {
 
 #[test]
 fn chunks_timeout_error_after_closed_batches() {
-    // Without demand, [1,2] and [3] (timer) are closed and held; 4 is open when the
-    // error comes: the closed batches still go first, when requested; 4 is discarded.
-    let p = picture("----------r∞", 14, |rig| {
+    // [1,2] goes out with the demand of 1; then [3] is closed by the timer (frame 8)
+    // and held without demand; 4 is open when the error comes (frame 12): 4 is
+    // discarded, the held [3] still goes first when requested (frame 14), then the error.
+    let p = picture("r1-------------r∞", 18, |rig| {
         chunks_timeout(rig, "-1-2-3-----4#", 2, 3)
     });
     insta::assert_snapshot!("chunks_timeout_error_after_closed", p);

@@ -3,6 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
+mod backpressure_kit;
+
+use backpressure_kit::*;
 use proptest::prelude::*;
 use spillway::operators::{Pressure, PressureChange, PressureGauge, PressureLevels};
 use spillway::prelude::*;
@@ -194,22 +197,18 @@ fn non_compliant_upstream_overflows() {
 
 #[test]
 fn late_signals_after_terminal_are_discarded() {
-    let tp = TestPublisher::non_compliant(&[Violation::EmitAfterTerminate]);
-    let (h, stats, _, _) = setup(&tp, 4, 10);
-    tp.next(0).complete().next(1);
-    h.assert_items(&[0]);
-    h.assert_complete();
-    h.assert_no_protocol_violations();
-    assert!(stats.snapshot().is_balanced());
+    check_late_signals_discarded(|tp, n| {
+        let (h, stats, _, _) = setup(tp, 4, n);
+        (h, stats)
+    });
 }
 
 #[test]
 fn request_zero_is_invalid() {
-    let tp = TestPublisher::new();
-    let (h, _, _, _) = setup(&tp, 4, 0);
-    h.request(0);
-    h.assert_error_matches(|e| matches!(e, Error::InvalidRequest { .. }));
-    tp.assert_cancelled();
+    check_request_zero(|tp, n| {
+        let (h, stats, _, _) = setup(tp, 4, n);
+        (h, stats)
+    });
 }
 
 #[test]

@@ -52,7 +52,10 @@ fn on_next_and_complete_run_on_the_worker() {
     assert!(handle.await_terminal(WAIT));
     handle.assert_complete();
     let items = handle.items();
-    assert_eq!(items.iter().map(|(x, _)| *x).collect::<Vec<_>>(), (0..100).collect::<Vec<_>>());
+    assert_eq!(
+        items.iter().map(|(x, _)| *x).collect::<Vec<_>>(),
+        (0..100).collect::<Vec<_>>()
+    );
     assert!(items.iter().all(|(_, t)| t == "consumer"), "{items:?}");
     assert_eq!(*log.lock().unwrap(), vec!["consumer".to_string()]);
 }
@@ -72,7 +75,9 @@ fn with_subscribe_on_the_source_stays_on_its_worker() {
     let items = handle.items();
     assert_eq!(items.len(), 1_000);
     // Replenishing requests are made on "consumer" but hop back to "producer".
-    assert!(items.iter().all(|(up, down)| up == "producer" && down == "consumer"));
+    assert!(items
+        .iter()
+        .all(|(up, down)| up == "producer" && down == "consumer"));
 }
 
 #[test]
@@ -99,7 +104,10 @@ fn demand_prefetch_then_replenish_at_75_percent() {
     let vs = VirtualScheduler::new();
     let tp = TestPublisher::<u64, Infallible>::new();
     let (sub, handle) = TestSubscriber::new(0);
-    tp.publisher().publish_on(vs.clone(), 8).unwrap().subscribe(sub);
+    tp.publisher()
+        .publish_on(vs.clone(), 8)
+        .unwrap()
+        .subscribe(sub);
     vs.run_until_idle().unwrap();
     assert_eq!(amounts(&tp), vec![8]);
     send(&tp, 0..8);
@@ -110,10 +118,18 @@ fn demand_prefetch_then_replenish_at_75_percent() {
     handle.request(5);
     vs.run_until_idle().unwrap();
     handle.assert_items(&[0, 1, 2, 3, 4]);
-    assert_eq!(amounts(&tp), vec![8], "no replenish before 6 (75 %) were delivered");
+    assert_eq!(
+        amounts(&tp),
+        vec![8],
+        "no replenish before 6 (75 %) were delivered"
+    );
     handle.request(1);
     vs.run_until_idle().unwrap();
-    assert_eq!(amounts(&tp), vec![8, 6], "replenish prefetch - prefetch/4 = 6");
+    assert_eq!(
+        amounts(&tp),
+        vec![8, 6],
+        "replenish prefetch - prefetch/4 = 6"
+    );
 
     handle.request(100);
     vs.run_until_idle().unwrap();
@@ -135,12 +151,19 @@ fn small_prefetches_replenish_by_at_least_one() {
         let vs = VirtualScheduler::new();
         let tp = TestPublisher::<u64, Infallible>::new();
         let (sub, handle) = TestSubscriber::new(u64::MAX);
-        tp.publisher().publish_on(vs.clone(), prefetch).unwrap().subscribe(sub);
+        tp.publisher()
+            .publish_on(vs.clone(), prefetch)
+            .unwrap()
+            .subscribe(sub);
         vs.run_until_idle().unwrap();
         send(&tp, 0..prefetch as u64);
         vs.run_until_idle().unwrap();
         assert_eq!(handle.item_count(), prefetch as u64);
-        assert_eq!(amounts(&tp), vec![prefetch as u64, limit], "prefetch {prefetch}");
+        assert_eq!(
+            amounts(&tp),
+            vec![prefetch as u64, limit],
+            "prefetch {prefetch}"
+        );
     }
 }
 
@@ -148,7 +171,10 @@ fn small_prefetches_replenish_by_at_least_one() {
 fn nothing_is_delivered_before_the_scheduler_runs() {
     let vs = VirtualScheduler::new();
     let (sub, handle) = TestSubscriber::<u64, Infallible>::new(u64::MAX);
-    range(0, 3).publish_on(vs.clone(), 4).unwrap().subscribe(sub);
+    range(0, 3)
+        .publish_on(vs.clone(), 4)
+        .unwrap()
+        .subscribe(sub);
     handle.assert_subscribed();
     handle.assert_items(&[]);
     vs.run_until_idle().unwrap();
@@ -161,7 +187,10 @@ fn error_is_delivered_after_the_queued_items() {
     let vs = VirtualScheduler::new();
     let tp = TestPublisher::<u64, &str>::new();
     let (sub, handle) = TestSubscriber::new(0);
-    tp.publisher().publish_on(vs.clone(), 4).unwrap().subscribe(sub);
+    tp.publisher()
+        .publish_on(vs.clone(), 4)
+        .unwrap()
+        .subscribe(sub);
     tp.next(1).next(2).error("boom");
     vs.run_until_idle().unwrap();
     handle.assert_not_terminated(); // waits behind the items: delay-error
@@ -180,7 +209,10 @@ fn completion_of_an_empty_queue_needs_no_demand() {
     let vs = VirtualScheduler::new();
     let tp = TestPublisher::<u64, Infallible>::new();
     let (sub, handle) = TestSubscriber::new(0);
-    tp.publisher().publish_on(vs.clone(), 4).unwrap().subscribe(sub);
+    tp.publisher()
+        .publish_on(vs.clone(), 4)
+        .unwrap()
+        .subscribe(sub);
     tp.complete();
     vs.run_until_idle().unwrap();
     handle.assert_complete();
@@ -191,14 +223,21 @@ fn cancel_reaches_upstream_and_releases_the_queue() {
     let vs = VirtualScheduler::new();
     let tp = TestPublisher::<Arc<u64>, Infallible>::new();
     let (sub, handle) = TestSubscriber::new(1);
-    tp.publisher().publish_on(vs.clone(), 4).unwrap().subscribe(sub);
+    tp.publisher()
+        .publish_on(vs.clone(), 4)
+        .unwrap()
+        .subscribe(sub);
     let probe = Arc::new(7);
     tp.next(Arc::new(1)).next(probe.clone()).next(Arc::new(3));
     vs.run_until_idle().unwrap();
     assert_eq!(handle.item_count(), 1);
     handle.cancel();
     tp.assert_cancelled();
-    assert_eq!(Arc::strong_count(&probe), 1, "queued items released on cancel");
+    assert_eq!(
+        Arc::strong_count(&probe),
+        1,
+        "queued items released on cancel"
+    );
     vs.run_until_idle().unwrap();
     assert_eq!(handle.item_count(), 1);
     handle.assert_not_terminated();
@@ -217,10 +256,16 @@ fn cancel_mid_stream_on_a_worker() {
         .subscribe(sub);
     assert!(handle.wait_until(WAIT, |events| events.len() > 1_000));
     handle.cancel();
-    assert!(cancelled.load(Ordering::SeqCst), "cancel reached the source");
+    assert!(
+        cancelled.load(Ordering::SeqCst),
+        "cancel reached the source"
+    );
     let n = handle.item_count();
     assert!(!handle.await_terminal(Duration::from_millis(20)));
-    assert!(handle.item_count() <= n + 1, "at most the one in-flight item after cancel");
+    assert!(
+        handle.item_count() <= n + 1,
+        "at most the one in-flight item after cancel"
+    );
 }
 
 #[test]
@@ -228,10 +273,20 @@ fn request_zero_fails_and_cancels_upstream() {
     let vs = VirtualScheduler::new();
     let tp = TestPublisher::<u64, Infallible>::new();
     let (sub, handle) = TestSubscriber::new(0);
-    tp.publisher().publish_on(vs.clone(), 4).unwrap().subscribe(sub);
+    tp.publisher()
+        .publish_on(vs.clone(), 4)
+        .unwrap()
+        .subscribe(sub);
     handle.request(0);
     vs.run_until_idle().unwrap();
-    handle.assert_error_matches(|e| matches!(e, Error::InvalidRequest { stage: "publish_on" }));
+    handle.assert_error_matches(|e| {
+        matches!(
+            e,
+            Error::InvalidRequest {
+                stage: "publish_on"
+            }
+        )
+    });
     tp.assert_cancelled();
 }
 
@@ -240,14 +295,23 @@ fn non_compliant_upstream_overflows_after_the_queued_items() {
     let vs = VirtualScheduler::new();
     let tp = TestPublisher::<u64, Infallible>::non_compliant(&[Violation::EmitWithoutDemand]);
     let (sub, handle) = TestSubscriber::new(0);
-    tp.publisher().publish_on(vs.clone(), 2).unwrap().subscribe(sub);
+    tp.publisher()
+        .publish_on(vs.clone(), 2)
+        .unwrap()
+        .subscribe(sub);
     tp.next(1).next(2).next(3);
     tp.assert_cancelled();
     handle.request(10);
     vs.run_until_idle().unwrap();
     handle.assert_items(&[1, 2]);
     handle.assert_error_matches(|e| {
-        matches!(e, Error::Overflow { stage: "publish_on", capacity: 2 })
+        matches!(
+            e,
+            Error::Overflow {
+                stage: "publish_on",
+                capacity: 2
+            }
+        )
     });
 }
 
@@ -259,7 +323,10 @@ fn late_signals_after_terminal_are_dropped() {
         Violation::TerminateTwice,
     ]);
     let (sub, handle) = TestSubscriber::new(u64::MAX);
-    tp.publisher().publish_on(vs.clone(), 4).unwrap().subscribe(sub);
+    tp.publisher()
+        .publish_on(vs.clone(), 4)
+        .unwrap()
+        .subscribe(sub);
     tp.next(1).complete().next(2).complete();
     vs.run_until_idle().unwrap();
     handle.assert_items(&[1]);
@@ -287,7 +354,10 @@ impl Subscriber for Panicky {
 fn a_panicking_subscriber_cancels_upstream_and_the_worker_survives() {
     let worker = Worker::new("consumer");
     let tp = TestPublisher::<u64, Infallible>::new();
-    tp.publisher().publish_on(worker.clone(), 4).unwrap().subscribe(Panicky(None));
+    tp.publisher()
+        .publish_on(worker.clone(), 4)
+        .unwrap()
+        .subscribe(Panicky(None));
     tp.next(0).next(1);
     let (tx, rx) = mpsc::channel();
     let deadline = Instant::now() + WAIT;
@@ -313,7 +383,11 @@ fn conformance_on_a_worker() {
                 .publish_on(worker.clone(), 4)
                 .unwrap()
         })
-        .failed(move || Either::Right(error::<u64, ()>(())).publish_on(w.clone(), 4).unwrap()),
+        .failed(move || {
+            Either::Right(error::<u64, ()>(()))
+                .publish_on(w.clone(), 4)
+                .unwrap()
+        }),
     )
     .assert_all_passed();
 }
@@ -322,7 +396,10 @@ fn conformance_on_a_worker() {
 fn conformance_across_two_workers() {
     let (a, b) = (Worker::new("a"), Worker::new("b"));
     tck::verify_publisher(publisher_factory(move |n| {
-        range(0, n).subscribe_on(a.clone()).publish_on(b.clone(), 3).unwrap()
+        range(0, n)
+            .subscribe_on(a.clone())
+            .publish_on(b.clone(), 3)
+            .unwrap()
     }))
     .assert_all_passed();
 }
@@ -354,7 +431,9 @@ impl Subscriber for Checker {
     }
     fn on_next(&mut self, item: u64) {
         if item != self.expected || thread::current().id() != self.consumer {
-            let _ = self.done.send(Err(format!("expected {}, got {item}", self.expected)));
+            let _ = self
+                .done
+                .send(Err(format!("expected {}, got {item}", self.expected)));
         }
         self.expected += 1;
         let before = self.outstanding.fetch_sub(1, Ordering::SeqCst);
@@ -414,7 +493,11 @@ fn stress_a_million_items_between_two_threads() {
     let outcome = done_rx.recv_timeout(Duration::from_secs(120));
     stop.store(true, Ordering::SeqCst);
     requester.join().unwrap();
-    assert_eq!(outcome, Ok(Ok(N)), "all items, in order, exactly once, then complete");
+    assert_eq!(
+        outcome,
+        Ok(Ok(N)),
+        "all items, in order, exactly once, then complete"
+    );
     assert!(done_rx.try_recv().is_err(), "no signal after completion");
 }
 
@@ -461,7 +544,13 @@ fn stress_reentrant_random_requests() {
         .subscribe_on(Worker::new("producer"))
         .publish_on(Worker::new("consumer"), 64)
         .unwrap()
-        .subscribe(Reentrant { s: None, left: 0, seed: 12345, next: 0, done: tx });
+        .subscribe(Reentrant {
+            s: None,
+            left: 0,
+            seed: 12345,
+            next: 0,
+            done: tx,
+        });
     assert_eq!(rx.recv_timeout(Duration::from_secs(60)), Ok(Ok(N)));
 }
 

@@ -38,6 +38,7 @@ pub struct Rig {
     drops: DropRecorder,
     up: Log,
     stats: Arc<Mutex<Option<FlowStats>>>,
+    notes: Arc<Mutex<Vec<(Duration, String)>>>,
 }
 
 fn reason_name(reason: DropReason) -> &'static str {
@@ -100,6 +101,16 @@ impl Rig {
         move |item, reason| rec.record(reason_name(reason), format!("{item:?}"))
     }
 
+    /// A callback writing `text(arg)` in a `notes` line under the picture, with the
+    /// frame it was called at (for callbacks that are neither items nor drops).
+    pub fn note<A>(
+        &self,
+        text: impl Fn(A) -> String + Send + Sync + 'static,
+    ) -> impl Fn(A) + Send + Sync + 'static {
+        let (notes, vs) = (self.notes.clone(), self.vs.clone());
+        move |a| notes.lock().unwrap().push((vs.elapsed(), text(a)))
+    }
+
     /// Shows these stats under the picture (and checks they balance).
     pub fn stats(&self, stats: FlowStats) {
         *self.stats.lock().unwrap() = Some(stats);
@@ -121,6 +132,7 @@ where
         Signal::Subscribe,
     )]));
     let stats = Arc::new(Mutex::new(None));
+    let notes = Arc::new(Mutex::new(Vec::new()));
     let scenario = Scenario::new(plan, ms(duration_ms));
     let handle = scenario.record_with_drops(|vs, drops| {
         let rig = Rig {
@@ -128,6 +140,7 @@ where
             drops: drops.clone(),
             up: up.clone(),
             stats: stats.clone(),
+            notes: notes.clone(),
         };
         factory(&rig)
     });
@@ -162,6 +175,14 @@ where
         writeln!(out, "{head:<width$}  {sym} = {text}").unwrap();
     }
     writeln!(out, "{:<width$}  1ms", "frame").unwrap();
+    let notes = notes.lock().unwrap();
+    if !notes.is_empty() {
+        let list: Vec<String> = notes
+            .iter()
+            .map(|(at, text)| format!("{}@{}", text, at.as_millis()))
+            .collect();
+        writeln!(out, "{:<width$}  {}", "notes", list.join(" ")).unwrap();
+    }
     if let Some(stats) = stats.lock().unwrap().as_ref() {
         let s = stats.snapshot();
         assert!(s.is_balanced(), "stats do not balance: {s:?}");
