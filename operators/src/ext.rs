@@ -2467,6 +2467,204 @@ pub trait OperatorExt: Publisher + Sized {
     {
         crate::replay::replay(self, history)
     }
+
+    /// Requests upstream only what a shared [`Budget`](crate::Budget) allows: the seed's
+    /// *global backpressure* across many pipelines.
+    ///
+    /// Demand: requests upstream at most downstream's outstanding demand, and only as many
+    /// items as it gets units from the budget (one unit per requested item, returned when
+    /// the item is delivered downstream, or when it can no longer come); at zero
+    /// downstream demand it requests nothing. When the budget is exhausted the pipeline
+    /// waits in the budget's FIFO queue and is served round-robin as units return.
+    /// Lossless: nothing is dropped while the pipeline runs; an upstream error is
+    /// delivered after the buffered items.
+    ///
+    /// ```text
+    /// budget(2) shared by A and B, both downstreams request(3):
+    /// A upstream:   -a-b-----c-|      A takes 2 units, B waits in line
+    /// B upstream:   -----x-y---z|     B is served as A's items are delivered
+    /// in use:        1 2 1 2 2 1 0     never above 2
+    /// ```
+    ///
+    /// **Discard**: only on failure or cancellation: items buffered when downstream
+    /// cancels, when the budget is [emergency-stopped](crate::Budget::emergency_stop) or
+    /// when upstream breaks the protocol are dropped as
+    /// [`DropReason::Discarded`](crate::DropReason::Discarded). An emergency stop
+    /// cancels upstream and delivers `Error::Rejected { stage: "budget", reason:
+    /// "emergency stop" }` at once; an item upstream sends without a unit (more than
+    /// requested) fails the pipeline with `Error::ProtocolViolation`.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway::operators::Budget;
+    /// # futures::executor::block_on(async {
+    /// let budget = Budget::new(8)?;
+    /// let total = range(0, 20).within_budget(&budget).merge_with(range(0, 30).within_budget(&budget));
+    /// assert_eq!(total.count().await.unwrap(), 50);
+    /// assert!(budget.stats().peak_in_use <= 8);
+    /// assert_eq!(budget.stats().in_use, 0);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    fn within_budget(self, budget: &crate::Budget) -> crate::WithinBudget<Self> {
+        crate::WithinBudget::new(self, budget)
+    }
+
+    /// Passes items while a shared [`CircuitBreaker`](crate::CircuitBreaker) is closed,
+    /// refuses them while it is open: the seed's *circuit breakers: stop entirely when
+    /// the system is overwhelmed*.
+    ///
+    /// Demand: 1:1, downstream's requests go straight upstream; a shed item is replaced
+    /// by a request for one more (unless downstream's demand is unbounded), so shedding
+    /// never stalls a bounded consumer. Nothing is held.
+    ///
+    /// ```text
+    /// upstream:           -1-2-3-4-5-6-|
+    /// breaker:            C---O-----H---     (C closed, O open, H half-open, 1 trial)
+    /// circuit_breaker(Shed): -1-2-----5---|  3,4 shed (open), 6 shed (trial in flight)
+    /// circuit_breaker(Fail): -1-2-#           # = Rejected{circuit_breaker, "circuit open"}
+    /// ```
+    ///
+    /// **Discard**: a refused item is counted in
+    /// [`stats`](crate::CircuitBreakerOp::stats) as
+    /// [`DropReason::Shed`](crate::DropReason::Shed) and passed to
+    /// [`on_drop`](crate::CircuitBreakerOp::on_drop), in both modes; with
+    /// [`BreakerMode::Fail`](crate::BreakerMode::Fail) upstream is then cancelled and
+    /// downstream gets `Error::Rejected { stage: "circuit_breaker", reason }`. Completion
+    /// and errors pass through at once.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway::operators::{BreakerConfig, BreakerMode, CircuitBreaker};
+    /// # futures::executor::block_on(async {
+    /// let breaker = CircuitBreaker::new(BreakerConfig { failure_threshold: 2, ..Default::default() })?;
+    /// let b = breaker.clone();
+    /// let out = range(0, 10)
+    ///     .circuit_breaker(&breaker, BreakerMode::Shed)
+    ///     .map(move |x| {
+    ///         if x >= 3 { b.record_failure() } else { b.record_success() } // a failing service
+    ///         x
+    ///     })
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 3, 4]); // opened after the second failure
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    fn circuit_breaker(
+        self,
+        breaker: &crate::CircuitBreaker,
+        mode: crate::BreakerMode,
+    ) -> crate::CircuitBreakerOp<Self> {
+        crate::CircuitBreakerOp::new(self, breaker, mode)
+    }
+
+    /// A bounded buffer that, when full, sheds the lowest-priority item: the seed's
+    /// *load shedding: discard low-priority data when necessary*.
+    ///
+    /// Demand: requests unbounded demand upstream once and holds up to `capacity` items
+    /// for downstream, delivered in **arrival order** as downstream requests them
+    /// (priority decides only what is shed, never the order); at zero downstream demand
+    /// the buffer fills and then sheds.
+    ///
+    /// ```text
+    /// load_shed(2, priority = value), no demand until the end:
+    /// upstream:     -5-1-7-3-|
+    /// buffer:       [5][5,1][5,7][5,7]     1 shed for 7, then 3 (lowest) shed itself
+    /// downstream (request 2 after |):  ---------(57|)
+    /// ```
+    ///
+    /// **Discard**: when an item arrives and the buffer is full, the item with the
+    /// lowest priority among the buffered ones and the incoming one is dropped as
+    /// [`DropReason::Shed`](crate::DropReason::Shed) and passed to
+    /// [`on_drop`](crate::LoadShed::on_drop): the incoming item if its priority is lower
+    /// than or equal to the lowest buffered one (first come, first kept), otherwise the
+    /// oldest of the lowest buffered ones. At completion the buffered items are flushed
+    /// (delivered as downstream requests them) before `on_complete`; an upstream error
+    /// also waits behind them. Items still buffered when downstream cancels, or when
+    /// `priority` panics (which fails the pipeline with `Error::Panicked`), are dropped
+    /// as `Discarded`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `capacity` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::TestSubscriber;
+    /// let shed = from_iter(vec![5u32, 1, 7, 3]).load_shed(2, |x| *x)?;
+    /// let stats = shed.stats();
+    /// let (sub, h) = TestSubscriber::new(0);
+    /// shed.subscribe(sub);
+    /// h.request(10);
+    /// h.assert_items(&[5, 7]);
+    /// h.assert_complete();
+    /// assert_eq!(stats.snapshot().dropped(), 2);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    fn load_shed<K, F>(self, capacity: usize, priority: F) -> Result<crate::LoadShed<Self, F>, ConfigError>
+    where
+        F: FnMut(&Self::Item) -> K + Send + 'static,
+        K: Ord + Send + 'static,
+    {
+        crate::LoadShed::new(self, capacity, priority)
+    }
+
+    /// Paces upstream requests at a rate that follows the consumer (AIMD): the seed's
+    /// *adaptive speed* and *slow down gradually*.
+    ///
+    /// Demand: never requests more than downstream's outstanding demand, and at most one
+    /// item per tick of a clock running at the current rate (items per second, on the
+    /// scheduler of the subscriber's [`Context`](spillway_core::Context) unless pinned
+    /// with [`on`](crate::AdaptiveRate::on)); one token may be banked, so the first
+    /// request after a pause goes at once. At zero downstream demand nothing is
+    /// requested. At the end of each `window` the rate is adjusted: if some tick found
+    /// downstream without demand (the consumer is behind), or a
+    /// [watched](crate::AdaptiveRate::watch_pressure) buffer's pressure is high, it is
+    /// multiplied by `decrease_factor` (down to `min`); if ticks found downstream waiting
+    /// for items, it rises by `increase` (up to `max`). Lossless: it only delays
+    /// requests, never drops; completion and errors pass as soon as the requested items
+    /// have been delivered.
+    ///
+    /// ```text
+    /// rate 100/s (one tick every 10 ms), downstream requests 3 at t=0:
+    /// upstream requests: (1)-(1)-(1)           (t = 0, 10, 20 ms)
+    /// downstream:        a---b---c
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] unless `0 < min <= initial <= max` (finite), `increase > 0`,
+    /// `0 < decrease_factor < 1` and `window > 0`.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// use spillway::operators::AdaptiveRateConfig;
+    /// use spillway_testkit::{TestSubscriber, VirtualScheduler};
+    ///
+    /// let vs = VirtualScheduler::new();
+    /// let paced = range(0, 1_000_000).adaptive_rate(AdaptiveRateConfig {
+    ///     min: 1.0, max: 1000.0, initial: 10.0, increase: 10.0, decrease_factor: 0.5,
+    ///     window: Duration::from_millis(100),
+    /// })?;
+    /// let rate = paced.rate();
+    /// let (sub, h) = TestSubscriber::<u64, std::convert::Infallible>::with_scheduler(u64::MAX, vs.clone());
+    /// paced.subscribe(sub);
+    /// vs.advance_by(Duration::from_secs(5));
+    /// assert!(rate.current() > 10.0); // an eager consumer: the rate went up
+    /// h.cancel();
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    fn adaptive_rate(
+        self,
+        config: crate::AdaptiveRateConfig,
+    ) -> Result<crate::AdaptiveRate<Self>, ConfigError> {
+        crate::AdaptiveRate::new(self, config)
+    }
 }
 
 impl<P: Publisher> OperatorExt for P {}

@@ -54,6 +54,9 @@ struct Inner<T, E> {
     failed: Option<Error<E>>,
     /// Downstream cancelled or the stage terminated.
     closed: bool,
+    /// Upstream has signalled its end (kept after `end` is delivered, so cleanup never
+    /// cancels an upstream that already finished).
+    upstream_done: bool,
 }
 
 struct Shared<T, E> {
@@ -92,6 +95,7 @@ pub(crate) fn subscribe<P, G, K, S>(
         inner: Mutex::new(Inner {
             queue: VecDeque::new(),
             end: None,
+            upstream_done: false,
             failed: None,
             closed: false,
         }),
@@ -175,7 +179,7 @@ impl<T, E, K> Drop for GateSource<T, E, K> {
         let mut inner = self.0.lock();
         inner.closed = true;
         let left: Vec<T> = inner.queue.drain(..).collect();
-        let upstream_done = inner.end.is_some();
+        let upstream_done = inner.upstream_done || inner.end.is_some();
         drop(inner);
         self.0.dropper.stats.set_buffered(0);
         self.0.dropper.drop_all(left, DropReason::Discarded);
@@ -200,6 +204,7 @@ impl<G: GatePolicy, E: Send + 'static, K: StageName> GateUpstream<G, E, K> {
         let mut inner = shared.lock();
         inner.failed = Some(Error::from_panic(K::STAGE, payload));
         inner.end = Some(Ok(())); // no further upstream signal is expected
+        inner.upstream_done = true;
         let left: Vec<G::Out> = inner.queue.drain(..).collect();
         drop(inner);
         shared.upstream.cancel();
@@ -211,7 +216,7 @@ impl<G: GatePolicy, E: Send + 'static, K: StageName> GateUpstream<G, E, K> {
     /// True if the stage no longer takes items.
     fn is_done(&self) -> bool {
         let inner = self.shared.lock();
-        inner.closed || inner.end.is_some() || inner.failed.is_some()
+        inner.closed || inner.upstream_done || inner.failed.is_some()
     }
 }
 
@@ -241,7 +246,7 @@ where
         stats.record_received();
         let (covered, pending) = {
             let mut inner = shared.lock();
-            if inner.closed || inner.end.is_some() || inner.failed.is_some() {
+            if inner.closed || inner.upstream_done || inner.failed.is_some() {
                 drop(inner);
                 // A late item (after a terminal signal or cancel): converted only to be
                 // counted and reported.
@@ -305,7 +310,8 @@ where
 
     fn on_error(&mut self, error: Error<E>) {
         let mut inner = self.shared.lock();
-        if inner.end.is_none() {
+        if !inner.upstream_done {
+            inner.upstream_done = true;
             inner.end = Some(Err(error));
         }
         drop(inner);
@@ -314,7 +320,8 @@ where
 
     fn on_complete(&mut self) {
         let mut inner = self.shared.lock();
-        if inner.end.is_none() {
+        if !inner.upstream_done {
+            inner.upstream_done = true;
             inner.end = Some(Ok(()));
         }
         drop(inner);

@@ -7,10 +7,13 @@
 #![warn(missing_docs)]
 
 mod arbiter;
+mod adaptive_rate;
 mod audit;
 mod batch_while_busy;
 mod batching;
 mod bounded;
+mod budget;
+mod circuit_breaker;
 mod chunks;
 mod chunks_timeout;
 mod chunks_weighted;
@@ -31,6 +34,7 @@ mod flat_map_iter;
 mod gate;
 mod hub;
 mod limit_rate;
+mod load_shed;
 mod map;
 mod map_async;
 mod map_async_unordered;
@@ -73,9 +77,15 @@ mod throttle_latest;
 mod timed;
 mod timeout;
 mod try_map_async;
+mod within_budget;
 mod zip;
 
+pub use crate::adaptive_rate::{AdaptiveRate, AdaptiveRateConfig, RateHandle};
 pub use crate::audit::Audit;
+pub use crate::budget::{Budget, BudgetStats};
+pub use crate::circuit_breaker::{
+    BreakerConfig, BreakerMode, BreakerState, BreakerStats, CircuitBreaker, CircuitBreakerOp,
+};
 pub use crate::batch_while_busy::BatchWhileBusy;
 pub use crate::chunks::Chunks;
 pub use crate::chunks_timeout::ChunksTimeout;
@@ -94,6 +104,7 @@ pub use crate::filter_map::FilterMap;
 pub use crate::flat_map::FlatMap;
 pub use crate::flat_map_iter::FlatMapIter;
 pub use crate::limit_rate::LimitRate;
+pub use crate::load_shed::LoadShed;
 pub use crate::map::Map;
 pub use crate::map_async::MapAsync;
 pub use crate::map_async_unordered::MapAsyncUnordered;
@@ -133,4 +144,5 @@ pub use crate::then::Then;
 pub use crate::throttle_latest::ThrottleLatest;
 pub use crate::timeout::Timeout;
 pub use crate::try_map_async::TryMapAsync;
+pub use crate::within_budget::WithinBudget;
 pub use crate::zip::Zip;

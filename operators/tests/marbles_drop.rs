@@ -22,7 +22,6 @@ fn drop_op(rig: &Rig, source: &str) -> impl Publisher<Item = u32, Error = &'stat
 }
 
 #[test]
-#[ignore = "bug: gate.rs cancels upstream after upstream terminated (the snapshot has no such x); un-ignore once fixed"]
 fn drop_completion() {
     // The doc marble: request(1) at 0 and at 6. Nothing held: the completion at once.
     let p = picture("r1-----r1", 14, |rig| drop_op(rig, "-1-2-3-4-5-|"));
@@ -30,7 +29,6 @@ fn drop_completion() {
 }
 
 #[test]
-#[ignore = "bug: gate.rs cancels upstream after upstream terminated (the snapshot has no such x); un-ignore once fixed"]
 fn drop_error() {
     let p = picture("r1", 10, |rig| drop_op(rig, "-1-2-#"));
     insta::assert_snapshot!("drop_error", p);
@@ -43,7 +41,6 @@ fn drop_cancel() {
 }
 
 #[test]
-#[ignore = "bug: gate.rs cancels upstream after upstream terminated (the snapshot has no such x); un-ignore once fixed"]
 fn drop_slow_demand() {
     let p = picture(SLOW, 14, |rig| drop_op(rig, FAST));
     insta::assert_snapshot!("drop_slow_demand", p);
@@ -61,7 +58,6 @@ fn latest(rig: &Rig, source: &str) -> impl Publisher<Item = u32, Error = &'stati
 }
 
 #[test]
-#[ignore = "bug: gate.rs cancels upstream after upstream terminated (the snapshot has no such x); un-ignore once fixed"]
 fn latest_completion_flushes() {
     // The doc marble: request(1) at 0, and at 10, after the completion: 4 is flushed.
     let p = picture("r1---------r1", 14, |rig| latest(rig, "-1-2-3-4-|"));
@@ -69,7 +65,6 @@ fn latest_completion_flushes() {
 }
 
 #[test]
-#[ignore = "bug: gate.rs cancels upstream after upstream terminated (the snapshot has no such x); un-ignore once fixed"]
 fn latest_error() {
     // 3 is held when the error comes: discarded, the error at once.
     let p = picture("r1", 10, |rig| latest(rig, "-1-2-3#"));
@@ -83,7 +78,6 @@ fn latest_cancel() {
 }
 
 #[test]
-#[ignore = "bug: gate.rs cancels upstream after upstream terminated (the snapshot has no such x); un-ignore once fixed"]
 fn latest_slow_demand() {
     let p = picture(SLOW, 16, |rig| latest(rig, FAST));
     insta::assert_snapshot!("latest_slow_demand", p);
@@ -101,7 +95,6 @@ fn reduce(rig: &Rig, source: &str) -> impl Publisher<Item = u32, Error = &'stati
 }
 
 #[test]
-#[ignore = "bug: gate.rs cancels upstream after upstream terminated (the snapshot has no such x); un-ignore once fixed"]
 fn reduce_completion_flushes() {
     // The doc marble: 2 + 3 + 4 = 9 pending at the completion, flushed when requested.
     let p = picture("r1---------r1", 14, |rig| reduce(rig, "-1-2-3-4-|"));
@@ -109,7 +102,6 @@ fn reduce_completion_flushes() {
 }
 
 #[test]
-#[ignore = "bug: gate.rs cancels upstream after upstream terminated (the snapshot has no such x); un-ignore once fixed"]
 fn reduce_error() {
     // 2 + 3 = 5 pending when the error comes: discarded, the error at once.
     let p = picture("r1", 10, |rig| reduce(rig, "-1-2-3#"));
@@ -123,7 +115,6 @@ fn reduce_cancel() {
 }
 
 #[test]
-#[ignore = "bug: gate.rs cancels upstream after upstream terminated (the snapshot has no such x); un-ignore once fixed"]
 fn reduce_slow_demand() {
     let p = picture(SLOW, 16, |rig| reduce(rig, FAST));
     insta::assert_snapshot!("reduce_slow_demand", p);
