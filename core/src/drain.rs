@@ -10,12 +10,13 @@
 //! loops until it has seen every increment, so no signal is lost and the stack never
 //! grows with re-entrant requests. Demand is subtracted once per pass, not per item.
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 use std::task::{Context as TaskContext, Wake, Waker};
 
 use crate::demand::{AtomicDemand, Demand};
-use crate::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use crate::sync::atomic::{fence, AtomicU8, AtomicUsize, Ordering};
 use crate::sync::{lock, Mutex};
 use crate::{Error, Stage, Subscriber, Subscription};
 
@@ -89,10 +90,95 @@ pub trait Source: Send + 'static {
     /// The next signal. Only called while demand is outstanding.
     fn pull(&mut self, cx: &mut TaskContext<'_>) -> Pulled<Self::Item, Self::Error>;
 
+    /// The batch fast path ("fusion" of synchronous stages): hands up to `max` items to
+    /// `sink` in one [`Subscriber::on_next_batch`] call, as an iterator, and returns how
+    /// many the sink used. Returns `None` when the source cannot batch or has nothing to
+    /// hand out now, and the drain falls back to [`pull`](Self::pull). Only called when
+    /// the whole subscriber chain [`accepts_batches`](Subscriber::accepts_batches).
+    ///
+    /// A source whose iterator runs user code runs it through [`BatchContext::run`], so a
+    /// panic is reported against the right stage.
+    fn pull_batch<S>(&mut self, _max: u64, _sink: &mut S, _batch: &BatchContext) -> Option<u64>
+    where
+        S: Subscriber<Item = Self::Item, Error = Self::Error>,
+    {
+        None
+    }
+
     /// Called when a pass ends without demand: a source that already knows it is over
     /// returns its terminal signal, so completion does not wait for a useless request.
     fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<Self::Item, Self::Error>> {
         None
+    }
+}
+
+/// The most items handed to a subscriber chain in one batch: cancellation and
+/// `request(0)` are checked between batches.
+const BATCH: u64 = 1024;
+
+/// What a batched (fused) chain needs to know besides its items: whether it must count
+/// the items it uses (not when demand is unbounded, which keeps the fused loop tight),
+/// and which stage panicked, so that a panic in the middle of a batch is reported against
+/// that stage. Stages run each call into user code through [`run`](Self::run), which
+/// costs nothing unless the code panics (and nothing at all when the compiler can see it
+/// cannot), so a fused loop stays free of per-item bookkeeping.
+///
+/// ```
+/// use spillway_core::drain::BatchContext;
+/// let cell = BatchContext::new(true);
+/// assert!(cell.counts_used());
+/// assert_eq!(cell.run("map", || 2 + 2), 4);
+/// assert_eq!(cell.current(), None);
+/// let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+///     cell.run("map", || panic!("boom"))
+/// }));
+/// assert!(panicked.is_err());
+/// assert_eq!(cell.current(), Some("map"));
+/// ```
+#[derive(Debug)]
+pub struct BatchContext {
+    culprit: Cell<Option<Stage>>,
+    counts_used: Cell<bool>,
+}
+
+impl BatchContext {
+    /// A context for batches whose used items must (`true`) or need not be counted.
+    pub fn new(counts_used: bool) -> BatchContext {
+        BatchContext {
+            culprit: Cell::new(None),
+            counts_used: Cell::new(counts_used),
+        }
+    }
+
+    /// Whether [`Subscriber::on_next_batch`] must return the number of items it used.
+    /// When false (downstream demand is unbounded) it may return anything.
+    #[inline]
+    pub fn counts_used(&self) -> bool {
+        self.counts_used.get()
+    }
+
+    /// Runs user code on behalf of `stage`; if it panics, notes the stage and lets the
+    /// panic go on to the drain loop, which reports it as `Error::Panicked { stage }`.
+    #[inline(always)]
+    pub fn run<R>(&self, stage: Stage, f: impl FnOnce() -> R) -> R {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => value,
+            Err(payload) => {
+                self.enter(stage);
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Notes that `stage` is running user code (for sources whose iterator is user code).
+    #[inline]
+    pub fn enter(&self, stage: Stage) {
+        self.culprit.set(Some(stage));
+    }
+
+    /// The stage that last entered user code, if any.
+    pub fn current(&self) -> Option<Stage> {
+        self.culprit.get()
     }
 }
 
@@ -226,16 +312,24 @@ where
     /// the subscription, releases the subscriber and is re-raised to the caller.
     fn pass_guarded(&self) {
         let mut in_source = false;
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.pass(&mut in_source)));
+        // Outside the catch, so that a panic mid-batch leaves its culprit readable here.
+        let batch = BatchContext::new(true);
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.pass(&mut in_source, &batch)));
         if let Err(payload) = outcome {
             self.flags.fetch_or(CANCELLED, Ordering::AcqRel);
             let taken = self.finish(&mut lock(&self.inner));
-            match taken {
-                Some((src, mut sub)) if in_source => {
+            // Batched stages catch no panics themselves: the stage cell says whose it was.
+            let culprit = if in_source {
+                Some(Src::STAGE)
+            } else {
+                batch.current()
+            };
+            match (taken, culprit) {
+                (Some((src, mut sub)), Some(culprit)) => {
                     drop(src);
-                    sub.on_error(Error::from_panic(Src::STAGE, payload));
+                    sub.on_error(Error::from_panic(culprit, payload));
                 }
-                other => {
+                (other, _) => {
                     drop(other);
                     resume_unwind(payload);
                 }
@@ -253,7 +347,7 @@ where
         }
     }
 
-    fn pass(&self, in_source: &mut bool) {
+    fn pass(&self, in_source: &mut bool, batch: &BatchContext) {
         let mut guard = lock(&self.inner);
         let Some((src, sub)) = guard.as_mut() else {
             return; // already terminated or cancelled
@@ -268,9 +362,13 @@ where
         let mut cx = TaskContext::from_waker(&waker);
         let mut emitted = 0u64;
         let mut demand = self.requested.get();
+        // Fusion: a chain made only of batch-capable stages takes items a batch at a time.
+        let batching = !Src::SETTLES_DEMAND && sub.accepts_batches();
         loop {
-            let flags = self.flags.load(Ordering::Acquire);
+            // Relaxed on the hot path; the Acquire fence below orders what follows a stop.
+            let flags = self.flags.load(Ordering::Relaxed);
             if flags != 0 {
+                fence(Ordering::Acquire);
                 let taken = self.finish(&mut guard);
                 drop(guard);
                 if flags & CANCELLED == 0 {
@@ -305,6 +403,18 @@ where
                     return;
                 }
                 continue;
+            }
+            if batching {
+                let max = (demand.get() - emitted).min(BATCH);
+                // Unbounded demand never runs out: the chain need not count what it uses.
+                let counting = !demand.is_unbounded();
+                batch.counts_used.set(counting);
+                if let Some(used) = src.pull_batch(max, sub, batch) {
+                    if counting {
+                        emitted += used;
+                    }
+                    continue;
+                }
             }
             *in_source = true;
             let next = src.pull(&mut cx);

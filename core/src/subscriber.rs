@@ -1,5 +1,6 @@
 //! The `Subscriber` trait: the receiving end of a pipeline.
 
+use crate::drain::BatchContext;
 use crate::{Context, Error, SharedSubscription};
 
 /// Receives the signals of one subscription, strictly one at a time (rule 1.3):
@@ -53,6 +54,35 @@ pub trait Subscriber: Send + 'static {
         self.on_next(item);
         true
     }
+    /// True if this subscriber, and everything downstream of it, can take items in
+    /// batches through [`on_next_batch`](Self::on_next_batch): Spillway's synchronous
+    /// stages (`map`, `filter`) and folding sinks (`fold`, `collect`, `count`, `last`,
+    /// `for_each`) do, so a chain of them is *fused* into one tight loop. The default is
+    /// false, and hand-written subscribers keep receiving one `on_next` at a time.
+    #[inline]
+    fn accepts_batches(&self) -> bool {
+        false
+    }
+
+    /// Takes a batch of items (consuming the whole iterator) and returns how many were
+    /// *used*, as [`try_on_next`](Self::try_on_next) would for each. Called by sources on
+    /// the drain loop only when [`accepts_batches`](Self::accepts_batches) is true.
+    /// Stages run their user code through [`BatchContext::run`], so a panic inside a batch is
+    /// reported against the right stage.
+    #[inline]
+    fn on_next_batch<I>(&mut self, items: I, batch: &BatchContext) -> u64
+    where
+        I: Iterator<Item = Self::Item>,
+        Self: Sized,
+    {
+        let _ = batch;
+        let mut used = 0;
+        for item in items {
+            used += u64::from(self.try_on_next(item));
+        }
+        used
+    }
+
     /// The pipeline failed; no signal follows.
     fn on_error(&mut self, error: Error<Self::Error>);
     /// The pipeline ended normally; no signal follows.

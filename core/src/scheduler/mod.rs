@@ -3,9 +3,9 @@
 
 mod task;
 mod thread;
-mod worker;
 #[cfg(feature = "tokio")]
 mod tokio;
+mod worker;
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 pub use self::task::{Task, TaskHandle};
 pub use self::thread::ThreadScheduler;
-pub use self::worker::Worker;
 #[cfg(feature = "tokio")]
 pub use self::tokio::TokioScheduler;
+pub use self::worker::Worker;
 
 /// Runs tasks after a delay or periodically, and tells the time.
 ///

@@ -156,6 +156,7 @@ impl Worker {
 fn run(shared: &Shared) {
     let mut batch: VecDeque<Task> = VecDeque::new();
     let mut due: Vec<Entry> = Vec::new();
+    let mut idle_rounds = 0;
     loop {
         let mut state = shared.lock();
         loop {
@@ -167,12 +168,24 @@ fn run(shared: &Shared) {
                 }
             }
             if !state.ready.is_empty() || !due.is_empty() {
+                idle_rounds = 0;
                 std::mem::swap(&mut state.ready, &mut batch);
                 break;
             }
             if state.shutdown {
                 return;
             }
+            if idle_rounds < IDLE_SPINS {
+                // Work often follows work within microseconds (a producer replenished,
+                // a batch handed over): look again before paying for a sleep and the
+                // submitter's wake-up system call.
+                idle_rounds += 1;
+                drop(state);
+                backoff(idle_rounds);
+                state = shared.lock();
+                continue;
+            }
+            idle_rounds = 0;
             state.sleeping = true;
             state = match state.timers.peek() {
                 Some(Reverse(e)) => {
@@ -202,6 +215,20 @@ fn run(shared: &Shared) {
         while let Some(task) = batch.pop_front() {
             run_task(&task);
         }
+    }
+}
+
+/// How many times an idle worker looks for work again (with growing pauses: spins, then
+/// yields) before it sleeps: a few microseconds.
+const IDLE_SPINS: u32 = 10;
+
+fn backoff(round: u32) {
+    if round <= 6 {
+        for _ in 0..(1u32 << round) {
+            std::hint::spin_loop();
+        }
+    } else {
+        thread::yield_now();
     }
 }
 

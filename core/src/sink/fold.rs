@@ -9,6 +9,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use futures_util::task::AtomicWaker;
 
+use crate::drain::BatchContext;
 use crate::{Error, Publisher, SharedSubscription, Stage, Subscriber};
 
 /// Future for [`fold`](super::PublisherExt::fold) and the sinks built on it. Subscribes on
@@ -79,7 +80,10 @@ impl<F> fmt::Debug for ForEachStep<F> {
 
 struct FoldSubscriber<A, F, T, E> {
     _item: std::marker::PhantomData<fn(T)>,
+    /// `None` once finished — or, briefly, while a batch is being folded.
     acc: Option<A>,
+    /// Set once the result was delivered: later signals are ignored.
+    finished: bool,
     f: F,
     stage: Stage,
     subscription: Option<SharedSubscription>,
@@ -132,6 +136,7 @@ where
             publisher.subscribe(FoldSubscriber {
                 _item: std::marker::PhantomData,
                 acc: Some(init),
+                finished: false,
                 f,
                 stage,
                 subscription: None,
@@ -214,14 +219,49 @@ where
                 if let Some(s) = self.subscription.take() {
                     s.cancel();
                 }
+                self.finished = true;
                 self.shared
                     .finish(Err(Error::from_panic(self.stage, payload)));
             }
         }
     }
 
+    #[inline]
+    fn accepts_batches(&self) -> bool {
+        true
+    }
+
+    /// The fused loop: one `Iterator::fold` over the whole batch. A panic unwinds to the
+    /// source's drain loop, which reports it against the stage noted in `stage`, and then
+    /// calls `on_error` here (with `acc` gone, hence the separate `finished` flag).
+    #[inline]
+    fn on_next_batch<I>(&mut self, items: I, batch: &BatchContext) -> u64
+    where
+        I: Iterator<Item = T>,
+    {
+        let Some(acc) = self.acc.take() else {
+            items.for_each(drop);
+            return 0;
+        };
+        let (f, name) = (&mut self.f, self.stage);
+        if !batch.counts_used() {
+            // Unbounded demand: the tightest loop, with nothing to count.
+            self.acc = Some(items.fold(acc, |acc, item| batch.run(name, || f.step(acc, item))));
+            return 0;
+        }
+        let mut used = 0u64;
+        let acc = items.fold(acc, |acc, item| {
+            used += 1;
+            batch.run(name, || f.step(acc, item))
+        });
+        self.acc = Some(acc);
+        used
+    }
+
     fn on_error(&mut self, error: Error<E>) {
-        if self.acc.take().is_some() {
+        if !self.finished {
+            self.finished = true;
+            self.acc = None;
             self.subscription = None;
             self.shared.finish(Err(error));
         }
@@ -229,6 +269,7 @@ where
 
     fn on_complete(&mut self) {
         if let Some(acc) = self.acc.take() {
+            self.finished = true;
             self.subscription = None;
             self.shared.finish(Ok(acc));
         }

@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::task::Context;
 
-use crate::drain::{self, Pulled, Source};
+use crate::drain::{self, BatchContext, Pulled, Source};
 use crate::{Publisher, Subscriber};
 
 /// Publisher for [`from_iter`].
@@ -53,6 +53,28 @@ where
             Some(item) => Pulled::Item(item),
             None => Pulled::Complete,
         }
+    }
+
+    fn pull_batch<S>(&mut self, max: u64, sink: &mut S, batch: &BatchContext) -> Option<u64>
+    where
+        S: Subscriber<Item = I::Item, Error = Infallible>,
+    {
+        if self.0.size_hint().1 == Some(0) {
+            return None;
+        }
+        let iter = &mut self.0;
+        let mut taken = 0u64;
+        let items = std::iter::from_fn(|| {
+            if taken == max {
+                return None;
+            }
+            let item = batch.run(Self::STAGE, || iter.next())?; // the iterator is user code
+            taken += 1;
+            Some(item)
+        });
+        let used = sink.on_next_batch(items, batch);
+        // Nothing taken means the iterator is exhausted: let `pull` complete.
+        (taken > 0).then_some(used)
     }
 
     fn poll_end(&mut self, _cx: &mut Context<'_>) -> Option<Pulled<I::Item, Infallible>> {

@@ -7,7 +7,7 @@ use std::task::Context;
 use crate::drain::{self, Pulled, Source};
 use crate::{Publisher, Subscriber};
 
-/// Publisher for [`never`].
+/// Publisher for [`never()`](fn@never).
 #[must_use = "publishers do nothing until subscribed"]
 pub struct Never<T, E> {
     _types: PhantomData<fn() -> (T, E)>,

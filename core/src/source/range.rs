@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::task::Context;
 
-use crate::drain::{self, Pulled, Source};
+use crate::drain::{self, BatchContext, Pulled, Source};
 use crate::{Publisher, Subscriber};
 
 /// Publisher for [`range`].
@@ -47,6 +47,20 @@ impl Source for RangeSource {
         } else {
             Pulled::Complete
         }
+    }
+
+    #[inline]
+    fn pull_batch<S>(&mut self, max: u64, sink: &mut S, batch: &BatchContext) -> Option<u64>
+    where
+        S: Subscriber<Item = u64, Error = Infallible>,
+    {
+        if self.next >= self.end {
+            return None;
+        }
+        let end = self.end.min(self.next.saturating_add(max));
+        let items = self.next..end;
+        self.next = end;
+        Some(sink.on_next_batch(items, batch))
     }
 
     fn poll_end(&mut self, _cx: &mut Context<'_>) -> Option<Pulled<u64, Infallible>> {
