@@ -170,12 +170,15 @@ fn request_on<E>(shared: &Shared<E>, sub: &SharedSubscription, n: u64, from: &st
 /// The subscriber handed to the publisher under test.
 struct Probe<T, E> {
     shared: Arc<Shared<E>>,
-    _alive: Arc<()>,
+    /// Dropped first in `Drop`, so the harness never sees `released` before the token
+    /// has gone (it runs on another thread when the publisher is asynchronous).
+    alive: Option<Arc<()>>,
     _item: PhantomData<fn(T)>,
 }
 
 impl<T, E> Drop for Probe<T, E> {
     fn drop(&mut self) {
+        drop(self.alive.take());
         self.shared.lock().released = true;
         self.shared.changed.notify_all();
     }
@@ -329,7 +332,7 @@ impl<E: fmt::Debug + Send + 'static> Harness<E> {
         };
         let probe = Probe::<P::Item, E> {
             shared,
-            _alive: alive,
+            alive: Some(alive),
             _item: PhantomData,
         };
         guarded(|| publisher.subscribe(probe))
