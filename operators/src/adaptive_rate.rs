@@ -119,7 +119,10 @@ impl<P> AdaptiveRate<P> {
             ));
         }
         if c.window.is_zero() {
-            return Err(ConfigError::new(STAGE, "the window must be greater than zero"));
+            return Err(ConfigError::new(
+                STAGE,
+                "the window must be greater than zero",
+            ));
         }
         Ok(AdaptiveRate {
             upstream,

@@ -176,10 +176,16 @@ impl CircuitBreaker {
     /// or `open_for` is zero.
     pub fn new(config: BreakerConfig) -> Result<CircuitBreaker, ConfigError> {
         if config.failure_threshold == 0 {
-            return Err(ConfigError::new(STAGE, "the failure threshold must be at least 1"));
+            return Err(ConfigError::new(
+                STAGE,
+                "the failure threshold must be at least 1",
+            ));
         }
         if config.half_open_trials == 0 {
-            return Err(ConfigError::new(STAGE, "half_open_trials must be at least 1"));
+            return Err(ConfigError::new(
+                STAGE,
+                "half_open_trials must be at least 1",
+            ));
         }
         if config.window.is_zero() || config.open_for.is_zero() {
             return Err(ConfigError::new(

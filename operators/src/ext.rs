@@ -36,9 +36,10 @@ pub trait OperatorExt: Publisher + Sized {
 
     /// Keeps the items for which `predicate` returns true.
     ///
-    /// Demand: forwards downstream's requests, and requests one more for each rejected
-    /// item (unless downstream's demand is unbounded), so a filter never stalls a
-    /// bounded consumer.
+    /// Demand: forwards downstream's requests. A rejected item uses no demand: sources on
+    /// the drain loop learn it through `try_on_next` and send another item in its place;
+    /// any other upstream is asked for one more (`request(1)`, unless downstream's demand
+    /// is unbounded). Either way a filter never stalls a bounded consumer.
     ///
     /// ```text
     /// upstream:        -1-2-3-4-|
@@ -2605,7 +2606,11 @@ pub trait OperatorExt: Publisher + Sized {
     /// assert_eq!(stats.snapshot().dropped(), 2);
     /// # Ok::<(), spillway::ConfigError>(())
     /// ```
-    fn load_shed<K, F>(self, capacity: usize, priority: F) -> Result<crate::LoadShed<Self, F>, ConfigError>
+    fn load_shed<K, F>(
+        self,
+        capacity: usize,
+        priority: F,
+    ) -> Result<crate::LoadShed<Self, F>, ConfigError>
     where
         F: FnMut(&Self::Item) -> K + Send + 'static,
         K: Ord + Send + 'static,

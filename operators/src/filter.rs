@@ -5,6 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use spillway_core::drain::BatchContext;
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber, Subscription};
 
 /// Publisher for the [`filter`](crate::OperatorExt::filter) method.
@@ -129,6 +130,29 @@ where
                 true
             }
         }
+    }
+
+    #[inline]
+    fn accepts_batches(&self) -> bool {
+        self.downstream.accepts_batches()
+    }
+
+    /// Fused: the batch goes on downstream as `items.filter(predicate)`; rejected items
+    /// simply are not counted as used.
+    #[inline]
+    fn on_next_batch<I>(&mut self, items: I, batch: &BatchContext) -> u64
+    where
+        I: Iterator<Item = S::Item>,
+    {
+        if self.done {
+            items.for_each(drop);
+            return 0;
+        }
+        let predicate = &mut self.predicate;
+        self.downstream.on_next_batch(
+            items.filter(|item| batch.run("filter", || predicate(item))),
+            batch,
+        )
     }
 
     fn on_error(&mut self, error: Error<S::Error>) {

@@ -6,17 +6,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod arbiter;
 mod adaptive_rate;
+mod arbiter;
 mod audit;
 mod batch_while_busy;
 mod batching;
 mod bounded;
 mod budget;
-mod circuit_breaker;
 mod chunks;
 mod chunks_timeout;
 mod chunks_weighted;
+mod circuit_breaker;
 mod combine_latest;
 mod concat;
 mod concat_map;
@@ -82,14 +82,14 @@ mod zip;
 
 pub use crate::adaptive_rate::{AdaptiveRate, AdaptiveRateConfig, RateHandle};
 pub use crate::audit::Audit;
-pub use crate::budget::{Budget, BudgetStats};
-pub use crate::circuit_breaker::{
-    BreakerConfig, BreakerMode, BreakerState, BreakerStats, CircuitBreaker, CircuitBreakerOp,
-};
 pub use crate::batch_while_busy::BatchWhileBusy;
+pub use crate::budget::{Budget, BudgetStats};
 pub use crate::chunks::Chunks;
 pub use crate::chunks_timeout::ChunksTimeout;
 pub use crate::chunks_weighted::ChunksWeighted;
+pub use crate::circuit_breaker::{
+    BreakerConfig, BreakerMode, BreakerState, BreakerStats, CircuitBreaker, CircuitBreakerOp,
+};
 pub use crate::combine_latest::CombineLatest;
 pub use crate::concat::{concat, Concat};
 pub use crate::concat_map::ConcatMap;

@@ -4,6 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use spillway_core::drain::BatchContext;
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber};
 
 /// Publisher for the [`map`](crate::OperatorExt::map) method.
@@ -89,6 +90,27 @@ where
                 true
             }
         }
+    }
+
+    #[inline]
+    fn accepts_batches(&self) -> bool {
+        self.downstream.accepts_batches()
+    }
+
+    /// Fused: the batch goes on downstream as `items.map(f)`; a panic in `f` unwinds to
+    /// the source's drain loop, which reports it against "map" (noted in `stage`).
+    #[inline]
+    fn on_next_batch<I>(&mut self, items: I, batch: &BatchContext) -> u64
+    where
+        I: Iterator<Item = T>,
+    {
+        if self.done {
+            items.for_each(drop);
+            return 0;
+        }
+        let f = &mut self.f;
+        self.downstream
+            .on_next_batch(items.map(|item| batch.run("map", || f(item))), batch)
     }
 
     fn on_error(&mut self, error: Error<S::Error>) {

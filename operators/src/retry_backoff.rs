@@ -12,7 +12,7 @@ use crate::retry::{self, Decision, Policy};
 const STAGE: &str = "retry_backoff";
 
 /// The seed of the jitter generator when [`Backoff::seed`] is left at its default.
-pub const DEFAULT_BACKOFF_SEED: u64 = 0x5EED_0F_5B11_1A7A;
+pub const DEFAULT_BACKOFF_SEED: u64 = 0x005E_ED0F_5B11_1A7A;
 
 /// The schedule of [`retry_backoff`](crate::OperatorExt::retry_backoff): retry `k` (from
 /// 0) waits `min(max, first * factor^k)`, moved by a random amount of up to `jitter` times

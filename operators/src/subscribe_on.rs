@@ -1,10 +1,10 @@
 //! `subscribe_on`: subscribes to upstream, and requests from it, on another execution
 //! context.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use spillway_core::{
@@ -50,22 +50,24 @@ where
         D: Subscriber<Item = P::Item, Error = P::Error>,
     {
         let context = downstream.context();
-        let hop = Arc::new(Hop {
+        let hop = Arc::new_cyclic(|me| Hop {
             scheduler: self.scheduler,
-            thread: OnceLock::new(),
             upstream: OnceLock::new(),
             cancelled: AtomicBool::new(false),
+            me: me.clone(),
         });
         let upstream = self.upstream;
         let on_context = Arc::clone(&hop);
         hop.scheduler.schedule(
             Duration::ZERO,
             Task::once(move || {
-                let _ = on_context.thread.set(thread::current().id());
-                upstream.subscribe(SubscribeOnSubscriber {
-                    downstream,
-                    hop: on_context,
-                    context,
+                let hop = Arc::clone(&on_context);
+                hop.enter(|| {
+                    upstream.subscribe(SubscribeOnSubscriber {
+                        downstream,
+                        hop: on_context,
+                        context,
+                    })
                 });
             }),
         );
@@ -76,10 +78,34 @@ where
 /// straight upstream.
 struct Hop<S> {
     scheduler: S,
-    /// The thread on which the subscription happened: requests made on it go directly.
-    thread: OnceLock<ThreadId>,
     upstream: OnceLock<SharedSubscription>,
     cancelled: AtomicBool,
+    me: std::sync::Weak<Hop<S>>,
+}
+
+thread_local! {
+    /// The `Hop` whose task this thread is running (its address), if any: a request made
+    /// from inside one of its tasks (from `on_subscribe` or `on_next`) is already on the
+    /// right context and goes upstream directly, without a task.
+    static RUNNING: Cell<usize> = const { Cell::new(0) };
+}
+
+impl<S> Hop<S> {
+    fn id(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Runs `f` marked as running on this hop's context.
+    fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore(usize);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                RUNNING.with(|r| r.set(self.0));
+            }
+        }
+        let _restore = Restore(RUNNING.with(|r| r.replace(self.id())));
+        f()
+    }
 }
 
 impl<S: Scheduler> Subscription for Hop<S> {
@@ -90,12 +116,17 @@ impl<S: Scheduler> Subscription for Hop<S> {
         if self.cancelled.load(Ordering::Acquire) {
             return;
         }
-        if self.thread.get() == Some(&thread::current().id()) {
+        if RUNNING.with(Cell::get) == self.id() {
             upstream.request(n);
-        } else {
-            let upstream = Arc::clone(upstream);
-            self.scheduler
-                .schedule(Duration::ZERO, Task::once(move || upstream.request(n)));
+        } else if let Some(me) = self.me.upgrade() {
+            self.scheduler.schedule(
+                Duration::ZERO,
+                Task::once(move || {
+                    if let Some(upstream) = me.upstream.get() {
+                        me.enter(|| upstream.request(n));
+                    }
+                }),
+            );
         }
     }
 

@@ -52,6 +52,9 @@ struct Inner<T, E> {
     queue: VecDeque<T>,
     /// Requested upstream, not yet received: each holds one unit.
     in_flight: u64,
+    /// Handed to the drain loop for delivery: their units are returned at the next
+    /// pull, once downstream's `on_next` has returned.
+    delivered: u64,
     end: Option<Result<(), Error<E>>>,
     failed: Option<Error<E>>,
     closed: bool,
@@ -61,7 +64,7 @@ struct Inner<T, E> {
 
 impl<T, E> Inner<T, E> {
     fn held(&self) -> u64 {
-        self.in_flight + self.queue.len() as u64
+        self.in_flight + self.delivered + self.queue.len() as u64
     }
 }
 
@@ -94,12 +97,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         let cancel = !inner.upstream_done;
         inner.upstream_done = true;
         inner.end = None;
-        let held = inner.held();
+        let delivered = std::mem::take(&mut inner.delivered);
+        let held = inner.held() + delivered;
         inner.in_flight = 0;
         let left: Vec<T> = inner.queue.drain(..).chain(extra).collect();
         self.dropper.stats.set_buffered(0);
         drop(inner);
-        self.budget.release(held, 0);
+        self.budget.release(held, delivered);
         if cancel {
             self.upstream.cancel();
         }
@@ -107,16 +111,19 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         self.drain.signal();
     }
 
+    /// Returns the units of the items delivered since the last pass (their `on_next`
+    /// has returned), before asking for more: waiting pipelines are served first.
+    fn settle_delivered(&self) {
+        let n = std::mem::take(&mut self.lock().delivered);
+        self.budget.release(n, n);
+    }
+
     /// Asks the budget for units to cover downstream's uncovered demand and requests
     /// what it grants. Runs on the drain loop only, so never concurrently with itself.
     fn replenish(&self) {
         let want = {
             let inner = self.lock();
-            if !inner.subscribed
-                || inner.closed
-                || inner.upstream_done
-                || inner.failed.is_some()
-            {
+            if !inner.subscribed || inner.closed || inner.upstream_done || inner.failed.is_some() {
                 0
             } else {
                 self.drain.demand().get().saturating_sub(inner.held())
@@ -168,6 +175,7 @@ impl<P: Publisher> Publisher for WithinBudget<P> {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
                 in_flight: 0,
+                delivered: 0,
                 end: None,
                 failed: None,
                 closed: false,
@@ -213,6 +221,7 @@ impl<T: Send + 'static, E: Send + 'static> Source for BudgetSource<T, E> {
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
         let shared = &self.0;
+        shared.settle_delivered();
         let mut inner = shared.lock();
         if let Some(e) = inner.failed.take() {
             return Pulled::Error(e);
@@ -221,9 +230,8 @@ impl<T: Send + 'static, E: Send + 'static> Source for BudgetSource<T, E> {
             shared.drain.produced_one();
             shared.dropper.stats.record_emitted(1);
             shared.dropper.stats.set_buffered(inner.queue.len());
+            inner.delivered += 1;
             drop(inner);
-            // Returned before the next acquire: waiting pipelines are served first.
-            shared.budget.release(1, 1);
             shared.replenish();
             return Pulled::Item(item);
         }
@@ -239,6 +247,7 @@ impl<T: Send + 'static, E: Send + 'static> Source for BudgetSource<T, E> {
     }
 
     fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<T, E>> {
+        self.0.settle_delivered();
         let mut inner = self.0.lock();
         if let Some(e) = inner.failed.take() {
             return Some(Pulled::Error(e));
@@ -264,6 +273,7 @@ impl<T: Send + 'static, E: Send + 'static> Drop for BudgetSource<T, E> {
         let shared = &self.0;
         let mut inner = shared.lock();
         inner.closed = true;
+        let delivered = std::mem::take(&mut inner.delivered);
         let held = inner.held();
         inner.in_flight = 0;
         let left: Vec<T> = inner.queue.drain(..).collect();
@@ -271,7 +281,8 @@ impl<T: Send + 'static, E: Send + 'static> Drop for BudgetSource<T, E> {
         inner.upstream_done = true;
         shared.dropper.stats.set_buffered(0);
         drop(inner);
-        shared.budget.leave(shared.id, held);
+        shared.budget.release(0, delivered);
+        shared.budget.leave(shared.id, held + delivered);
         shared.dropper.drop_all(left, DropReason::Discarded);
         if cancel {
             shared.upstream.cancel();

@@ -16,6 +16,18 @@ fn thread_name() -> String {
     thread::current().name().unwrap_or("?").to_string()
 }
 
+/// Bounded wait (no sleep) for `on_subscribe`, which subscribe_on delivers asynchronously.
+fn wait_subscribed<T, E>(handle: &spillway_testkit::TestSubscriberHandle<T, E>) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !handle.is_subscribed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not subscribed in time"
+        );
+        thread::yield_now();
+    }
+}
+
 #[test]
 fn subscribe_request_and_emission_run_on_the_worker() {
     let requests = Arc::new(Mutex::new(Vec::new()));
@@ -26,17 +38,23 @@ fn subscribe_request_and_emission_run_on_the_worker() {
         .map(|x| (x, thread_name()))
         .subscribe_on(Worker::new("source"))
         .subscribe(sub);
-    assert!(handle.wait_until(WAIT, |_| handle.is_subscribed()));
+    wait_subscribed(&handle);
     // Requests made here, on the test thread, hop to the worker.
     handle.request(2);
     handle.request(4);
     assert!(handle.await_terminal(WAIT));
     handle.assert_complete();
     let items = handle.items();
-    assert_eq!(items.iter().map(|(x, _)| *x).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(
+        items.iter().map(|(x, _)| *x).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4, 5]
+    );
     assert!(items.iter().all(|(_, t)| t == "source"), "{items:?}");
     let requests = requests.lock().unwrap().clone();
-    assert_eq!(requests, vec![(2, "source".to_string()), (4, "source".to_string())]);
+    assert_eq!(
+        requests,
+        vec![(2, "source".to_string()), (4, "source".to_string())]
+    );
 }
 
 /// Records the thread of `on_subscribe`.
@@ -56,7 +74,9 @@ impl Subscriber for SubscribeThread {
 #[test]
 fn on_subscribe_runs_on_the_worker() {
     let (tx, rx) = std::sync::mpsc::channel();
-    range(0, 3).subscribe_on(Worker::new("source")).subscribe(SubscribeThread(tx));
+    range(0, 3)
+        .subscribe_on(Worker::new("source"))
+        .subscribe(SubscribeThread(tx));
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), "source");
 }
 
@@ -108,7 +128,7 @@ fn error_propagates() {
 fn request_zero_is_answered_by_upstream() {
     let (sub, handle) = TestSubscriber::<u64, Infallible>::new(0);
     range(0, 3).subscribe_on(Worker::new("w")).subscribe(sub);
-    assert!(handle.wait_until(WAIT, |_| handle.is_subscribed()));
+    wait_subscribed(&handle);
     handle.request(0);
     assert!(handle.await_terminal(WAIT));
     handle.assert_error_matches(|e| matches!(e, Error::InvalidRequest { .. }));
@@ -117,6 +137,8 @@ fn request_zero_is_answered_by_upstream() {
 #[test]
 fn conformance_on_a_worker() {
     let worker = Worker::new("tck");
-    tck::verify_publisher(publisher_factory(move |n| range(0, n).subscribe_on(worker.clone())))
-        .assert_all_passed();
+    tck::verify_publisher(publisher_factory(move |n| {
+        range(0, n).subscribe_on(worker.clone())
+    }))
+    .assert_all_passed();
 }
