@@ -8,7 +8,10 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let chapters = root.join("book").join("src");
     println!("cargo:rerun-if-changed={}", chapters.display());
-    println!("cargo:rerun-if-changed={}", root.join("README.md").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("README.md").display()
+    );
     let mut pages: Vec<_> = std::fs::read_dir(&chapters)
         .expect("book/src exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
