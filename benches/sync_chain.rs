@@ -12,8 +12,11 @@
 //!   a current-thread tokio runtime.
 //! * `spillway_unbounded`: `range().map().filter().fold()` (unbounded demand).
 //! * `spillway_batched/{32,256}`: the same chain into a hand-written subscriber that
-//!   requests in batches and replenishes when a batch is used up (group 2). A
-//!   hand-written `Subscriber` gets items one `on_next` call at a time.
+//!   requests in batches and replenishes when a batch is used up (group 2). It opts in
+//!   to the fused fast path (`accepts_batches` / `on_next_batch`), as a subscriber that
+//!   cares about throughput would.
+//! * `spillway_batched_per_item/{32,256}` (informative): the same subscriber without the
+//!   fast path, receiving one `on_next` call per item.
 //! * `spillway_limit_rate/256` (informative): batched demand made by a stage instead,
 //!   `.limit_rate(256).fold()` (requests 256, replenishes at 75%).
 //!
@@ -38,13 +41,27 @@ fn expected() -> u64 {
     (0..N).map(|x| x * 3).filter(|x| x % 2 == 0).sum()
 }
 
-/// Sums with a fixed request batch, replenishing when the batch is used up.
+/// Sums with a fixed request batch, replenishing when the batch is used up; with
+/// `fused`, it takes items through the batch fast path.
 struct BatchedSum {
     batch: u64,
     left: u64,
     sum: u64,
+    fused: bool,
     out: Arc<AtomicU64>,
     sub: Option<SharedSubscription>,
+}
+
+impl BatchedSum {
+    fn used(&mut self, n: u64) {
+        self.left -= n;
+        if self.left == 0 {
+            self.left = self.batch;
+            if let Some(s) = &self.sub {
+                s.request(self.batch);
+            }
+        }
+    }
 }
 
 impl Subscriber for BatchedSum {
@@ -58,13 +75,27 @@ impl Subscriber for BatchedSum {
     #[inline]
     fn on_next(&mut self, item: u64) {
         self.sum += item;
-        self.left -= 1;
-        if self.left == 0 {
-            self.left = self.batch;
-            if let Some(s) = &self.sub {
-                s.request(self.batch);
-            }
-        }
+        self.used(1);
+    }
+    fn accepts_batches(&self) -> bool {
+        self.fused
+    }
+    /// Takes at most `batch.limit()` items (the outstanding demand), so `left` cannot
+    /// underflow; the rest stays with the source.
+    #[inline]
+    fn on_next_batch<I: Iterator<Item = u64>>(
+        &mut self,
+        items: I,
+        batch: &spillway::drain::BatchContext,
+    ) -> u64 {
+        let limit = usize::try_from(batch.limit()).unwrap_or(usize::MAX);
+        let mut n = 0;
+        self.sum = items.take(limit).fold(self.sum, |sum, x| {
+            n += 1;
+            sum + x
+        });
+        self.used(n);
+        n
     }
     fn on_error(&mut self, e: Error<Infallible>) {
         panic!("unexpected error: {e:?}");
@@ -122,7 +153,7 @@ fn spillway_unbounded(n: u64) -> u64 {
     .expect("no error")
 }
 
-fn spillway_batched(n: u64, batch: u64) -> u64 {
+fn spillway_batched(n: u64, batch: u64, fused: bool) -> u64 {
     let out = Arc::new(AtomicU64::new(u64::MAX));
     range(0, n)
         .map(|x| x * 3)
@@ -131,6 +162,7 @@ fn spillway_batched(n: u64, batch: u64) -> u64 {
             batch,
             left: 0,
             sum: 0,
+            fused,
             out: out.clone(),
             sub: None,
         });
@@ -161,8 +193,10 @@ fn chain(c: &mut Criterion) {
     assert_eq!(futures_stream(N), want);
     assert_eq!(tokio_stream_chain(&rt, N), want);
     assert_eq!(spillway_unbounded(N), want);
-    assert_eq!(spillway_batched(N, 32), want);
-    assert_eq!(spillway_batched(N, 256), want);
+    for fused in [true, false] {
+        assert_eq!(spillway_batched(N, 32, fused), want);
+        assert_eq!(spillway_batched(N, 256, fused), want);
+    }
     assert_eq!(spillway_limit_rate(N, 256), want);
 
     let mut g = c.benchmark_group("map_filter_sum");
@@ -191,7 +225,12 @@ fn chain(c: &mut Criterion) {
         g.bench_with_input(
             BenchmarkId::new("spillway_batched", batch),
             &batch,
-            |b, &batch| b.iter(|| spillway_batched(black_box(N), batch)),
+            |b, &batch| b.iter(|| spillway_batched(black_box(N), batch, true)),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("spillway_batched_per_item", batch),
+            &batch,
+            |b, &batch| b.iter(|| spillway_batched(black_box(N), batch, false)),
         );
     }
     g.bench_with_input(

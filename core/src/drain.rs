@@ -90,15 +90,17 @@ pub trait Source: Send + 'static {
     /// The next signal. Only called while demand is outstanding.
     fn pull(&mut self, cx: &mut TaskContext<'_>) -> Pulled<Self::Item, Self::Error>;
 
-    /// The batch fast path ("fusion" of synchronous stages): hands up to `max` items to
-    /// `sink` in one [`Subscriber::on_next_batch`] call, as an iterator, and returns how
-    /// many the sink used. Returns `None` when the source cannot batch or has nothing to
+    /// The batch fast path ("fusion" of synchronous stages): offers up to
+    /// [`BatchContext::max_items`] items to `sink` in one [`Subscriber::on_next_batch`]
+    /// call, as an iterator, and returns how many the sink used. The sink may stop early
+    /// (once it has used [`BatchContext::limit`] items): items it did not take must stay
+    /// with the source. Returns `None` when the source cannot batch or has nothing to
     /// hand out now, and the drain falls back to [`pull`](Self::pull). Only called when
     /// the whole subscriber chain [`accepts_batches`](Subscriber::accepts_batches).
     ///
     /// A source whose iterator runs user code runs it through [`BatchContext::run`], so a
     /// panic is reported against the right stage.
-    fn pull_batch<S>(&mut self, _max: u64, _sink: &mut S, _batch: &BatchContext) -> Option<u64>
+    fn pull_batch<S>(&mut self, _sink: &mut S, _batch: &BatchContext) -> Option<u64>
     where
         S: Subscriber<Item = Self::Item, Error = Self::Error>,
     {
@@ -112,7 +114,7 @@ pub trait Source: Send + 'static {
     }
 }
 
-/// The most items handed to a subscriber chain in one batch: cancellation and
+/// The most items offered to a subscriber chain in one batch: cancellation and
 /// `request(0)` are checked between batches.
 const BATCH: u64 = 1024;
 
@@ -139,6 +141,7 @@ const BATCH: u64 = 1024;
 pub struct BatchContext {
     culprit: Cell<Option<Stage>>,
     counts_used: Cell<bool>,
+    limit: Cell<u64>,
 }
 
 impl BatchContext {
@@ -147,6 +150,7 @@ impl BatchContext {
         BatchContext {
             culprit: Cell::new(None),
             counts_used: Cell::new(counts_used),
+            limit: Cell::new(u64::MAX),
         }
     }
 
@@ -155,6 +159,19 @@ impl BatchContext {
     #[inline]
     pub fn counts_used(&self) -> bool {
         self.counts_used.get()
+    }
+
+    /// The most items the chain may *use* from this batch: the outstanding demand
+    /// (`u64::MAX` when unbounded). A sink stops taking items once it has used this many.
+    #[inline]
+    pub fn limit(&self) -> u64 {
+        self.limit.get()
+    }
+
+    /// The most items a source offers in one batch.
+    #[inline]
+    pub fn max_items(&self) -> u64 {
+        BATCH
     }
 
     /// Runs user code on behalf of `stage`; if it panics, notes the stage and lets the
@@ -405,11 +422,11 @@ where
                 continue;
             }
             if batching {
-                let max = (demand.get() - emitted).min(BATCH);
                 // Unbounded demand never runs out: the chain need not count what it uses.
                 let counting = !demand.is_unbounded();
                 batch.counts_used.set(counting);
-                if let Some(used) = src.pull_batch(max, sub, batch) {
+                batch.limit.set(demand.get() - emitted);
+                if let Some(used) = src.pull_batch(sub, batch) {
                     if counting {
                         emitted += used;
                     }

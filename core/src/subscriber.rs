@@ -64,9 +64,11 @@ pub trait Subscriber: Send + 'static {
         false
     }
 
-    /// Takes a batch of items (consuming the whole iterator) and returns how many were
-    /// *used*, as [`try_on_next`](Self::try_on_next) would for each. Called by sources on
-    /// the drain loop only when [`accepts_batches`](Self::accepts_batches) is true.
+    /// Takes items from `items` and returns how many were *used*, as
+    /// [`try_on_next`](Self::try_on_next) would for each. It must stop taking once it has
+    /// used [`batch.limit()`](BatchContext::limit) items (the outstanding demand); the
+    /// items it leaves in the iterator stay with the source. Called by sources on the
+    /// drain loop only when [`accepts_batches`](Self::accepts_batches) is true.
     /// Stages run their user code through [`BatchContext::run`], so a panic inside a batch is
     /// reported against the right stage.
     #[inline]
@@ -75,9 +77,11 @@ pub trait Subscriber: Send + 'static {
         I: Iterator<Item = Self::Item>,
         Self: Sized,
     {
-        let _ = batch;
+        let mut items = items;
+        let limit = batch.limit();
         let mut used = 0;
-        for item in items {
+        while used < limit {
+            let Some(item) = items.next() else { break };
             used += u64::from(self.try_on_next(item));
         }
         used

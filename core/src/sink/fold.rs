@@ -249,8 +249,10 @@ where
             self.acc = Some(items.fold(acc, |acc, item| batch.run(name, || f.step(acc, item))));
             return 0;
         }
+        // Every item taken is used: stop at the limit, leaving the rest to the source.
         let mut used = 0u64;
-        let acc = items.fold(acc, |acc, item| {
+        let limit = usize::try_from(batch.limit()).unwrap_or(usize::MAX);
+        let acc = items.take(limit).fold(acc, |acc, item| {
             used += 1;
             batch.run(name, || f.step(acc, item))
         });

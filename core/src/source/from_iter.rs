@@ -55,7 +55,7 @@ where
         }
     }
 
-    fn pull_batch<S>(&mut self, max: u64, sink: &mut S, batch: &BatchContext) -> Option<u64>
+    fn pull_batch<S>(&mut self, sink: &mut S, batch: &BatchContext) -> Option<u64>
     where
         S: Subscriber<Item = I::Item, Error = Infallible>,
     {
@@ -63,9 +63,10 @@ where
             return None;
         }
         let iter = &mut self.0;
+        let max_items = batch.max_items();
         let mut taken = 0u64;
         let items = std::iter::from_fn(|| {
-            if taken == max {
+            if taken == max_items {
                 return None;
             }
             let item = batch.run(Self::STAGE, || iter.next())?; // the iterator is user code

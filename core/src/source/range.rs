@@ -50,17 +50,26 @@ impl Source for RangeSource {
     }
 
     #[inline]
-    fn pull_batch<S>(&mut self, max: u64, sink: &mut S, batch: &BatchContext) -> Option<u64>
+    fn pull_batch<S>(&mut self, sink: &mut S, batch: &BatchContext) -> Option<u64>
     where
         S: Subscriber<Item = u64, Error = Infallible>,
     {
         if self.next >= self.end {
             return None;
         }
-        let end = self.end.min(self.next.saturating_add(max));
-        let items = self.next..end;
-        self.next = end;
-        Some(sink.on_next_batch(items, batch))
+        let end = self.end.min(self.next.saturating_add(batch.max_items()));
+        if !batch.counts_used() {
+            // Unbounded demand: the sink takes everything, and a by-value range is the
+            // loop the compiler vectorises best.
+            let items = self.next..end;
+            self.next = end;
+            return Some(sink.on_next_batch(items, batch));
+        }
+        // Bounded: the sink may stop at its limit; what it leaves stays in the range.
+        let mut items = self.next..end;
+        let used = sink.on_next_batch(&mut items, batch);
+        self.next = items.start;
+        Some(used)
     }
 
     fn poll_end(&mut self, _cx: &mut Context<'_>) -> Option<Pulled<u64, Infallible>> {
