@@ -1,16 +1,17 @@
 //! `pressure`: a lossless bounded buffer that pauses upstream when full and reports its
 //! pressure level (from buffer utilisation) on every change.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
 
 use crate::bounded::{self, Config};
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, Dropper, StageName};
+use crate::support::{self, lock, Dropper, StageName};
 use crate::BufferOverflow;
 
 pub(crate) const STAGE: Stage = "pressure";
@@ -178,9 +179,15 @@ impl fmt::Debug for PressureGauge {
 }
 
 /// A level change, found under the buffer's lock and reported after it is released.
-pub(crate) struct Reported(PressureChange);
+pub(crate) struct Reported(());
 
 /// The per-subscription level tracker the bounded queue calls on every length change.
+///
+/// Changes are found under the buffer's lock, so they are found in order; the callback
+/// runs after the lock is released, possibly on several threads at once (upstream's and
+/// downstream's). To keep the reports in order and never concurrent, changes go into a
+/// queue (in the order found) and one reporter at a time drains it (the queue-drain
+/// pattern of the core drain loop).
 pub(crate) struct PressureWatch {
     levels: PressureLevels,
     capacity: usize,
@@ -188,6 +195,9 @@ pub(crate) struct PressureWatch {
     level: AtomicU8,
     gauge: Arc<AtomicU8>,
     callback: Callback,
+    pending: Mutex<VecDeque<PressureChange>>,
+    /// Reporters waiting or running: whoever moves it from zero drains `pending`.
+    reporting: AtomicUsize,
 }
 
 impl PressureWatch {
@@ -196,18 +206,44 @@ impl PressureWatch {
         let to = self.levels.classify(buffered as f64 / self.capacity as f64);
         let from = Pressure::from_index(self.level.swap(to as u8, Ordering::Relaxed));
         self.gauge.store(to as u8, Ordering::Relaxed);
-        (from != to).then_some(Reported(PressureChange {
+        if from == to {
+            return None;
+        }
+        lock(&self.pending).push_back(PressureChange {
             from,
             to,
             buffered,
             capacity: self.capacity,
-        }))
+        });
+        Some(Reported(()))
     }
 
-    /// Calls the user's callback (outside any lock); a panic is returned to the caller.
-    pub(crate) fn report(&self, change: Reported) -> Result<(), Box<dyn std::any::Any + Send>> {
-        let callback = &self.callback;
-        catch_unwind(AssertUnwindSafe(|| callback(change.0)))
+    /// Calls the user's callback for every change found so far, in order, outside the
+    /// buffer's lock and never on two threads at once; a panic is returned to the caller
+    /// (and the changes not yet reported are dropped with the failing pipeline).
+    pub(crate) fn report(&self, _change: Reported) -> Result<(), Box<dyn std::any::Any + Send>> {
+        if self.reporting.fetch_add(1, Ordering::AcqRel) != 0 {
+            return Ok(()); // the running reporter will see our change
+        }
+        let mut missed = 1;
+        loop {
+            loop {
+                // A statement of its own, so the queue is unlocked while the callback runs.
+                let next = lock(&self.pending).pop_front();
+                let Some(change) = next else { break };
+                let callback = &self.callback;
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(change))) {
+                    lock(&self.pending).clear();
+                    self.reporting.store(0, Ordering::Release);
+                    return Err(payload);
+                }
+            }
+            let before = self.reporting.fetch_sub(missed, Ordering::AcqRel);
+            if before == missed {
+                return Ok(());
+            }
+            missed = before - missed;
+        }
     }
 }
 
@@ -297,6 +333,8 @@ impl<P: Publisher> Publisher for PressureBuffer<P> {
             capacity: self.config.capacity,
             level: AtomicU8::new(Pressure::Low as u8),
             gauge: self.gauge.level,
+            pending: Mutex::new(VecDeque::new()),
+            reporting: AtomicUsize::new(0),
             callback: self.callback,
         };
         let dropper = Dropper::new(self.gauge.stats, self.on_drop);

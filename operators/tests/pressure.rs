@@ -272,3 +272,48 @@ proptest! {
         h.assert_no_protocol_violations();
     }
 }
+
+/// Level changes are found on two threads (the producer's and the consumer's) but must
+/// be reported in order, one at a time: each change starts where the previous one ended.
+#[test]
+fn reports_stay_in_order_when_producer_and_consumer_race() {
+    use spillway_core::{Emitter, OverflowStrategy};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    for _round in 0..20 {
+        let changes = Arc::new(Mutex::new(Vec::new()));
+        let log = changes.clone();
+        let source = spillway_core::create(
+            OverflowStrategy::Error,
+            |e: Emitter<u32, std::convert::Infallible>| {
+                std::thread::spawn(move || {
+                    for i in 0..2_000 {
+                        if !e.wait_for_demand(Duration::from_secs(10)) {
+                            return;
+                        }
+                        e.next(i).unwrap();
+                    }
+                    e.complete();
+                });
+            },
+        );
+        let (tx, rx) = mpsc::channel();
+        let consumer = std::thread::spawn(move || {
+            futures::executor::block_on(
+                source
+                    .pressure(10, PressureLevels::seed(), move |c| log.lock().unwrap().push(c))
+                    .unwrap()
+                    .for_each(|_| std::hint::spin_loop()),
+            )
+            .unwrap();
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(30)).expect("the pipeline finishes");
+        consumer.join().unwrap();
+        let changes = changes.lock().unwrap();
+        for pair in changes.windows(2) {
+            assert_eq!(pair[0].to, pair[1].from, "out of order: {changes:?}");
+        }
+    }
+}
