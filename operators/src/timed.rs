@@ -840,3 +840,161 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for TimedUpstream<T, E> {
         self.context.clone()
     }
 }
+
+/// Defines the publisher type of one operator of the family, so that its file keeps only
+/// what differs: its docs, stage name, [`Kind`] and builder methods.
+///
+/// ```ignore
+/// timed_operator! {
+///     /// Publisher for the [`audit`](crate::OperatorExt::audit) method.
+///     pub struct Audit {
+///         stage: "audit",
+///         kind: Audit,
+///         builders: [on, flush_on_complete, on_drop, stats],
+///     }
+/// }
+/// ```
+///
+/// This expands to the struct (`upstream`, `period`, [`Settings`]), `new` (rejecting a
+/// zero period with a [`ConfigError`](spillway_core::ConfigError) naming `stage`), the
+/// listed builder methods in the listed order, the [`Publisher`] impl that hands over to
+/// [`subscribe`], and `Debug`. A builder keeps its standard docs unless doc comments
+/// precede it in the list, which then replace them.
+macro_rules! timed_operator {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident {
+            stage: $stage:literal,
+            kind: $kind:ident,
+            builders: [$($(#[$builder_doc:meta])* $builder:ident),* $(,)?],
+        }
+    ) => {
+        /// The stage name of this operator, as a type (see `StageName`).
+        struct TimedStage;
+
+        impl $crate::timed::StageName for TimedStage {
+            const NAME: &'static str = $stage;
+        }
+
+        $(#[$attr])*
+        #[must_use = "publishers do nothing until subscribed"]
+        pub struct $name<P: ::spillway_core::Publisher> {
+            upstream: P,
+            period: ::std::time::Duration,
+            settings: $crate::timed::Settings<P::Item>,
+        }
+
+        impl<P: ::spillway_core::Publisher> $name<P> {
+            pub(crate) fn new(
+                upstream: P,
+                period: ::std::time::Duration,
+            ) -> ::std::result::Result<Self, ::spillway_core::ConfigError> {
+                if period.is_zero() {
+                    return Err(::spillway_core::ConfigError::new(
+                        $stage,
+                        "the period must be greater than zero",
+                    ));
+                }
+                Ok($name {
+                    upstream,
+                    period,
+                    settings: $crate::timed::Settings::new(),
+                })
+            }
+
+            $(
+                $crate::timed::timed_operator!(@builder [$(#[$builder_doc])*] $builder);
+            )*
+        }
+
+        impl<P: ::spillway_core::Publisher> ::spillway_core::Publisher for $name<P> {
+            type Item = P::Item;
+            type Error = P::Error;
+
+            fn subscribe<S>(self, subscriber: S)
+            where
+                S: ::spillway_core::Subscriber<Item = P::Item, Error = P::Error>,
+            {
+                $crate::timed::subscribe::<TimedStage, _, _>(
+                    self.upstream,
+                    $crate::timed::Kind::$kind,
+                    self.period,
+                    self.settings,
+                    None,
+                    subscriber,
+                );
+            }
+        }
+
+        impl<P: ::spillway_core::Publisher + ::std::fmt::Debug> ::std::fmt::Debug for $name<P> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("upstream", &self.upstream)
+                    .field("period", &self.period)
+                    .field("settings", &self.settings)
+                    .finish()
+            }
+        }
+    };
+
+    // The builders with their standard docs.
+    (@builder [] on) => {
+        $crate::timed::timed_operator!(@builder [
+            /// Runs its timers on `scheduler` instead of the one in the subscriber's
+            /// [`Context`](spillway_core::Context).
+        ] on);
+    };
+    (@builder [] flush_on_complete) => {
+        $crate::timed::timed_operator!(@builder [
+            /// Whether an item still pending when upstream completes is delivered (waiting for
+            /// demand if needed) before `on_complete` (`true`, the default) or dropped as
+            /// [`DropReason::Discarded`](crate::DropReason::Discarded) (`false`). On an
+            /// upstream error the pending item is always dropped as `Discarded`.
+        ] flush_on_complete);
+    };
+    (@builder [] on_drop) => {
+        $crate::timed::timed_operator!(@builder [
+            /// Calls `f` with every dropped item and its reason, on the thread that dropped it.
+            /// A panic in `f` fails the pipeline with [`Error::Panicked`](spillway_core::Error::Panicked).
+        ] on_drop);
+    };
+    (@builder [] stats) => {
+        $crate::timed::timed_operator!(@builder [
+            /// The live statistics of this stage (shared by all its subscriptions).
+        ] stats);
+    };
+
+    // The builders themselves.
+    (@builder [$($doc:tt)+] on) => {
+        $($doc)+
+        pub fn on(mut self, scheduler: ::std::sync::Arc<dyn ::spillway_core::Scheduler>) -> Self {
+            self.settings.scheduler = Some(scheduler);
+            self
+        }
+    };
+    (@builder [$($doc:tt)+] flush_on_complete) => {
+        $($doc)+
+        pub fn flush_on_complete(mut self, flush: bool) -> Self {
+            self.settings.flush_on_complete = flush;
+            self
+        }
+    };
+    (@builder [$($doc:tt)+] on_drop) => {
+        $($doc)+
+        pub fn on_drop<F>(mut self, f: F) -> Self
+        where
+            F: Fn(P::Item, $crate::DropReason) + Send + Sync + 'static,
+        {
+            self.settings.set_on_drop(f);
+            self
+        }
+    };
+    (@builder [$($doc:tt)+] stats) => {
+        $($doc)+
+        pub fn stats(&self) -> $crate::FlowStats {
+            self.settings.stats.clone()
+        }
+    };
+}
+
+pub(crate) use timed_operator;

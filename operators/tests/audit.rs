@@ -2,117 +2,46 @@
 
 mod rate_control;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
 use rate_control::*;
-use spillway::operators::{DropReason, FlowStats};
+use spillway::operators::DropReason;
 use spillway::prelude::*;
-use spillway_testkit::{tck, TestPublisherSource};
+use spillway_testkit::tck;
 
-fn op(
-    up: TestPublisherSource<u32, ()>,
-    period: u64,
-) -> (impl Publisher<Item = u32, Error = ()>, FlowStats) {
-    let s = up.audit(ms(period)).unwrap();
-    let stats = s.stats();
-    (s, stats)
-}
-
-fn op10(up: TestPublisherSource<u32, ()>) -> (impl Publisher<Item = u32, Error = ()>, FlowStats) {
-    op(up, 10)
-}
+operator_under_test!(Audit, audit);
 
 /// The marble of the method doc, as a virtual-time scenario.
-fn scenario_normal() -> (Vec<(u64, u32)>, FlowStats, bool) {
-    let (vs, tp) = rig();
-    let (s, stats) = op(tp.publisher(), 10);
-    let h = subscribe(s, &vs, u64::MAX);
-    vs.advance_to(ms(0));
-    tp.next(1);
-    vs.advance_to(ms(5));
-    tp.next(2);
-    vs.advance_to(ms(12));
-    tp.next(3);
-    vs.advance_to(ms(30));
-    tp.next(4);
-    vs.advance_to(ms(33));
-    tp.next(5);
-    vs.advance_to(ms(50));
-    tp.complete();
-    (timed_items(&h), stats, h.is_complete())
-}
-
 #[test]
 fn normal() {
-    let (items, stats, complete) = scenario_normal();
+    let timeline = [(0, 1), (5, 2), (12, 3), (30, 4), (33, 5)];
+    let (items, stats, complete) = run_timeline(op10, &timeline, 50);
     assert_eq!(items, vec![(10, 2), (22, 3), (40, 5)]);
     assert!(complete);
     assert_eq!(stats.snapshot().dropped_for(DropReason::Throttled), 2);
-    assert_balanced(&stats);
 }
 
 /// A timer that fires while downstream has no demand drops (and counts) the item
 /// instead of emitting it.
 #[test]
 fn timer_without_demand_drops_and_counts() {
-    let (vs, tp) = rig();
-    let (s, stats) = op(tp.publisher(), 10);
-    let h = subscribe(s, &vs, 0);
-    tp.next(1);
-    vs.advance_by(ms(10)); // the window ends without demand
-    assert!(h.items().is_empty());
-    assert_eq!(stats.snapshot().dropped_for(DropReason::NoDemand), 1);
-    h.request(1);
-    tp.next(2);
-    vs.advance_by(ms(10));
-    assert_eq!(timed_items(&h), vec![(20, 2)]);
-    h.assert_no_protocol_violations();
-    assert_balanced(&stats);
+    check_trailing_timer_without_demand(op10);
 }
 
 #[test]
 fn backpressured() {
-    // Starts at request(0): nothing is emitted, upstream is asked for unbounded demand.
-    let (vs, tp) = rig();
-    let (s, stats) = op(tp.publisher(), 10);
-    let h = subscribe(s, &vs, 0);
-    assert_eq!(tp.total_requested(), u64::MAX);
-    for t in 0..50 {
-        vs.advance_to(ms(t));
-        tp.next(t as u32);
-    }
-    assert!(h.items().is_empty());
-    assert_balanced(&stats);
+    check_backpressured(op10);
 }
 
 #[test]
 fn incremental_request() {
-    let (vs, tp) = rig();
-    let (s, stats) = op(tp.publisher(), 10);
-    let h = subscribe(s, &vs, 0);
-    let mut expected = 0;
-    for round in 0..5u32 {
-        h.request(1);
-        tp.next(round);
-        vs.advance_by(ms(25));
-        expected += 1;
-        assert_eq!(h.item_count(), expected);
-    }
-    assert_balanced(&stats);
+    check_incremental_request(op10);
 }
 
 #[test]
 fn unbounded() {
-    let (vs, tp) = rig();
-    let (s, _stats) = op(tp.publisher(), 1);
-    let h = subscribe(s, &vs, u64::MAX);
-    for i in 0..100 {
-        tp.next(i);
-        vs.advance_by(ms(3));
-    }
-    assert_eq!(h.item_count(), 100);
+    check_unbounded(|up| op(up, 1), ms(3));
 }
 
 #[test]
@@ -137,80 +66,25 @@ fn late_signals_dropped() {
 
 #[test]
 fn complete_flushes_pending_waiting_for_demand() {
-    let (vs, tp) = rig();
-    let (s, stats) = op(tp.publisher(), 10);
-    let h = subscribe(s, &vs, 0);
-    tp.next(1);
-    tp.next(2);
-    tp.complete();
-    assert_eq!(vs.pending(), 0, "timers cancelled at completion");
-    h.assert_not_terminated(); // the pending item waits for demand
-    assert_eq!(stats.snapshot().buffered, 1);
-    h.request(1);
-    h.assert_items(&[2]);
-    h.assert_complete();
-    assert_balanced(&stats);
+    check_complete_flushes_pending(op10, 0, &[2]);
 }
 
 #[test]
 fn complete_without_flush_discards_pending() {
-    let (vs, tp) = rig();
-    let s = tp
-        .publisher()
-        .audit(ms(10))
-        .unwrap()
-        .flush_on_complete(false);
-    let stats = s.stats();
-    let h = subscribe(s, &vs, u64::MAX);
-    tp.next(1);
-    tp.next(2);
-    tp.complete();
-    h.assert_complete();
-    assert_eq!(h.items().len(), usize::from("audit" == "throttle_latest"));
-    assert_eq!(stats.snapshot().dropped_for(DropReason::Discarded), 1);
-    assert_balanced(&stats);
+    check_complete_without_flush(|up| op_with(up, 10, |s| s.flush_on_complete(false)), 0);
 }
 
 #[test]
 fn callback_panics_fail_the_pipeline() {
-    let (vs, tp) = rig();
-    let s = tp
-        .publisher()
-        .audit(ms(10))
-        .unwrap()
-        .on_drop(|_, _| panic!("boom"));
-    let stats = s.stats();
-    let h = subscribe(s, &vs, u64::MAX);
-    tp.next(1);
-    tp.next(2);
-    tp.next(3); // at least one of these is throttled: on_drop panics
-    h.assert_error_matches(|e| matches!(e, spillway::Error::Panicked { stage: "audit", .. }));
-    tp.assert_cancelled();
-    assert_eq!(vs.pending(), 0);
-    vs.advance_by(ms(100));
-    assert!(h.item_count() <= 1);
-    assert_balanced(&stats);
+    check_on_drop_panic_fails(
+        |up| op_with(up, 10, |s| s.on_drop(|_, _| panic!("boom"))),
+        "audit",
+    );
 }
 
 #[test]
 fn on_drop_sees_every_drop() {
-    let (vs, tp) = rig();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    let s = tp
-        .publisher()
-        .audit(ms(10))
-        .unwrap()
-        .on_drop(move |x, r| s2.lock().unwrap().push((x, r)));
-    let stats = s.stats();
-    let _h = subscribe(s, &vs, u64::MAX);
-    for i in 0..5 {
-        tp.next(i);
-    }
-    vs.advance_by(ms(100));
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len() as u64, stats.snapshot().dropped());
-    assert!(seen.iter().all(|(_, r)| *r == DropReason::Throttled));
+    check_on_drop_sees_every_throttled(|up, record| op_with(up, 10, |s| s.on_drop(record)));
 }
 
 #[test]
@@ -236,8 +110,6 @@ proptest! {
     #[test]
     fn matches_the_reference_model(sc in scenarios(), period in 1u64..40) {
         let (vs, tp) = rig();
-        let (s, stats) = op(tp.publisher(), period);
-        let got = run(s, stats, &vs, &tp, &sc);
-        prop_assert_eq!(got, model(Model::Audit, period, &sc));
+        check_against_model(op(tp.publisher(), period), &vs, &tp, Model::Audit, period, &sc)?;
     }
 }

@@ -2,117 +2,46 @@
 
 mod rate_control;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
 use rate_control::*;
-use spillway::operators::{DropReason, FlowStats};
+use spillway::operators::DropReason;
 use spillway::prelude::*;
-use spillway_testkit::{tck, TestPublisherSource};
+use spillway_testkit::tck;
 
-fn op(
-    up: TestPublisherSource<u32, ()>,
-    period: u64,
-) -> (impl Publisher<Item = u32, Error = ()>, FlowStats) {
-    let s = up.sample(ms(period)).unwrap();
-    let stats = s.stats();
-    (s, stats)
-}
-
-fn op10(up: TestPublisherSource<u32, ()>) -> (impl Publisher<Item = u32, Error = ()>, FlowStats) {
-    op(up, 10)
-}
+operator_under_test!(Sample, sample);
 
 /// The marble of the method doc, as a virtual-time scenario.
-fn scenario_normal() -> (Vec<(u64, u32)>, FlowStats, bool) {
-    let (vs, tp) = rig();
-    let (s, stats) = op(tp.publisher(), 10);
-    let h = subscribe(s, &vs, u64::MAX);
-    vs.advance_to(ms(0));
-    tp.next(1);
-    vs.advance_to(ms(3));
-    tp.next(2);
-    vs.advance_to(ms(12));
-    tp.next(3);
-    vs.advance_to(ms(15));
-    tp.next(4);
-    vs.advance_to(ms(33));
-    tp.next(5);
-    vs.advance_to(ms(35));
-    tp.complete();
-    (timed_items(&h), stats, h.is_complete())
-}
-
 #[test]
 fn normal() {
-    let (items, stats, complete) = scenario_normal();
+    let timeline = [(0, 1), (3, 2), (12, 3), (15, 4), (33, 5)];
+    let (items, stats, complete) = run_timeline(op10, &timeline, 35);
     assert_eq!(items, vec![(10, 2), (20, 4), (35, 5)]);
     assert!(complete);
     assert_eq!(stats.snapshot().dropped_for(DropReason::Throttled), 2);
-    assert_balanced(&stats);
 }
 
 /// A timer that fires while downstream has no demand drops (and counts) the item
 /// instead of emitting it.
 #[test]
 fn timer_without_demand_drops_and_counts() {
-    let (vs, tp) = rig();
-    let (s, stats) = op(tp.publisher(), 10);
-    let h = subscribe(s, &vs, 0);
-    tp.next(1);
-    vs.advance_by(ms(10)); // the tick finds no demand
-    assert!(h.items().is_empty());
-    assert_eq!(stats.snapshot().dropped_for(DropReason::NoDemand), 1);
-    h.request(1);
-    tp.next(2);
-    vs.advance_by(ms(10));
-    assert_eq!(timed_items(&h), vec![(20, 2)]);
-    h.assert_no_protocol_violations();
-    assert_balanced(&stats);
+    check_trailing_timer_without_demand(op10);
 }
 
 #[test]
 fn backpressured() {
-    // Starts at request(0): nothing is emitted, upstream is asked for unbounded demand.
-    let (vs, tp) = rig();
-    let (s, stats) = op(tp.publisher(), 10);
-    let h = subscribe(s, &vs, 0);
-    assert_eq!(tp.total_requested(), u64::MAX);
-    for t in 0..50 {
-        vs.advance_to(ms(t));
-        tp.next(t as u32);
-    }
-    assert!(h.items().is_empty());
-    assert_balanced(&stats);
+    check_backpressured(op10);
 }
 
 #[test]
 fn incremental_request() {
-    let (vs, tp) = rig();
-    let (s, stats) = op(tp.publisher(), 10);
-    let h = subscribe(s, &vs, 0);
-    let mut expected = 0;
-    for round in 0..5u32 {
-        h.request(1);
-        tp.next(round);
-        vs.advance_by(ms(25));
-        expected += 1;
-        assert_eq!(h.item_count(), expected);
-    }
-    assert_balanced(&stats);
+    check_incremental_request(op10);
 }
 
 #[test]
 fn unbounded() {
-    let (vs, tp) = rig();
-    let (s, _stats) = op(tp.publisher(), 1);
-    let h = subscribe(s, &vs, u64::MAX);
-    for i in 0..100 {
-        tp.next(i);
-        vs.advance_by(ms(3));
-    }
-    assert_eq!(h.item_count(), 100);
+    check_unbounded(|up| op(up, 1), ms(3));
 }
 
 #[test]
@@ -137,88 +66,25 @@ fn late_signals_dropped() {
 
 #[test]
 fn complete_flushes_pending_waiting_for_demand() {
-    let (vs, tp) = rig();
-    let (s, stats) = op(tp.publisher(), 10);
-    let h = subscribe(s, &vs, 0);
-    tp.next(1);
-    tp.next(2);
-    tp.complete();
-    assert_eq!(vs.pending(), 0, "timers cancelled at completion");
-    h.assert_not_terminated(); // the pending item waits for demand
-    assert_eq!(stats.snapshot().buffered, 1);
-    h.request(1);
-    h.assert_items(&[2]);
-    h.assert_complete();
-    assert_balanced(&stats);
+    check_complete_flushes_pending(op10, 0, &[2]);
 }
 
 #[test]
 fn complete_without_flush_discards_pending() {
-    let (vs, tp) = rig();
-    let s = tp
-        .publisher()
-        .sample(ms(10))
-        .unwrap()
-        .flush_on_complete(false);
-    let stats = s.stats();
-    let h = subscribe(s, &vs, u64::MAX);
-    tp.next(1);
-    tp.next(2);
-    tp.complete();
-    h.assert_complete();
-    assert_eq!(h.items().len(), usize::from("sample" == "throttle_latest"));
-    assert_eq!(stats.snapshot().dropped_for(DropReason::Discarded), 1);
-    assert_balanced(&stats);
+    check_complete_without_flush(|up| op_with(up, 10, |s| s.flush_on_complete(false)), 0);
 }
 
 #[test]
 fn callback_panics_fail_the_pipeline() {
-    let (vs, tp) = rig();
-    let s = tp
-        .publisher()
-        .sample(ms(10))
-        .unwrap()
-        .on_drop(|_, _| panic!("boom"));
-    let stats = s.stats();
-    let h = subscribe(s, &vs, u64::MAX);
-    tp.next(1);
-    tp.next(2);
-    tp.next(3); // at least one of these is throttled: on_drop panics
-    h.assert_error_matches(|e| {
-        matches!(
-            e,
-            spillway::Error::Panicked {
-                stage: "sample",
-                ..
-            }
-        )
-    });
-    tp.assert_cancelled();
-    assert_eq!(vs.pending(), 0);
-    vs.advance_by(ms(100));
-    assert!(h.item_count() <= 1);
-    assert_balanced(&stats);
+    check_on_drop_panic_fails(
+        |up| op_with(up, 10, |s| s.on_drop(|_, _| panic!("boom"))),
+        "sample",
+    );
 }
 
 #[test]
 fn on_drop_sees_every_drop() {
-    let (vs, tp) = rig();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    let s = tp
-        .publisher()
-        .sample(ms(10))
-        .unwrap()
-        .on_drop(move |x, r| s2.lock().unwrap().push((x, r)));
-    let stats = s.stats();
-    let _h = subscribe(s, &vs, u64::MAX);
-    for i in 0..5 {
-        tp.next(i);
-    }
-    vs.advance_by(ms(100));
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len() as u64, stats.snapshot().dropped());
-    assert!(seen.iter().all(|(_, r)| *r == DropReason::Throttled));
+    check_on_drop_sees_every_throttled(|up, record| op_with(up, 10, |s| s.on_drop(record)));
 }
 
 #[test]
@@ -244,35 +110,19 @@ proptest! {
     #[test]
     fn matches_the_reference_model(sc in scenarios(), period in 1u64..40) {
         let (vs, tp) = rig();
-        let (s, stats) = op(tp.publisher(), period);
-        let got = run(s, stats, &vs, &tp, &sc);
-        prop_assert_eq!(got, model(Model::Sample, period, &sc));
+        check_against_model(op(tp.publisher(), period), &vs, &tp, Model::Sample, period, &sc)?;
     }
 }
 
 /// Headline: hourly sampling of a per-minute source over a simulated day, on virtual time.
 #[test]
 fn one_hour_sample_over_a_simulated_day() {
-    let started = std::time::Instant::now();
-    let vs = spillway_testkit::VirtualScheduler::new();
-    let (sub, h) =
-        spillway_testkit::TestSubscriber::<u64, std::convert::Infallible>::with_scheduler(
-            u64::MAX,
-            vs.clone(),
-        );
     // Ticks at 30 s, 90 s, 150 s, ... (never on the hour), one a minute.
-    let minutes = interval(Duration::from_secs(60))
-        .unwrap()
-        .first_after(Duration::from_secs(30));
-    let s = minutes.sample(Duration::from_secs(3600)).unwrap();
-    let stats = s.stats();
-    s.subscribe(sub);
-    vs.advance_by(Duration::from_secs(24 * 3600));
-    let items: Vec<(Duration, u64)> = h
-        .events()
-        .into_iter()
-        .filter_map(|e| e.signal.as_next().map(|x| (e.at, *x)))
-        .collect();
+    let (items, stats) = run_over_a_simulated_day(Duration::from_secs(30), |minutes| {
+        let s = minutes.sample(Duration::from_secs(3600)).unwrap();
+        let stats = s.stats();
+        (s, stats)
+    });
     // Hour h ends at h * 3600 s; its latest tick is number 60h - 1 (at h * 3600 - 30 s).
     let expected: Vec<(Duration, u64)> = (1..=24)
         .map(|hr| (Duration::from_secs(hr * 3600), hr * 60 - 1))
@@ -282,8 +132,4 @@ fn one_hour_sample_over_a_simulated_day() {
         stats.snapshot().dropped_for(DropReason::Throttled),
         24 * 60 - 24
     );
-    assert_balanced(&stats);
-    h.cancel();
-    assert_eq!(vs.pending(), 0);
-    assert!(started.elapsed() < Duration::from_secs(5));
 }

@@ -395,3 +395,262 @@ pub fn check_late_signals<P: Publisher<Item = u32, Error = ()>>(make: impl Make<
     assert_eq!(stats.snapshot().dropped_for(DropReason::Discarded), 1);
     assert_balanced(&stats);
 }
+
+/// Starting at request(0): nothing is emitted, upstream is asked for unbounded demand.
+pub fn check_backpressured<P: Publisher<Item = u32, Error = ()>>(make: impl Make<P>) {
+    let (vs, tp) = rig();
+    let (op, stats) = make(tp.publisher());
+    let h = subscribe(op, &vs, 0);
+    assert_eq!(tp.total_requested(), u64::MAX);
+    for t in 0..50 {
+        vs.advance_to(ms(t));
+        tp.next(t as u32);
+    }
+    assert!(h.items().is_empty());
+    assert_balanced(&stats);
+}
+
+/// One request and one item per round, rounds far apart (25 ms, over a 10 ms period):
+/// every round emits its item.
+pub fn check_incremental_request<P: Publisher<Item = u32, Error = ()>>(make: impl Make<P>) {
+    let (vs, tp) = rig();
+    let (op, stats) = make(tp.publisher());
+    let h = subscribe(op, &vs, 0);
+    let mut expected = 0;
+    for round in 0..5u32 {
+        h.request(1);
+        tp.next(round);
+        vs.advance_by(ms(25));
+        expected += 1;
+        assert_eq!(h.item_count(), expected);
+    }
+    assert_balanced(&stats);
+}
+
+/// With unbounded demand, items `gap` apart (longer than the period) all get through.
+pub fn check_unbounded<P: Publisher<Item = u32, Error = ()>>(make: impl Make<P>, gap: Duration) {
+    let (vs, tp) = rig();
+    let (op, _stats) = make(tp.publisher());
+    let h = subscribe(op, &vs, u64::MAX);
+    for i in 0..100 {
+        tp.next(i);
+        vs.advance_by(gap);
+    }
+    assert_eq!(h.item_count(), 100);
+}
+
+/// Trailing stages (`sample`, `audit`, `debounce`): a timer that fires while downstream
+/// has no demand drops (and counts) the pending item instead of emitting it.
+pub fn check_trailing_timer_without_demand<P: Publisher<Item = u32, Error = ()>>(
+    make: impl Make<P>,
+) {
+    let (vs, tp) = rig();
+    let (op, stats) = make(tp.publisher());
+    let h = subscribe(op, &vs, 0);
+    tp.next(1);
+    vs.advance_by(ms(10)); // the period ends without demand
+    assert!(h.items().is_empty());
+    assert_eq!(stats.snapshot().dropped_for(DropReason::NoDemand), 1);
+    h.request(1);
+    tp.next(2);
+    vs.advance_by(ms(10));
+    assert_eq!(timed_items(&h), vec![(20, 2)]);
+    h.assert_no_protocol_violations();
+    assert_balanced(&stats);
+}
+
+/// Items 1 and 2, then completion, with `initial` demand: the timers are cancelled and
+/// the pending item (2) waits for demand, then is delivered before `on_complete`;
+/// `expected` is everything delivered.
+pub fn check_complete_flushes_pending<P: Publisher<Item = u32, Error = ()>>(
+    make: impl Make<P>,
+    initial: u64,
+    expected: &[u32],
+) {
+    let (vs, tp) = rig();
+    let (op, stats) = make(tp.publisher());
+    let h = subscribe(op, &vs, initial);
+    tp.next(1);
+    tp.next(2);
+    tp.complete();
+    assert_eq!(vs.pending(), 0, "timers cancelled at completion");
+    h.assert_not_terminated(); // the pending item waits for demand
+    assert_eq!(stats.snapshot().buffered, 1);
+    h.request(1);
+    h.assert_items(expected);
+    h.assert_complete();
+    assert_balanced(&stats);
+}
+
+/// `make` sets `flush_on_complete(false)`: items 1 and 2, then completion, with
+/// unbounded demand: completion is at once, the pending item is dropped as Discarded;
+/// `emitted` items got through before.
+pub fn check_complete_without_flush<P: Publisher<Item = u32, Error = ()>>(
+    make: impl Make<P>,
+    emitted: usize,
+) {
+    let (vs, tp) = rig();
+    let (op, stats) = make(tp.publisher());
+    let h = subscribe(op, &vs, u64::MAX);
+    tp.next(1);
+    tp.next(2);
+    tp.complete();
+    h.assert_complete();
+    assert_eq!(h.items().len(), emitted);
+    assert_eq!(stats.snapshot().dropped_for(DropReason::Discarded), 1);
+    assert_balanced(&stats);
+}
+
+/// `make` sets an `on_drop` that panics: three items at once (at least one of them
+/// dropped) fail the pipeline with Panicked naming `stage`, cancel upstream and the timers.
+pub fn check_on_drop_panic_fails<P: Publisher<Item = u32, Error = ()>>(
+    make: impl Make<P>,
+    stage: &'static str,
+) {
+    let (vs, tp) = rig();
+    let (op, stats) = make(tp.publisher());
+    let h = subscribe(op, &vs, u64::MAX);
+    tp.next(1);
+    tp.next(2);
+    tp.next(3); // at least one of these is throttled: on_drop panics
+    h.assert_error_matches(
+        |e| matches!(e, spillway::Error::Panicked { stage: s, .. } if *s == stage),
+    );
+    tp.assert_cancelled();
+    assert_eq!(vs.pending(), 0);
+    vs.advance_by(ms(100));
+    assert!(h.item_count() <= 1);
+    assert_balanced(&stats);
+}
+
+/// An `on_drop` callback, boxed so that the checks can hand one to `make`.
+pub type OnDropFn = Box<dyn Fn(u32, DropReason) + Send + Sync>;
+
+/// `make(up, record)` sets `on_drop(record)`: five items at once, with unbounded demand,
+/// reach `on_drop` exactly as counted in the stats, all Throttled.
+pub fn check_on_drop_sees_every_throttled<P: Publisher<Item = u32, Error = ()>>(
+    make: impl FnOnce(spillway_testkit::TestPublisherSource<u32, ()>, OnDropFn) -> (P, FlowStats),
+) {
+    let (vs, tp) = rig();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let (op, stats) = make(
+        tp.publisher(),
+        Box::new(move |x, r| s2.lock().unwrap().push((x, r))),
+    );
+    let _h = subscribe(op, &vs, u64::MAX);
+    for i in 0..5 {
+        tp.next(i);
+    }
+    vs.advance_by(ms(100));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len() as u64, stats.snapshot().dropped());
+    assert!(seen.iter().all(|(_, r)| *r == DropReason::Throttled));
+}
+
+/// Runs `op` (built on `tp`, reporting to `stats`) through `sc` on `vs` and checks it
+/// against the reference model of `kind`; returns what it did.
+pub fn check_against_model<P: Publisher<Item = u32, Error = ()>>(
+    (op, stats): (P, FlowStats),
+    vs: &Arc<VirtualScheduler>,
+    tp: &TestPublisher<u32, ()>,
+    kind: Model,
+    period: u64,
+    sc: &Scenario,
+) -> Result<Outcome, TestCaseError> {
+    let got = run(op, stats, vs, tp, sc);
+    prop_assert_eq!(&got, &model(kind, period, sc));
+    Ok(got)
+}
+
+/// Runs `make(interval)` over a simulated day: `interval` ticks once a minute, first at
+/// `first_tick`. Returns the items with their virtual times and the stage's stats, after
+/// checking that the stats balance, that a cancel leaves no timer, and that virtual time
+/// ran fast.
+pub fn run_over_a_simulated_day<P>(
+    first_tick: Duration,
+    make: impl FnOnce(spillway::Interval) -> (P, FlowStats),
+) -> (Vec<(Duration, u64)>, FlowStats)
+where
+    P: Publisher<Item = u64, Error = std::convert::Infallible>,
+{
+    let started = std::time::Instant::now();
+    let vs = VirtualScheduler::new();
+    let (sub, h) =
+        TestSubscriber::<u64, std::convert::Infallible>::with_scheduler(u64::MAX, vs.clone());
+    let minutes = interval(Duration::from_secs(60))
+        .unwrap()
+        .first_after(first_tick);
+    let (op, stats) = make(minutes);
+    op.subscribe(sub);
+    vs.advance_by(Duration::from_secs(24 * 3600));
+    let items = h
+        .events()
+        .into_iter()
+        .filter_map(|e| e.signal.as_next().map(|x| (e.at, *x)))
+        .collect();
+    assert_balanced(&stats);
+    h.cancel();
+    assert_eq!(vs.pending(), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "virtual time must be fast"
+    );
+    (items, stats)
+}
+
+/// Defines, in a test file, how to build the operator under test over a test publisher
+/// (`TestPublisherSource<u32, ()>`, aliased `Up`), with its stats:
+/// `op_with(up, period_ms, configure)` applies the builder methods in `configure`,
+/// `op(up, period_ms)` and `op10(up)` (a period of 10 ms) use the defaults.
+#[allow(unused_macros)] // not every test crate of the family uses it
+macro_rules! operator_under_test {
+    ($op:ident, $method:ident) => {
+        type Up = spillway_testkit::TestPublisherSource<u32, ()>;
+
+        #[allow(dead_code)]
+        fn op_with(
+            up: Up,
+            period: u64,
+            configure: impl FnOnce(spillway::operators::$op<Up>) -> spillway::operators::$op<Up>,
+        ) -> (spillway::operators::$op<Up>, spillway::operators::FlowStats) {
+            let s = configure(up.$method(rate_control::ms(period)).unwrap());
+            let stats = s.stats();
+            (s, stats)
+        }
+
+        fn op(
+            up: Up,
+            period: u64,
+        ) -> (spillway::operators::$op<Up>, spillway::operators::FlowStats) {
+            op_with(up, period, |s| s)
+        }
+
+        fn op10(up: Up) -> (spillway::operators::$op<Up>, spillway::operators::FlowStats) {
+            op(up, 10)
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use operator_under_test;
+
+/// A marble as a virtual-time scenario: with unbounded demand, each `(t, item)` is sent at
+/// `t` ms, then upstream completes at `end` ms. Returns the items received with their
+/// times, the stage's stats (checked balanced) and whether downstream completed.
+pub fn run_timeline<P: Publisher<Item = u32, Error = ()>>(
+    make: impl Make<P>,
+    timeline: &[(u64, u32)],
+    end: u64,
+) -> (Vec<(u64, u32)>, FlowStats, bool) {
+    let (vs, tp) = rig();
+    let (op, stats) = make(tp.publisher());
+    let h = subscribe(op, &vs, u64::MAX);
+    for &(t, item) in timeline {
+        vs.advance_to(ms(t));
+        tp.next(item);
+    }
+    vs.advance_to(ms(end));
+    tp.complete();
+    assert_balanced(&stats);
+    (timed_items(&h), stats, h.is_complete())
+}
