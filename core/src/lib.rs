@@ -33,6 +33,7 @@ mod context;
 mod demand;
 pub mod drain;
 mod error;
+pub mod handoff;
 mod publisher;
 mod scheduler;
 mod sink;

@@ -2,33 +2,36 @@
 //! bounded queue, with batched requests upstream.
 //!
 //! # The hand-off
-//! Two sides share one `Mutex<Queue>`:
+//! The two sides share a lock-free ring ([`Handoff`], capacity = `prefetch`):
 //! * the **producer** (upstream's subscriber, on upstream's thread) pushes each item
-//!   under the lock; if the consumer had *parked* (found the queue empty), it clears the
-//!   flag and signals the drain, otherwise it does nothing more;
-//! * the **consumer** (the drain loop, on the scheduler) swaps the whole queue with its
-//!   own empty buffer in one lock and delivers the batch without any lock.
+//!   without a lock; only if the consumer had *parked* (found the ring empty and
+//!   stopped) does the push tell it to signal the drain. A busy consumer costs it
+//!   nothing more: no lock, no allocation, no task, no system call;
+//! * the **consumer** (the drain loop, on the scheduler) pops and delivers as many items
+//!   as demand allows per pass, in runs (one `on_next_batch` per run when downstream
+//!   fuses batches), settles demand once per pass and requests replenishment
+//!   `prefetch - prefetch/4` at a time. When the ring runs empty it looks again a few
+//!   times (a busy producer is likely to push within nanoseconds) before parking.
 //!
-//! So a busy consumer costs the producer one uncontended lock per item and nothing else
-//! (no allocation: the two buffers keep their capacity; no task, no wake-up), and the
-//! consumer one lock per batch. The drain is scheduled (one task) only when it goes from
-//! idle to busy.
+//! The ring never overflows for a compliant upstream: it may only send what was
+//! requested, and requests are made for slots already emptied. The producer checks that
+//! (against a cached copy of the allowance) and fails the stage with `Overflow` if not.
 //!
-//! Why no wake-up is lost: `parked` and the queue are only read and written together
-//! under the lock. The consumer sets `parked` in the same critical section in which it
-//! saw the queue empty; a later push sees `parked` and signals. A signal is the usual
-//! work-in-progress counter: whoever moves `wip` from zero schedules the drain, which
-//! loops until it has accounted for every increment, so a signal raised while the drain
-//! runs makes it pass once more. Demand (`requested`) and the flags are atomics read at
-//! the start of each pass, after the `wip` increment of whoever changed them.
+//! Why no wake-up is lost: see [`Handoff`] (a Dekker-style state check, model-checked
+//! with loom). A signal is the usual work-in-progress counter: whoever moves `wip` from
+//! zero schedules the drain, which loops until it has accounted for every increment, so a
+//! signal raised while the drain runs makes it pass once more. Demand (`requested`), the
+//! flags and the end are read at the start of each run, after the `wip` increment of
+//! whoever changed them.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use spillway_core::drain::BatchContext;
+use spillway_core::handoff::{Handoff, Pushed};
 use spillway_core::{
     AtomicDemand, ConfigError, Context, Error, Publisher, Scheduler, SharedSubscription,
     Subscriber, Subscription, Task,
@@ -88,12 +91,9 @@ where
         let context = downstream.context();
         let prefetch = self.prefetch;
         let shared = Arc::new_cyclic(|me| Shared {
-            queue: Mutex::new(Queue {
-                items: VecDeque::with_capacity(prefetch.min(INITIAL_CAPACITY)),
-                end: None,
-                parked: true,
-                closed: false,
-            }),
+            handoff: Handoff::new(prefetch),
+            ended: AtomicBool::new(false),
+            end: Mutex::new(None),
             // We own the drain while on_subscribe runs.
             wip: AtomicUsize::new(1),
             requested: AtomicDemand::new(),
@@ -105,8 +105,8 @@ where
             limit: (prefetch - prefetch / 4) as u64,
             drain: Mutex::new(DrainState {
                 downstream: None,
-                local: VecDeque::with_capacity(prefetch.min(INITIAL_CAPACITY)),
                 consumed: 0,
+                taken: 0,
             }),
             me: me.clone(),
         });
@@ -127,39 +127,40 @@ where
             shared,
             context,
             received: 0,
+            allowed: 0,
             done: false,
         });
     }
 }
 
-/// How many times the consumer looks again (with growing pauses) before parking.
-const SPIN_STEPS: u32 = 10;
+/// How many times, and for at least how long, the consumer looks again (with growing
+/// pauses, then yields) before parking, while upstream owes it items. The owed items may
+/// be a wake-up away (a producer thread that had run dry is woken by our request):
+/// parking sooner would add our own wake-up to that on every batch.
+const SPIN_STEPS: u32 = 12;
+const SPIN_TIME: Duration = Duration::from_micros(50);
 
-/// Buffers start this large (or at the prefetch, if smaller) and grow to the prefetch.
-const INITIAL_CAPACITY: usize = 1024;
+/// An empty ring is looked at again until it holds this many items (or all that
+/// upstream may still send), or stops filling.
+const BATCH: u64 = 128;
 
-/// What the producer and the consumer share, under one lock.
-struct Queue<T, E> {
-    items: VecDeque<T>,
-    /// Upstream's terminal signal, delivered after the queued items.
-    end: Option<Result<(), Error<E>>>,
-    /// The consumer found the queue empty and stopped: the next push signals it.
-    parked: bool,
-    /// Downstream cancelled or the stage terminated: late items are dropped.
-    closed: bool,
-}
+/// From this step of the back-off on, items that stopped coming are taken as they are.
+const STALL_STEP: u32 = 4;
 
 /// The consumer's own state: only the drain owner locks it (uncontended).
-struct DrainState<T, D> {
+struct DrainState<D> {
     downstream: Option<D>,
-    /// The batch being delivered, swapped out of the queue in one lock.
-    local: VecDeque<T>,
-    /// Items delivered since the last replenishing request.
+    /// Items taken from the ring since the last replenishing request.
     consumed: u64,
+    /// Items taken from the ring in all (compared with `allowed`).
+    taken: u64,
 }
 
 struct Shared<T, E, S, D> {
-    queue: Mutex<Queue<T, E>>,
+    handoff: Handoff<T>,
+    /// Upstream ended: `end` holds its terminal signal, delivered after the queued items.
+    ended: AtomicBool,
+    end: Mutex<Option<Result<(), Error<E>>>>,
     wip: AtomicUsize,
     requested: AtomicDemand,
     flags: AtomicU8,
@@ -168,10 +169,34 @@ struct Shared<T, E, S, D> {
     allowed: AtomicU64,
     scheduler: S,
     prefetch: u64,
-    /// Replenish by this much each time this many items were delivered (75 %).
+    /// Replenish by this much each time this many items were taken (75 %).
     limit: u64,
-    drain: Mutex<DrainState<T, D>>,
+    drain: Mutex<DrainState<D>>,
     me: Weak<Self>,
+}
+
+/// Pops at most `left` items: the batch handed to a fusing downstream. It ends early if
+/// the stage is cancelled meanwhile (at most the one in-flight item after `cancel`).
+struct Run<'a, T> {
+    handoff: &'a Handoff<T>,
+    flags: &'a AtomicU8,
+    left: u64,
+    taken: u64,
+}
+
+impl<T> Iterator for Run<'_, T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        if self.left == 0 || self.flags.load(Ordering::Relaxed) != 0 {
+            return None;
+        }
+        let item = self.handoff.pop()?;
+        self.left -= 1;
+        self.taken += 1;
+        Some(item)
+    }
 }
 
 impl<T, E, S, D> Shared<T, E, S, D>
@@ -210,64 +235,100 @@ where
     }
 
     /// A panic in the downstream subscriber (rule 2.13) cancels upstream, releases the
-    /// subscriber and the queued items, and is re-raised to the scheduler.
+    /// subscriber and the queued items, and is re-raised to the scheduler. A panic in the
+    /// user code of a fused stage downstream (noted in the batch context) is reported to
+    /// downstream as `Error::Panicked` against that stage instead, as a source's drain
+    /// loop does.
     fn pass_guarded(&self) {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.pass())) {
+        let batch = BatchContext::new(true);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.pass(&batch))) {
             self.flags.fetch_or(CANCELLED, Ordering::AcqRel);
             self.upstream.cancel();
-            self.close();
-            resume_unwind(payload);
+            let downstream = self.close();
+            match (downstream, batch.current()) {
+                (Some(mut downstream), Some(culprit)) => {
+                    downstream.on_error(Error::from_panic(culprit, payload));
+                }
+                (downstream, _) => {
+                    drop(downstream);
+                    resume_unwind(payload);
+                }
+            }
         }
     }
 
-    /// Releases the downstream subscriber and every queued item.
-    fn close(&self) {
-        let (downstream, local) = {
-            let mut d = lock(&self.drain);
-            (d.downstream.take(), std::mem::take(&mut d.local))
-        };
-        let items = {
-            let mut q = lock(&self.queue);
-            q.closed = true;
-            std::mem::take(&mut q.items)
-        };
-        drop((downstream, local, items));
+    /// Releases every queued item and the end, and hands back the downstream subscriber
+    /// (if still there) for the caller to signal or drop.
+    fn close(&self) -> Option<D> {
+        let downstream = lock(&self.drain).downstream.take();
+        self.handoff.close();
+        let end = lock(&self.end).take();
+        drop(end);
+        downstream
     }
 
-    /// Backs off a little (spins, then yields) while the queue stays empty: true once it
-    /// has items or an end, false after parking the consumer. Bounded: a few
-    /// microseconds, or a cancel.
-    fn spin_for_items(&self) -> bool {
-        for step in 0..SPIN_STEPS {
-            if step < 6 {
+    /// The ring holds fewer than `BATCH` items (maybe none) and upstream may still send
+    /// `outstanding` items: waits a little (spins, then yields) for a *run* of items
+    /// rather than for one, so that the
+    /// consumer does not chase the producer item by item (each look at the ring moves
+    /// its cache lines between the cores). True once there are `BATCH` items (or all
+    /// that may come), or items that stopped coming, or an end or a flag; false if the
+    /// ring stayed empty. Bounded: some tens of microseconds. Reads only: no lock, no
+    /// write.
+    fn wait_for_items(&self, outstanding: u64) -> bool {
+        let target = outstanding.min(BATCH) as usize;
+        let mut seen = 0;
+        let start = Instant::now();
+        for step in 0.. {
+            if step < 7 {
                 for _ in 0..(1u32 << step) {
                     std::hint::spin_loop();
                 }
             } else {
+                if step >= SPIN_STEPS && start.elapsed() >= SPIN_TIME {
+                    break;
+                }
                 std::thread::yield_now();
             }
-            if self.flags.load(Ordering::Acquire) != 0 {
-                return true; // the pass handles it
-            }
-            let q = lock(&self.queue);
-            if !q.items.is_empty() || q.end.is_some() {
+            if self.ended.load(Ordering::Relaxed) || self.flags.load(Ordering::Relaxed) != 0 {
                 return true;
             }
+            let len = self.handoff.len();
+            // Items that stopped coming are taken only after the early, short pauses:
+            // a producer between two pushes must not look stalled.
+            if len >= target || (len > 0 && len == seen && step >= STALL_STEP) {
+                return true;
+            }
+            seen = len;
         }
-        let mut q = lock(&self.queue);
-        if q.items.is_empty() && q.end.is_none() {
-            q.parked = true;
+        !self.handoff.is_empty()
+    }
+
+    /// Delivers upstream's end if every item before it was delivered: true if it did.
+    fn try_end(&self, d: &mut DrainState<D>) -> bool {
+        // `ended` is set after the last push: once seen, an empty ring stays empty.
+        if !self.ended.load(Ordering::Acquire) || !self.handoff.is_empty() {
             return false;
+        }
+        let end = lock(&self.end).take();
+        let downstream = d.downstream.take();
+        self.handoff.close();
+        if let (Some(mut downstream), Some(end)) = (downstream, end) {
+            match end {
+                Ok(()) => downstream.on_complete(),
+                Err(e) => downstream.on_error(e),
+            }
         }
         true
     }
 
-    fn pass(&self) {
+    fn pass(&self, batch: &BatchContext) {
         let mut guard = lock(&self.drain);
         let d = &mut *guard;
-        if d.downstream.is_none() {
+        let Some(downstream) = d.downstream.as_ref() else {
             return; // terminated or cancelled
-        }
+        };
+        let fused = downstream.accepts_batches();
         let mut demand = self.requested.get();
         let mut emitted = 0u64;
         loop {
@@ -275,8 +336,7 @@ where
             if flags != 0 {
                 drop(guard);
                 self.upstream.cancel();
-                let downstream = lock(&self.drain).downstream.take();
-                self.close();
+                let downstream = self.close();
                 if flags & CANCELLED == 0 {
                     if let Some(mut downstream) = downstream {
                         downstream.on_error(Error::InvalidRequest { stage: STAGE });
@@ -284,62 +344,86 @@ where
                 }
                 return;
             }
-            if d.local.is_empty() {
-                let mut q = lock(&self.queue);
-                if q.items.is_empty() {
-                    match q.end.take() {
-                        Some(end) => {
-                            q.closed = true;
-                            drop(q);
-                            let downstream = d.downstream.take();
-                            drop(guard);
-                            if let Some(mut downstream) = downstream {
-                                match end {
-                                    Ok(()) => downstream.on_complete(),
-                                    Err(e) => downstream.on_error(e),
-                                }
-                            }
-                            return;
-                        }
-                        None => {
-                            // A busy producer is likely to push again within
-                            // nanoseconds: look again a few times before parking, which
-                            // would cost the producer a wake-up.
-                            if emitted != demand.get() {
-                                drop(q);
-                                if self.spin_for_items() {
-                                    continue;
-                                }
-                                break;
-                            }
-                            q.parked = true;
-                            break;
-                        }
-                    }
-                }
-                std::mem::swap(&mut q.items, &mut d.local);
-            }
             if emitted == demand.get() {
-                // Settle once per pass, then look again: downstream may have requested
+                // Settle once per run, then look again: downstream may have requested
                 // more meanwhile (from on_next, or from another thread).
                 demand = self.requested.produced(emitted);
                 emitted = 0;
                 if demand.is_zero() {
-                    break;
+                    // No demand: only an end behind an empty ring can go out.
+                    self.try_end(d);
+                    return;
                 }
             }
-            let item = d.local.pop_front().expect("refilled above");
-            d.downstream.as_mut().expect("checked above").on_next(item);
-            emitted += 1;
-            d.consumed += 1;
-            if d.consumed == self.limit {
-                d.consumed = 0;
-                // Publish the allowance before asking, so the producer never sees items
-                // it has not been allowed yet. Upstream may emit inside this call (on this
-                // thread): its items go into the queue, which we do not hold.
-                self.allowed.fetch_add(self.limit, Ordering::AcqRel);
-                self.upstream.request(self.limit);
+            // Take items in runs of up to `BATCH` while more are on their way: popping
+            // the slots the producer is still writing would move their cache lines
+            // between the cores for every item.
+            let mut avail = self.handoff.len() as u64;
+            if avail > 0 && avail < BATCH && !self.ended.load(Ordering::Relaxed) {
+                let outstanding = self.allowed.load(Ordering::Acquire).saturating_sub(d.taken);
+                if outstanding > avail {
+                    self.wait_for_items(outstanding);
+                    avail = self.handoff.len() as u64;
+                }
             }
+            // A run stops at the next replenishing point, so that requests go out as
+            // soon as `limit` slots were freed.
+            let left = (demand.get() - emitted)
+                .min(self.limit - d.consumed)
+                .min(avail);
+            let downstream = d.downstream.as_mut().expect("checked above");
+            let taken = if fused {
+                let counting = !demand.is_unbounded();
+                let mut run = Run {
+                    handoff: &self.handoff,
+                    flags: &self.flags,
+                    left,
+                    taken: 0,
+                };
+                if left > 0 {
+                    let used = downstream.on_next_batch(&mut run, batch);
+                    if counting {
+                        emitted += used;
+                    }
+                }
+                run.taken
+            } else {
+                let mut taken = 0;
+                while taken < left && self.flags.load(Ordering::Relaxed) == 0 {
+                    let Some(item) = self.handoff.pop() else {
+                        break;
+                    };
+                    downstream.on_next(item);
+                    taken += 1;
+                }
+                emitted += taken;
+                taken
+            };
+            if taken > 0 {
+                // (A run cut short by a flag: the loop's next turn handles the flag.)
+                d.consumed += taken;
+                d.taken += taken;
+                if d.consumed == self.limit {
+                    d.consumed = 0;
+                    // Publish the allowance before asking, so the producer never sees
+                    // items it has not been allowed yet. Upstream may emit inside this
+                    // call (on this thread): its items go into the ring, which has room.
+                    self.allowed.fetch_add(self.limit, Ordering::AcqRel);
+                    self.upstream.request(self.limit);
+                }
+                continue;
+            }
+            // The ring is empty.
+            if self.try_end(d) {
+                return;
+            }
+            // A busy producer is likely to push again within nanoseconds: look again a
+            // few times before parking, which would cost the producer a wake-up.
+            let outstanding = self.allowed.load(Ordering::Acquire).saturating_sub(d.taken);
+            if (outstanding > 0 && self.wait_for_items(outstanding)) || !self.handoff.park() {
+                continue;
+            }
+            break;
         }
         self.requested.produced(emitted);
     }
@@ -367,7 +451,7 @@ where
         }
         self.upstream.cancel();
         // Release at once, on this thread, if the drain is idle; otherwise the running
-        // drain sees the flag at its next item and releases.
+        // drain sees the flag at its next run and releases.
         if self.wip.fetch_add(1, Ordering::AcqRel) == 0 {
             self.run();
         }
@@ -380,6 +464,9 @@ struct Producer<T, E, S, D> {
     context: Context,
     /// Items received, checked against what was requested (a non-compliant upstream).
     received: u64,
+    /// The last value read of `shared.allowed` (it only grows): read again only when
+    /// `received` passes it.
+    allowed: u64,
     /// A terminal signal or an overflow happened: late signals are ignored.
     done: bool,
 }
@@ -396,13 +483,25 @@ where
             return;
         }
         self.done = true;
-        let mut q = lock(&self.shared.queue);
-        if q.end.is_none() && !q.closed {
-            q.end = Some(end);
+        let shared = &self.shared;
+        if !shared.handoff.is_closed() {
+            let mut slot = lock(&shared.end);
+            if slot.is_none() {
+                *slot = Some(end);
+            }
         }
-        q.parked = false;
-        drop(q);
-        self.shared.signal();
+        shared.ended.store(true, Ordering::Release);
+        shared.signal();
+    }
+
+    #[cold]
+    fn overflow(&mut self, item: T) {
+        drop(item);
+        self.shared.upstream.cancel();
+        self.end(Err(Error::Overflow {
+            stage: STAGE,
+            capacity: self.shared.prefetch as usize,
+        }));
     }
 }
 
@@ -429,31 +528,23 @@ where
         subscription.request(shared.prefetch);
     }
 
+    #[inline]
     fn on_next(&mut self, item: T) {
         if self.done {
             return;
         }
-        let shared = &self.shared;
         self.received += 1;
-        if self.received > shared.allowed.load(Ordering::Acquire) {
-            // Upstream emitted more than requested: the queue would exceed its bound.
-            drop(item);
-            shared.upstream.cancel();
-            self.end(Err(Error::Overflow {
-                stage: STAGE,
-                capacity: shared.prefetch as usize,
-            }));
-            return;
+        if self.received > self.allowed {
+            self.allowed = self.shared.allowed.load(Ordering::Acquire);
+            if self.received > self.allowed {
+                // Upstream emitted more than requested: the ring would exceed its bound.
+                return self.overflow(item);
+            }
         }
-        let mut q = lock(&shared.queue);
-        if q.closed {
-            return; // cancelled: `item` is dropped after the lock
-        }
-        q.items.push_back(item);
-        let wake = std::mem::take(&mut q.parked);
-        drop(q);
-        if wake {
-            shared.signal();
+        match self.shared.handoff.push(item) {
+            Ok(Pushed::Queued) | Ok(Pushed::Closed) => {}
+            Ok(Pushed::Wake) => self.shared.signal(),
+            Err(item) => self.overflow(item),
         }
     }
 

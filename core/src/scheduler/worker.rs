@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
@@ -30,6 +31,10 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     wakeup: Condvar,
+    /// A hint, written under the lock: `ready` is not empty. The idle thread polls it
+    /// instead of taking the lock, so that its spinning does not contend with (and slow
+    /// down) the submitters on the other cores.
+    has_ready: AtomicBool,
 }
 
 impl Shared {
@@ -133,6 +138,7 @@ impl Worker {
         let mut state = shared.lock();
         if delay.is_zero() && period.is_none() {
             state.ready.push_back(task);
+            shared.has_ready.store(true, Ordering::Release);
         } else {
             state.seq += 1;
             let seq = state.seq;
@@ -157,6 +163,7 @@ fn run(shared: &Shared) {
     let mut batch: VecDeque<Task> = VecDeque::new();
     let mut due: Vec<Entry> = Vec::new();
     let mut idle_rounds = 0;
+    let mut idle_since = None;
     loop {
         let mut state = shared.lock();
         loop {
@@ -169,23 +176,38 @@ fn run(shared: &Shared) {
             }
             if !state.ready.is_empty() || !due.is_empty() {
                 idle_rounds = 0;
+                idle_since = None;
                 std::mem::swap(&mut state.ready, &mut batch);
+                shared.has_ready.store(false, Ordering::Relaxed);
                 break;
             }
             if state.shutdown {
                 return;
             }
-            if idle_rounds < IDLE_SPINS {
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if idle_rounds < IDLE_SPINS || since.elapsed() < IDLE_SPIN_TIME {
                 // Work often follows work within microseconds (a producer replenished,
                 // a batch handed over): look again before paying for a sleep and the
                 // submitter's wake-up system call.
-                idle_rounds += 1;
+                // Without timers, only a submission (which sets the hint) ends the wait:
+                // poll the hint, not the lock.
+                let timers = !state.timers.is_empty();
                 drop(state);
-                backoff(idle_rounds);
+                loop {
+                    idle_rounds += 1;
+                    backoff(idle_rounds);
+                    if timers
+                        || shared.has_ready.load(Ordering::Acquire)
+                        || (idle_rounds >= IDLE_SPINS && since.elapsed() >= IDLE_SPIN_TIME)
+                    {
+                        break;
+                    }
+                }
                 state = shared.lock();
                 continue;
             }
             idle_rounds = 0;
+            idle_since = None;
             state.sleeping = true;
             state = match state.timers.peek() {
                 Some(Reverse(e)) => {
@@ -219,8 +241,14 @@ fn run(shared: &Shared) {
 }
 
 /// How many times an idle worker looks for work again (with growing pauses: spins, then
-/// yields) before it sleeps: a few microseconds.
+/// yields) before it sleeps, and for at least how long. A two-thread pipeline (a
+/// `publish_on` hand-off with its replenishing requests) hands work back and forth every
+/// few microseconds: a worker that went to sleep in between would cost the other side a
+/// wake-up system call and itself the wake-up latency (several microseconds in a VM) on
+/// every batch, and the two threads would end up taking turns instead of running at
+/// once. The yields keep the spinning polite to other threads on the same core.
 const IDLE_SPINS: u32 = 10;
+const IDLE_SPIN_TIME: Duration = Duration::from_micros(50);
 
 fn backoff(round: u32) {
     if round <= 6 {
