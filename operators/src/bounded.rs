@@ -18,7 +18,7 @@ use spillway_core::{
 
 use crate::on_backpressure_buffer::BufferOverflow;
 use crate::pressure::{PressureWatch, Reported};
-use crate::stats::DropReason;
+use crate::stats::{DropReason, LocalCounts};
 use crate::support::{self, DrainSlot, Dropper, StageName, UpstreamSlot};
 
 /// The configuration of a bounded queue.
@@ -93,6 +93,9 @@ struct Inner<T, E> {
     /// Upstream terminated (or was cancelled by the stage itself): it must not be
     /// cancelled again, and its late items are discarded. Unlike `end`, never taken.
     upstream_done: bool,
+    /// `received`, `emitted` and the peak, counted under this lock and published with
+    /// plain stores (this stage is their only writer).
+    counts: LocalCounts,
 }
 
 struct Shared<T, E> {
@@ -139,9 +142,9 @@ impl<T, E> Shared<T, E> {
 
     /// Publishes the buffer length; under the lock, so that level changes are seen in
     /// order. Returns the level change to report once the lock is released.
-    fn set_buffered(&self, inner: &Inner<T, E>) -> Option<Reported> {
+    fn set_buffered(&self, inner: &mut Inner<T, E>) -> Option<Reported> {
         let len = inner.queue.len();
-        self.dropper.stats.set_buffered(len);
+        inner.counts.buffered(&self.dropper.stats, len);
         self.watch.as_ref().and_then(|w| w.update(len))
     }
 
@@ -181,6 +184,7 @@ pub(crate) fn subscribe<P, K, S>(
     S: Subscriber<Item = P::Item, Error = P::Error>,
 {
     let context = subscriber.context();
+    let counts = dropper.stats.local_counts();
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
             queue: VecDeque::new(),
@@ -191,6 +195,7 @@ pub(crate) fn subscribe<P, K, S>(
             subscribed: false,
             paused: false,
             upstream_done: false,
+            counts,
         }),
         upstream: UpstreamSlot::default(),
         drain: DrainSlot::default(),
@@ -232,8 +237,8 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for BufferSource
         let mut change = None;
         if item.is_some() {
             shared.drain.produced_one();
-            change = shared.set_buffered(&inner);
-            shared.dropper.stats.record_emitted(1);
+            change = shared.set_buffered(&mut inner);
+            inner.counts.emitted(&shared.dropper.stats);
         }
         let more = shared.replenish(&mut inner);
         let pulled = match item {
@@ -276,7 +281,7 @@ impl<T, E, K> Drop for BufferSource<T, E, K> {
         inner.closed = true;
         let left: Vec<T> = inner.queue.drain(..).collect();
         let upstream_done = inner.upstream_done || inner.end.is_some();
-        let change = self.0.set_buffered(&inner);
+        let change = self.0.set_buffered(&mut inner);
         drop(inner);
         self.0.report(change);
         self.0.dropper.drop_all(left, DropReason::Discarded);
@@ -317,71 +322,86 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
         shared.upstream.request(n);
     }
 
+    /// Signals the drain only when something downstream can see changed: the queue went
+    /// from empty to non-empty, or the stage failed. Every pass of the drain runs until
+    /// its demand is used up or it found the queue empty (under this lock), so a queue
+    /// that was not empty already has a pass on its way or waits for a request, which
+    /// signals by itself. In particular an item dropped (or evicted) while the buffer is
+    /// full costs the lock and the counters only: no drain pass.
     fn on_next(&mut self, item: T) {
         let shared = &self.shared;
-        shared.dropper.stats.record_received();
+        let stats = &shared.dropper.stats;
         let c = shared.config;
         let mut inner = shared.lock();
+        inner.counts.received(stats);
         if inner.closed || inner.failed.is_some() || inner.end.is_some() || inner.upstream_done {
             drop(inner);
             shared.dropper.drop_item(item, DropReason::Discarded);
             return;
         }
-        let mut dropped: Vec<T> = Vec::new();
-        let mut reason = DropReason::Discarded;
-        let mut overflowed = false;
         inner.in_flight = inner.in_flight.saturating_sub(1);
+        let was_empty = inner.queue.is_empty();
         if inner.queue.len() < c.capacity {
             inner.queue.push_back(item);
         } else {
-            match c.overflow {
-                BufferOverflow::DropNewest => {
-                    reason = DropReason::BufferFull;
-                    dropped.push(item);
-                }
+            // Full (so not empty before, and not empty after): no drain signal.
+            let (old, reason) = match c.overflow {
+                BufferOverflow::DropNewest => (item, DropReason::BufferFull),
                 BufferOverflow::DropOldest => {
-                    reason = DropReason::Evicted;
-                    dropped.extend(inner.queue.pop_front());
+                    let old = inner.queue.pop_front();
                     inner.queue.push_back(item);
-                }
-                BufferOverflow::DropBuffer => {
-                    reason = DropReason::BufferCleared;
-                    dropped.extend(inner.queue.drain(..));
-                    inner.queue.push_back(item);
+                    (old.expect("full"), DropReason::Evicted)
                 }
                 BufferOverflow::KeepLatest => {
-                    reason = DropReason::Superseded;
-                    dropped.extend(inner.queue.pop_back());
+                    let old = inner.queue.pop_back();
                     inner.queue.push_back(item);
+                    (old.expect("full"), DropReason::Superseded)
+                }
+                BufferOverflow::DropBuffer => {
+                    let dropped: Vec<T> = inner.queue.drain(..).collect();
+                    inner.queue.push_back(item);
+                    let change = shared.set_buffered(&mut inner);
+                    drop(inner);
+                    shared.report(change);
+                    shared.dropper.drop_all(dropped, DropReason::BufferCleared);
+                    return;
                 }
                 // Backpressure only overflows if upstream sent more than requested.
                 BufferOverflow::Fail | BufferOverflow::Backpressure => {
-                    overflowed = true;
                     inner.upstream_done = true;
                     inner.failed = Some(Error::Overflow {
                         stage: K::STAGE,
                         capacity: c.capacity,
                     });
-                    dropped.extend(inner.queue.drain(..));
+                    let mut dropped: Vec<T> = inner.queue.drain(..).collect();
                     dropped.push(item);
+                    let change = shared.set_buffered(&mut inner);
+                    drop(inner);
+                    shared.report(change);
+                    shared.upstream.cancel();
+                    shared.dropper.drop_all(dropped, DropReason::Discarded);
+                    shared.drain.signal();
+                    return;
                 }
-            }
+            };
+            // The length did not change: nothing to publish or report.
+            drop(inner);
+            shared.dropper.drop_item(old, reason);
+            return;
         }
         if c.overflow == BufferOverflow::Backpressure
             && !inner.paused
             && inner.queue.len() >= c.high
         {
             inner.paused = true;
-            shared.dropper.stats.record_paused();
+            stats.record_paused();
         }
-        let change = shared.set_buffered(&inner);
+        let change = shared.set_buffered(&mut inner);
         drop(inner);
         shared.report(change);
-        if overflowed {
-            shared.upstream.cancel();
+        if was_empty {
+            shared.drain.signal();
         }
-        shared.dropper.drop_all(dropped, reason);
-        shared.drain.signal();
     }
 
     fn on_error(&mut self, error: Error<E>) {

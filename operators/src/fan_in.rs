@@ -8,14 +8,14 @@
 //! when the whole thing is finished. Everything else — requests, cancellation of every
 //! upstream, fail-fast errors, protocol checks — lives here once.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Context as TaskContext;
 
-use spillway_core::drain::{self, DrainHandle, Pulled, Source};
+use spillway_core::drain::{self, BatchContext, DrainHandle, Pulled, Source};
 use spillway_core::{
     ConfigError, Context, Demand, Error, Publisher, SharedSubscription, Stage, Subscriber,
 };
@@ -108,24 +108,43 @@ impl Credit {
 }
 
 /// One inner upstream: its queued items (tagged with their arrival order), its credit,
-/// and its subscription while it is active.
+/// and its subscription while it is active. Lanes live in the slots of a slab; a free
+/// slot keeps its (empty) queue, so a new lane reuses its allocation.
 struct Lane<T> {
+    /// Unique for the life of the operator, in opening order.
+    id: u64,
+    live: bool,
     queue: VecDeque<(u64, T)>,
     credit: Credit,
     done: bool,
     upstream: Option<SharedSubscription>,
 }
 
+/// Where an inner subscriber finds its lane: the slot, checked against the lane id (the
+/// slot may since have been freed and reused by a newer lane).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LaneKey {
+    slot: u32,
+    id: u64,
+}
+
 /// Everything behind the lock; policies read and pop lanes through its methods.
 pub(crate) struct State<T, E> {
-    lanes: BTreeMap<u64, Lane<T>>,
+    /// The slab of lanes: live ones and free slots.
+    slots: Vec<Lane<T>>,
+    /// Free slots, reused before the slab grows.
+    free: Vec<u32>,
+    /// The slots of the live lanes in lane-id (opening) order: the order of round robin
+    /// and of `concat_map`.
+    order: Vec<u32>,
     next_id: u64,
     /// Arrival counter: items are tagged with it, so a policy can follow arrival order.
     seq: u64,
-    /// The lane served last by the round-robin policy.
+    /// The id of the lane served last by the round-robin policy.
     cursor: u64,
-    /// Lanes that completed and were drained.
-    ended: BTreeSet<u64>,
+    /// Lanes 0 to 63 that completed and were drained (bit `id`): `zip` and
+    /// `combine_latest` ask about lanes 0 and 1; no other policy asks.
+    ended: u64,
     error: Option<Error<E>>,
     /// Failed, cancelled or terminated: no more lanes, late signals dropped.
     closed: bool,
@@ -136,18 +155,111 @@ pub(crate) struct State<T, E> {
     outer_outstanding: Demand,
     /// Replenishing requests to make once the lock is released.
     requests: Vec<(SharedSubscription, u64)>,
+    /// The policy only looks at lanes that have items and at [`all_done`]: a lane that
+    /// completes while others remain (or more may open) needs no drain pass.
+    ///
+    /// [`all_done`]: State::all_done
+    quiet_lane_end: bool,
 }
 
 impl<T, E> State<T, E> {
-    /// Pops the head of lane `id`, scheduling its replenishment; removes the lane once it
-    /// is completed and drained.
-    pub(crate) fn pop_lane(&mut self, id: u64) -> Option<T> {
-        let lane = self.lanes.get_mut(&id)?;
+    /// The live lane of `key`, if it is still there.
+    fn lane_mut(&mut self, key: LaneKey) -> Option<&mut Lane<T>> {
+        self.slots
+            .get_mut(key.slot as usize)
+            .filter(|l| l.live && l.id == key.id)
+    }
+
+    /// The slot of live lane `id`.
+    fn slot_of(&self, id: u64) -> Option<u32> {
+        let slots = &self.slots;
+        let at = self
+            .order
+            .binary_search_by_key(&id, |&s| slots[s as usize].id)
+            .ok()?;
+        Some(self.order[at])
+    }
+
+    /// Opens a lane with `credit`.
+    fn open(&mut self, credit: Credit) -> LaneKey {
+        let id = self.next_id;
+        self.next_id += 1;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                let lane = &mut self.slots[slot as usize];
+                lane.id = id;
+                lane.live = true;
+                lane.credit = credit;
+                lane.done = false;
+                lane.upstream = None;
+                slot
+            }
+            None => {
+                self.slots.push(Lane {
+                    id,
+                    live: true,
+                    queue: VecDeque::new(),
+                    credit,
+                    done: false,
+                    upstream: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        // Ids only grow: the new lane goes last.
+        self.order.push(slot);
+        LaneKey { slot, id }
+    }
+
+    /// Frees the slot of a live lane (its queue must be empty or is discarded); returns
+    /// its subscription, if it still had one.
+    fn remove(&mut self, slot: u32) -> Option<SharedSubscription> {
+        let lane = &mut self.slots[slot as usize];
+        let id = lane.id;
+        lane.live = false;
+        lane.queue.clear();
+        let up = lane.upstream.take();
+        let slots = &self.slots;
+        if let Ok(at) = self
+            .order
+            .binary_search_by_key(&id, |&s| slots[s as usize].id)
+        {
+            self.order.remove(at);
+        }
+        self.free.push(slot);
+        up
+    }
+
+    /// A completed lane was drained: it goes, and is remembered as ended.
+    fn end(&mut self, slot: u32) {
+        let id = self.slots[slot as usize].id;
+        self.remove(slot);
+        if id < 64 {
+            self.ended |= 1 << id;
+        }
+    }
+
+    /// Removes every lane, returning their subscriptions (queued items are discarded).
+    fn remove_all(&mut self) -> Vec<SharedSubscription> {
+        let mut ups = Vec::new();
+        for slot in std::mem::take(&mut self.order) {
+            let lane = &mut self.slots[slot as usize];
+            lane.live = false;
+            lane.queue.clear();
+            ups.extend(lane.upstream.take());
+            self.free.push(slot);
+        }
+        ups
+    }
+
+    /// Pops the head of the lane in `slot`, scheduling its replenishment; removes the
+    /// lane once it is completed and drained.
+    fn pop_slot(&mut self, slot: u32) -> Option<T> {
+        let lane = &mut self.slots[slot as usize];
         let (_, item) = lane.queue.pop_front()?;
         if lane.done {
             if lane.queue.is_empty() {
-                self.lanes.remove(&id);
-                self.ended.insert(id);
+                self.end(slot);
             }
         } else {
             let n = lane.credit.consumed();
@@ -158,37 +270,51 @@ impl<T, E> State<T, E> {
         Some(item)
     }
 
-    /// Round robin over the lanes that have items, starting after the last one served.
+    /// Pops the head of lane `id`, scheduling its replenishment; removes the lane once it
+    /// is completed and drained.
+    pub(crate) fn pop_lane(&mut self, id: u64) -> Option<T> {
+        let slot = self.slot_of(id)?;
+        self.pop_slot(slot)
+    }
+
+    /// Round robin over the lanes that have items, in lane-id order, starting after the
+    /// last one served.
     pub(crate) fn pop_round_robin(&mut self) -> Option<T> {
-        let has_items = |(id, lane): (&u64, &Lane<T>)| (!lane.queue.is_empty()).then_some(*id);
-        let id = self
-            .lanes
-            .range(self.cursor.saturating_add(1)..)
-            .find_map(has_items)
-            .or_else(|| self.lanes.range(..=self.cursor).find_map(has_items))?;
-        self.cursor = id;
-        self.pop_lane(id)
+        let slots = &self.slots;
+        let cursor = self.cursor;
+        let start = self
+            .order
+            .partition_point(|&s| slots[s as usize].id <= cursor);
+        let has_items = |s: &u32| !slots[*s as usize].queue.is_empty();
+        let slot = *self.order[start..]
+            .iter()
+            .find(|s| has_items(s))
+            .or_else(|| self.order[..start].iter().find(|s| has_items(s)))?;
+        self.cursor = self.slots[slot as usize].id;
+        self.pop_slot(slot)
     }
 
     /// The oldest lane only: items in subscription order (`concat_map`).
     pub(crate) fn pop_oldest(&mut self) -> Option<T> {
-        let id = *self.lanes.keys().next()?;
-        self.pop_lane(id)
+        let slot = *self.order.first()?;
+        self.pop_slot(slot)
     }
 
     /// The arrival number of lane `id`'s head item.
     pub(crate) fn head(&self, id: u64) -> Option<u64> {
-        self.lanes.get(&id)?.queue.front().map(|(seq, _)| *seq)
+        let slot = self.slot_of(id)?;
+        self.slots[slot as usize].queue.front().map(|(seq, _)| *seq)
     }
 
-    /// True once lane `id` completed and was drained.
+    /// True once lane `id` (one of the first 64) completed and was drained.
     pub(crate) fn is_ended(&self, id: u64) -> bool {
-        self.ended.contains(&id)
+        debug_assert!(id < 64, "only the first 64 lanes are tracked");
+        id < 64 && self.ended & (1 << id) != 0
     }
 
     /// No lane left and none to come.
     pub(crate) fn all_done(&self) -> bool {
-        !self.outer_open && self.lanes.is_empty()
+        !self.outer_open && self.order.is_empty()
     }
 }
 
@@ -196,6 +322,10 @@ impl<T, E> State<T, E> {
 pub(crate) trait Policy<T, E>: Send + 'static {
     type Out: Send + 'static;
     type Stage: StageName;
+    /// True if `next` only depends on which lanes have items and `finished` only on
+    /// [`State::all_done`]: then a lane that completes needs no drain pass unless it was
+    /// the last one.
+    const QUIET_LANE_END: bool = false;
     /// The next item for downstream, popped from the lanes (called under the lock).
     fn next(&mut self, state: &mut State<T, E>) -> Option<Self::Out>;
     /// True when nothing more can be emitted: complete.
@@ -208,6 +338,7 @@ pub(crate) struct RoundRobin<K>(pub(crate) PhantomData<fn() -> K>);
 impl<T: Send + 'static, E, K: StageName> Policy<T, E> for RoundRobin<K> {
     type Out = T;
     type Stage = K;
+    const QUIET_LANE_END: bool = true;
     fn next(&mut self, state: &mut State<T, E>) -> Option<T> {
         state.pop_round_robin()
     }
@@ -250,17 +381,20 @@ impl<T, E> Fan<T, E> {
     ) -> Arc<Self> {
         Arc::new(Fan {
             state: Mutex::new(State {
-                lanes: BTreeMap::new(),
+                slots: Vec::new(),
+                free: Vec::new(),
+                order: Vec::new(),
                 next_id: 0,
                 seq: 0,
                 cursor: u64::MAX,
-                ended: BTreeSet::new(),
+                ended: 0,
                 error: None,
                 closed: false,
                 outer_open: true,
                 outer: None,
                 outer_outstanding: Demand::ZERO,
                 requests: Vec::new(),
+                quiet_lane_end: false,
             }),
             drain: DrainSlot::default(),
             prefetch,
@@ -282,10 +416,14 @@ impl<T, E> Fan<T, E> {
         P: Policy<T, E>,
         S: Subscriber<Item = P::Out, Error = E>,
     {
+        self.lock().quiet_lane_end = P::QUIET_LANE_END;
         drain::start(
             FanSource {
                 fan: Arc::clone(self),
                 policy,
+                requests: Vec::new(),
+                out: VecDeque::new(),
+                idle: false,
             },
             subscriber,
         );
@@ -298,20 +436,12 @@ impl<T, E> Fan<T, E> {
         if st.closed {
             return None;
         }
-        let id = st.next_id;
-        st.next_id += 1;
-        st.lanes.insert(
-            id,
-            Lane {
-                queue: VecDeque::new(),
-                credit: Credit::new(self.prefetch),
-                done: false,
-                upstream: None,
-            },
-        );
+        let key = st.open(Credit::new(self.prefetch));
+        drop(st);
         Some(InnerSubscriber {
             fan: Arc::clone(self),
-            id,
+            key,
+            buf: Vec::new(),
         })
     }
 
@@ -345,11 +475,7 @@ impl<T, E> Fan<T, E> {
     fn take_upstreams(st: &mut State<T, E>) -> Vec<SharedSubscription> {
         st.outer_open = false;
         let mut ups: Vec<SharedSubscription> = st.outer.take().into_iter().collect();
-        ups.extend(
-            std::mem::take(&mut st.lanes)
-                .into_values()
-                .filter_map(|l| l.upstream),
-        );
+        ups.extend(st.remove_all());
         st.requests.clear();
         ups
     }
@@ -368,10 +494,7 @@ impl<T, E> Fan<T, E> {
     /// `switch_map`: cancels every open lane and discards its queued items.
     pub(crate) fn cancel_lanes(&self) {
         let mut st = self.lock();
-        let ups: Vec<SharedSubscription> = std::mem::take(&mut st.lanes)
-            .into_values()
-            .filter_map(|l| l.upstream)
-            .collect();
+        let ups = st.remove_all();
         drop(st);
         for up in ups {
             up.cancel();
@@ -417,9 +540,20 @@ impl<T, E> Fan<T, E> {
 }
 
 /// The downstream side, pulled by the drain loop.
-struct FanSource<T, E, P> {
+struct FanSource<T, E, P: Policy<T, E>> {
     fan: Arc<Fan<T, E>>,
     policy: P,
+    /// The replenishing requests taken from the state (kept for its allocation).
+    requests: Vec<(SharedSubscription, u64)>,
+    /// Outputs popped under one lock for a batch, and those the sink left (kept for its
+    /// allocation).
+    out: VecDeque<P::Out>,
+    /// Set by `pull_batch` when, under the lock, the policy had nothing to give and was
+    /// not finished: the `pull` that follows in the same pass answers `Pending` without
+    /// locking again. Sound because anything that could change that answer (an item in
+    /// an empty lane, a lane's end, an error, the outer end) signals the drain, which
+    /// then runs another pass.
+    idle: bool,
 }
 
 impl<T, E, P> FanSource<T, E, P>
@@ -428,6 +562,13 @@ where
     E: Send + 'static,
     P: Policy<T, E>,
 {
+    /// Makes the replenishing requests gathered under the lock, once it is released.
+    fn make_requests(&mut self) {
+        for (up, n) in self.requests.drain(..) {
+            up.request(n);
+        }
+    }
+
     /// Pops the next output (or the terminal signal) and makes the replenishing
     /// requests once the lock is released.
     fn step(&mut self, want_item: bool) -> Option<Pulled<P::Out, E>> {
@@ -440,12 +581,11 @@ where
         } else {
             None
         };
-        let finished = out.is_none() && self.policy.finished(&st);
-        let requests = std::mem::take(&mut st.requests);
+        // Outputs popped for a batch and left by the sink still have to go out.
+        let finished = out.is_none() && self.out.is_empty() && self.policy.finished(&st);
+        std::mem::swap(&mut st.requests, &mut self.requests);
         drop(st);
-        for (up, n) in requests {
-            up.request(n);
-        }
+        self.make_requests();
         match out {
             Some(item) => Some(Pulled::Item(item)),
             None if finished => Some(Pulled::Complete),
@@ -469,17 +609,71 @@ where
     }
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<P::Out, E> {
+        if let Some(item) = self.out.pop_front() {
+            return Pulled::Item(item);
+        }
+        if std::mem::take(&mut self.idle) {
+            return Pulled::Pending;
+        }
         self.step(true).unwrap_or(Pulled::Pending)
     }
 
+    /// Pops outputs under one lock (up to the outstanding demand) and hands them over as
+    /// one batch. The batch ends early right after an output whose lane asked for
+    /// replenishment, so the request is made (and a synchronous upstream refills its
+    /// lane) exactly where item-by-item pulling would make it: the order of the outputs
+    /// does not change. Outputs a sink leaves are kept and handed out first next time.
+    fn pull_batch<S>(&mut self, sink: &mut S, batch: &BatchContext) -> Option<u64>
+    where
+        S: Subscriber<Item = P::Out, Error = E>,
+    {
+        if self.out.is_empty() {
+            if self.idle {
+                return None; // `pull` answers
+            }
+            let max = batch.limit().min(batch.max_items());
+            let mut st = self.fan.lock();
+            if st.error.is_some() {
+                return None; // `pull` delivers it
+            }
+            let policy = &mut self.policy;
+            let out = &mut self.out;
+            let exhausted = batch.run(Self::STAGE, || {
+                while (out.len() as u64) < max {
+                    match policy.next(&mut st) {
+                        Some(item) => {
+                            out.push_back(item);
+                            if !st.requests.is_empty() {
+                                return false;
+                            }
+                        }
+                        None => return true,
+                    }
+                }
+                false
+            });
+            let finished = exhausted && self.policy.finished(&st);
+            std::mem::swap(&mut st.requests, &mut self.requests);
+            drop(st);
+            self.idle = exhausted && !finished;
+            self.make_requests();
+            if self.out.is_empty() {
+                return None;
+            }
+        }
+        let out = &mut self.out;
+        Some(sink.on_next_batch(std::iter::from_fn(|| out.pop_front()), batch))
+    }
+
     fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<P::Out, E>> {
+        self.idle = false;
         // No demand: an error is delivered at once (fail fast), completion as soon as
         // nothing is left.
         self.step(false)
     }
 }
 
-impl<T, E, P> Drop for FanSource<T, E, P> {
+impl<T, E, P: Policy<T, E>> Drop for FanSource<T, E, P> {
     fn drop(&mut self) {
         // Cancelled downstream, or terminated: every upstream still running is cancelled.
         self.fan.shutdown();
@@ -489,7 +683,45 @@ impl<T, E, P> Drop for FanSource<T, E, P> {
 /// Subscribes to one inner upstream and feeds its lane.
 pub(crate) struct InnerSubscriber<T, E> {
     fan: Arc<Fan<T, E>>,
-    id: u64,
+    key: LaneKey,
+    /// A batch from upstream, gathered outside the lock (its iterator may run user code).
+    buf: Vec<T>,
+}
+
+impl<T: Send + 'static, E: Send + 'static> InnerSubscriber<T, E> {
+    /// Queues `items` in this lane under one lock; signals the drain only if the lane was
+    /// empty (a lane that already had items changes nothing a policy can see: the drain
+    /// either has a pass on its way or waits for downstream demand).
+    fn push(&mut self, items: impl Iterator<Item = T>) {
+        let mut guard = self.fan.lock();
+        let st = &mut *guard;
+        let mut seq = st.seq;
+        let Some(lane) = st.lane_mut(self.key) else {
+            return; // late: cancelled, switched away or failed; the items are dropped
+        };
+        if lane.done {
+            return; // after on_complete: dropped
+        }
+        let was_empty = lane.queue.is_empty();
+        let mut violated = false;
+        for item in items {
+            if !lane.credit.received() {
+                violated = true;
+                break;
+            }
+            lane.queue.push_back((seq, item));
+            seq += 1;
+        }
+        let pushed = !lane.queue.is_empty();
+        st.seq = seq;
+        drop(guard);
+        if violated {
+            self.fan
+                .violation("an inner publisher sent more items than requested");
+        } else if was_empty && pushed {
+            self.fan.drain.signal();
+        }
+    }
 }
 
 impl<T: Send + 'static, E: Send + 'static> Subscriber for InnerSubscriber<T, E> {
@@ -498,7 +730,7 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for InnerSubscriber<T, E> 
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         let mut st = self.fan.lock();
-        let n = match st.lanes.get_mut(&self.id) {
+        let n = match st.lane_mut(self.key) {
             Some(lane) if lane.upstream.is_none() && !lane.done => {
                 lane.upstream = Some(subscription.clone());
                 lane.credit.initial()
@@ -515,28 +747,34 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for InnerSubscriber<T, E> 
     }
 
     fn on_next(&mut self, item: T) {
-        let mut guard = self.fan.lock();
-        let st = &mut *guard;
-        let Some(lane) = st.lanes.get_mut(&self.id) else {
-            return; // late: cancelled, switched away or failed; the item is dropped
+        self.push(std::iter::once(item));
+    }
+
+    fn accepts_batches(&self) -> bool {
+        true
+    }
+
+    fn on_next_batch<I>(&mut self, items: I, batch: &BatchContext) -> u64
+    where
+        I: Iterator<Item = T>,
+    {
+        // Gathered first, outside the lock: the iterator may run upstream user code.
+        // Never more than requested: what is left stays with the source.
+        let limit = if batch.counts_used() {
+            usize::try_from(batch.limit()).unwrap_or(usize::MAX)
+        } else {
+            usize::MAX
         };
-        if lane.done {
-            return; // after on_complete: dropped
-        }
-        if !lane.credit.received() {
-            drop(guard);
-            self.fan
-                .violation("an inner publisher sent more items than requested");
-            return;
-        }
-        lane.queue.push_back((st.seq, item));
-        st.seq += 1;
-        drop(guard);
-        self.fan.drain.signal();
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.extend(items.take(limit));
+        let n = buf.len() as u64;
+        self.push(buf.drain(..));
+        self.buf = buf;
+        n
     }
 
     fn on_error(&mut self, error: Error<E>) {
-        let live = self.fan.lock().lanes.contains_key(&self.id);
+        let live = self.fan.lock().lane_mut(self.key).is_some();
         if live {
             self.fan.fail(error);
         }
@@ -544,14 +782,14 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for InnerSubscriber<T, E> 
 
     fn on_complete(&mut self) {
         let mut st = self.fan.lock();
-        let Some(lane) = st.lanes.get_mut(&self.id) else {
+        let Some(lane) = st.lane_mut(self.key) else {
             return;
         };
         lane.done = true;
         lane.upstream = None;
-        if lane.queue.is_empty() {
-            st.lanes.remove(&self.id);
-            st.ended.insert(self.id);
+        let drained = lane.queue.is_empty();
+        if drained {
+            st.end(self.key.slot);
         }
         let refill = st
             .outer
@@ -560,11 +798,16 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for InnerSubscriber<T, E> 
         if refill.is_some() {
             st.outer_outstanding = st.outer_outstanding.add(1);
         }
+        // A lane with items left is removed by the drain when it pops the last one; an
+        // empty one that goes matters to a round robin only if it was the last.
+        let wake = !st.quiet_lane_end || (drained && st.all_done());
         drop(st);
         if let Some(outer) = refill {
             outer.request(1);
         }
-        self.fan.drain.signal();
+        if wake {
+            self.fan.drain.signal();
+        }
     }
 
     fn context(&self) -> Context {

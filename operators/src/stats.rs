@@ -82,6 +82,13 @@ struct Counters {
 /// Invariant, at any quiescent moment: `received = emitted + dropped + merged + buffered`
 /// (`merged` is non-zero only for the merging operators, such as `on_backpressure_reduce`).
 ///
+/// The counters are independent relaxed atomics: a snapshot taken while items are in
+/// flight may see one counter already updated and another not yet (for the buffering
+/// stages, an item counted as received whose drop is not counted yet, or the counts of
+/// the item a thread is handling right now), so it balances only once the stage is
+/// quiescent. The buffering stages count under the lock they already hold and publish
+/// with plain stores, one writer per counter.
+///
 /// # Examples
 /// ```
 /// use spillway_operators::{DropReason, FlowStats};
@@ -206,6 +213,62 @@ impl FlowStats {
         let n = n as u64;
         self.counters.buffered.store(n, Ordering::Relaxed);
         self.counters.peak.fetch_max(n, Ordering::Relaxed);
+    }
+
+    /// The counters a single-writer stage keeps itself (see [`LocalCounts`]), starting
+    /// from their current values.
+    pub(crate) fn local_counts(&self) -> LocalCounts {
+        let c = &self.counters;
+        LocalCounts {
+            received: c.received.load(Ordering::Relaxed),
+            emitted: c.emitted.load(Ordering::Relaxed),
+            peak: c.peak.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// `received`, `emitted` and the peak of a stage that is the only writer of these
+/// counters and updates them under its own lock: it counts here and publishes the new
+/// value with a plain store, not a read-modify-write on a line shared with the other
+/// side of the stage. Readers see exactly what they would with `record_*` (relaxed
+/// counters, balanced once quiescent).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LocalCounts {
+    received: u64,
+    emitted: u64,
+    peak: u64,
+}
+
+impl LocalCounts {
+    /// Counts one item taken from upstream.
+    #[inline]
+    pub(crate) fn received(&mut self, stats: &FlowStats) {
+        self.received += 1;
+        stats
+            .counters
+            .received
+            .store(self.received, Ordering::Relaxed);
+    }
+
+    /// Counts one item sent downstream.
+    #[inline]
+    pub(crate) fn emitted(&mut self, stats: &FlowStats) {
+        self.emitted += 1;
+        stats
+            .counters
+            .emitted
+            .store(self.emitted, Ordering::Relaxed);
+    }
+
+    /// Sets the number of items held now (and the peak, stored only when it grows).
+    #[inline]
+    pub(crate) fn buffered(&mut self, stats: &FlowStats, n: usize) {
+        let n = n as u64;
+        stats.counters.buffered.store(n, Ordering::Relaxed);
+        if n > self.peak {
+            self.peak = n;
+            stats.counters.peak.store(n, Ordering::Relaxed);
+        }
     }
 }
 
