@@ -2235,9 +2235,10 @@ pub trait OperatorExt: Publisher + Sized {
     /// | downstream's `request` | records demand on the caller's thread; delivery on `w` |
     /// | downstream's `cancel` | cancels upstream on the caller's thread |
     ///
-    /// The hand-off costs no allocation and no task per item: the upstream side pushes
-    /// under one uncontended lock and wakes `w` only when the drain had gone idle; the
-    /// drain takes everything queued in one lock and delivers it as a batch.
+    /// The hand-off costs no lock, no allocation and no task per item: the upstream side
+    /// pushes into a bounded lock-free ring (sized to the prefetch) and wakes `w` only
+    /// when the drain had parked; the drain delivers runs of items as one batch and
+    /// settles demand once per run.
     ///
     /// **Errors are delayed**: an upstream error (or completion) is delivered after the
     /// items queued before it, as Reactor's `publishOn` does by default; with no
