@@ -3,6 +3,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,10 @@ pub const DEFAULT_IDLE_LIMIT: u64 = 100_000;
 /// ```
 pub struct VirtualScheduler {
     origin: Instant,
+    /// `state.now` in nanoseconds (saturated at `u64::MAX`), written under the lock each
+    /// time the clock moves, so that [`now`](Scheduler::now), which timed operators call
+    /// per item, reads it without locking.
+    now_nanos: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -182,6 +187,7 @@ impl VirtualScheduler {
     pub fn new() -> Arc<VirtualScheduler> {
         Arc::new(VirtualScheduler {
             origin: Instant::now(),
+            now_nanos: AtomicU64::new(0),
             state: Mutex::new(State {
                 now: Duration::ZERO,
                 seq: 0,
@@ -194,6 +200,15 @@ impl VirtualScheduler {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Moves the clock (under the state lock) and publishes it to lock-free readers.
+    fn set_now(&self, state: &mut State, now: Duration) {
+        if now != state.now {
+            state.now = now;
+            let nanos = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
+            self.now_nanos.store(nanos, AtomicOrdering::Release);
+        }
+    }
+
     /// Virtual time since the scheduler was created.
     ///
     /// ```
@@ -203,7 +218,11 @@ impl VirtualScheduler {
     /// assert_eq!(vs.elapsed(), Duration::from_secs(5));
     /// ```
     pub fn elapsed(&self) -> Duration {
-        self.lock().now
+        match self.now_nanos.load(AtomicOrdering::Acquire) {
+            // Beyond what the mirror holds (~584 years): ask the state.
+            u64::MAX => self.lock().now,
+            nanos => Duration::from_nanos(nanos),
+        }
     }
 
     /// The fixed instant that virtual time counts from: `now() == origin() + elapsed()`.
@@ -307,41 +326,77 @@ impl VirtualScheduler {
     }
 
     /// Runs due tasks up to `target` (or until idle for `None`), at most `budget` of them.
+    ///
+    /// One lock per task run: a periodic task that ran is carried to the next turn of the
+    /// loop and re-queued under the same lock that picks the next task (with the sequence
+    /// number it would have had, since nothing else is queued in between), and when it is
+    /// due before everything in the heap it runs again without going through the heap.
     fn run_until(&self, target: Option<Duration>, budget: u64) -> Result<u64, NotIdle> {
         let mut ran: u64 = 0;
         let mut same_instant: u64 = 0;
         let mut instant = Duration::MAX;
+        let mut again: Option<Entry> = None;
         loop {
-            let mut state = self.lock();
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            if let Some(mut entry) = again.take() {
+                entry.seq = state.seq;
+                state.seq += 1;
+                again = Some(entry);
+            }
             let limit = target.map_or(Duration::MAX, |t| t.max(state.now));
-            let due = match state.heap.peek() {
-                Some(Reverse(top)) if top.due <= limit => top.due,
-                _ => {
-                    if let Some(t) = target {
-                        state.now = state.now.max(t);
+            // The next task: the carried periodic one if it comes first, else the heap's.
+            let carried_first = match (&again, state.heap.peek()) {
+                (Some(e), Some(Reverse(top))) => e < top,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let entry = if carried_first {
+                let e = again.take().expect("carried");
+                if e.due > limit {
+                    state.heap.push(Reverse(e));
+                    None
+                } else {
+                    Some(e)
+                }
+            } else {
+                if let Some(e) = again.take() {
+                    state.heap.push(Reverse(e));
+                }
+                match state.heap.peek() {
+                    Some(Reverse(top)) if top.due <= limit => {
+                        Some(state.heap.pop().expect("peeked").0)
                     }
-                    return Ok(ran);
+                    _ => None,
                 }
             };
-            let Reverse(entry) = state.heap.pop().expect("peeked");
+            let Some(entry) = entry else {
+                if let Some(t) = target {
+                    let now = state.now.max(t);
+                    self.set_now(state, now);
+                }
+                return Ok(ran);
+            };
+            let due = entry.due;
             if entry.task.is_cancelled() {
                 continue; // never moves the clock
             }
             if ran >= budget {
                 state.heap.push(Reverse(entry));
-                let pending = pending_of(&state);
+                let pending = pending_of(state);
                 return Err(NotIdle {
                     ran,
                     elapsed: state.now,
                     pending,
                 });
             }
-            state.now = state.now.max(due);
+            let now = state.now.max(due);
+            self.set_now(state, now);
             if due == instant {
                 same_instant += 1;
                 if same_instant > SAME_INSTANT_LIMIT {
-                    let pending = pending_of(&state);
-                    drop(state);
+                    let pending = pending_of(state);
+                    drop(guard);
                     let mut text = String::new();
                     let _ = describe_timers(&mut text, &pending);
                     panic!(
@@ -353,19 +408,15 @@ impl VirtualScheduler {
                 instant = due;
                 same_instant = 1;
             }
-            drop(state);
+            drop(guard);
             ran += 1;
-            let again = entry.task.run();
-            if let (true, Some(period)) = (again, entry.period) {
-                let mut state = self.lock();
-                let seq = state.seq;
-                state.seq += 1;
-                state.heap.push(Reverse(Entry {
-                    due: entry.due.saturating_add(period),
-                    seq,
-                    period: entry.period,
-                    task: entry.task,
-                }));
+            if entry.task.run() {
+                if let Some(period) = entry.period {
+                    again = Some(Entry {
+                        due: entry.due.saturating_add(period),
+                        ..entry
+                    });
+                }
             }
         }
     }
@@ -465,6 +516,7 @@ fn pending_of(state: &State) -> Vec<PendingTimer> {
 }
 
 impl Scheduler for VirtualScheduler {
+    /// Lock-free: reads the clock's atomic mirror.
     fn now(&self) -> Instant {
         self.origin + self.elapsed()
     }

@@ -1,14 +1,22 @@
 //! `Task` and `TaskHandle`: a scheduled job and the handle that cancels it.
 
 use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 
 enum Job {
     Once(Box<dyn FnOnce() + Send>),
     Every(Box<dyn FnMut() + Send>),
 }
 
+/// A periodic job runs *inside* its lock (one lock per run, not a take and a put back),
+/// so `cancel` cannot wait for the lock: it may be called from inside the job, or while
+/// the job waits on the cancelling thread. It sets `cancelled` and drops the job if the
+/// lock is free; if the lock is held, the runner drops the job as soon as its run ends.
+/// No cancel is lost: the runner reads `cancelled` with a read-modify-write after
+/// unlocking, and `cancel` sets it with one before `try_lock`, so either the runner sees
+/// the flag, or its unlock happened before `cancel`'s `try_lock`, which then succeeds.
 struct Slot {
     job: Mutex<Option<Job>>,
     cancelled: AtomicBool,
@@ -77,27 +85,34 @@ impl Task {
     /// task should be scheduled again. The job runs outside any lock, so it may cancel
     /// itself or schedule more work.
     pub fn run(&self) -> bool {
-        let job = lock(&self.slot.job).take();
-        match job {
-            None => false,
-            Some(Job::Once(f)) => {
+        let mut guard = lock(&self.slot.job);
+        let f = match guard.as_mut() {
+            None => return false,
+            Some(Job::Every(f)) => f,
+            Some(Job::Once(_)) => {
+                let Some(Job::Once(f)) = guard.take() else {
+                    unreachable!("matched above")
+                };
+                drop(guard);
                 f();
-                false
+                return false;
             }
-            Some(Job::Every(mut f)) => {
-                f();
-                if self.is_cancelled() {
-                    return false;
-                }
-                let mut slot = lock(&self.slot.job);
-                // `cancel` may have run between the check and the lock: check again.
-                if self.is_cancelled() {
-                    return false;
-                }
-                *slot = Some(Job::Every(f));
-                true
-            }
+        };
+        // Under the lock, which `cancel` only tries: see `Slot`.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+            // A panicking job is dropped, as a job taken out of the slot would have been.
+            let job = guard.take();
+            drop(guard);
+            drop(job);
+            resume_unwind(payload);
         }
+        drop(guard);
+        // A read-modify-write, not a load: it pairs with `cancel`'s (see `Slot`).
+        if self.slot.cancelled.fetch_or(false, Ordering::AcqRel) {
+            drop_job(&self.slot);
+            return false;
+        }
+        true
     }
 
     /// True once the task was cancelled.
@@ -109,8 +124,14 @@ impl Task {
 impl TaskHandle {
     /// Cancels the task and drops its job.
     pub fn cancel(&self) {
-        self.slot.cancelled.store(true, Ordering::Release);
-        let job = lock(&self.slot.job).take();
+        self.slot.cancelled.swap(true, Ordering::AcqRel);
+        let job = match self.slot.job.try_lock() {
+            Ok(mut guard) => guard.take(),
+            Err(TryLockError::Poisoned(p)) => p.into_inner().take(),
+            // The job is running (maybe this is it, cancelling itself): its runner drops
+            // it when the run ends.
+            Err(TryLockError::WouldBlock) => None,
+        };
         drop(job); // outside the lock: the job's captures may run arbitrary Drop code
     }
 
@@ -118,6 +139,13 @@ impl TaskHandle {
     pub fn is_cancelled(&self) -> bool {
         self.slot.cancelled.load(Ordering::Acquire)
     }
+}
+
+/// Drops the job of a cancelled slot (outside the lock: its captures may run arbitrary
+/// Drop code).
+fn drop_job(slot: &Slot) {
+    let job = lock(&slot.job).take();
+    drop(job);
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,14 +1,20 @@
 //! `IntoStream`: a pipeline consumed as a `futures::Stream`, with batched demand.
+//!
+//! The producer (the pipeline's subscriber) pushes into a shared queue under a lock; the
+//! consumer (`poll_next`) takes the whole queue in one lock into a local buffer (swapping
+//! the two `VecDeque`s, so both keep their capacity) and serves items from it without
+//! locking. The producer wakes the consumer only when it is parked, i.e. when a poll found
+//! nothing and left its waker: the hand-off costs a lock per batch, not per item.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context as TaskContext, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context as TaskContext, Poll, Waker};
 
 use futures_core::{FusedStream, Stream};
-use futures_util::task::AtomicWaker;
 
+use crate::drain::BatchContext;
 use crate::{Error, Publisher, SharedSubscription, Subscriber};
 
 /// Stream for [`into_stream`](super::PublisherExt::into_stream).
@@ -22,36 +28,63 @@ pub struct IntoStream<P: Publisher> {
 
 enum State<P: Publisher> {
     Idle(P),
-    Running(Arc<Shared<P::Item, P::Error>>),
+    Running(Running<P::Item, P::Error>),
     Done,
+}
+
+/// The consumer's side while subscribed.
+struct Running<T, E> {
+    shared: Arc<Shared<T, E>>,
+    /// Items taken from the shared queue, served without locking.
+    local: VecDeque<T>,
 }
 
 struct Inner<T, E> {
     items: VecDeque<T>,
     end: Option<Result<(), Error<E>>>,
+    /// The consumer's waker while it is parked (its last poll found nothing); the
+    /// producer takes it and wakes it. `None` while the consumer is not waiting.
+    parked: Option<Waker>,
 }
 
 struct Shared<T, E> {
     inner: Mutex<Inner<T, E>>,
-    subscription: Mutex<Option<SharedSubscription>>,
-    waker: AtomicWaker,
+    subscription: OnceLock<SharedSubscription>,
 }
 
 impl<T, E> Shared<T, E> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T, E>> {
+    fn lock(&self) -> MutexGuard<'_, Inner<T, E>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
-    fn subscription(&self) -> Option<SharedSubscription> {
-        self.subscription
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+
+    /// Runs `f` on the queue under the lock, then wakes the consumer if it was parked
+    /// (outside the lock: waking may run arbitrary code).
+    fn push_with(&self, f: impl FnOnce(&mut Inner<T, E>)) {
+        let mut inner = self.lock();
+        f(&mut inner);
+        let parked = inner.parked.take();
+        drop(inner);
+        if let Some(w) = parked {
+            w.wake();
+        }
     }
 }
 
 struct StreamSubscriber<T, E> {
     shared: Arc<Shared<T, E>>,
     batch: u64,
+    /// A batch is collected here first, outside the lock: its iterator runs the user code
+    /// of the fused stages upstream, which must not run under the queue lock.
+    buf: VecDeque<T>,
+}
+
+/// Moves a collected batch into the shared queue (a swap when the queue is empty).
+fn flush<T, E>(buf: &mut VecDeque<T>, inner: &mut Inner<T, E>) {
+    if inner.items.is_empty() {
+        std::mem::swap(&mut inner.items, buf);
+    } else if !buf.is_empty() {
+        inner.items.append(buf);
+    }
 }
 
 impl<P: Publisher> IntoStream<P> {
@@ -85,50 +118,59 @@ impl<P: Publisher> Stream for IntoStream<P> {
                     stage: "into_stream",
                 })));
             }
+            let capacity = this.batch.min(4096) as usize;
             let shared = Arc::new(Shared {
                 inner: Mutex::new(Inner {
-                    items: VecDeque::with_capacity(this.batch.min(4096) as usize),
+                    items: VecDeque::with_capacity(capacity),
                     end: None,
+                    parked: None,
                 }),
-                subscription: Mutex::new(None),
-                waker: AtomicWaker::new(),
+                subscription: OnceLock::new(),
             });
-            shared.waker.register(cx.waker());
-            this.state = State::Running(Arc::clone(&shared));
+            this.state = State::Running(Running {
+                shared: Arc::clone(&shared),
+                local: VecDeque::with_capacity(capacity),
+            });
             publisher.subscribe(StreamSubscriber {
                 shared,
                 batch: this.batch,
+                buf: VecDeque::new(),
             });
         }
-        let State::Running(shared) = &this.state else {
+        let refill = this.refill();
+        let State::Running(running) = &mut this.state else {
             return Poll::Ready(None);
         };
-        let shared = Arc::clone(shared);
-        for attempt in 0..2 {
-            let mut inner = shared.lock();
-            if let Some(item) = inner.items.pop_front() {
-                drop(inner);
-                this.consumed += 1;
-                if this.consumed == this.refill() {
-                    this.consumed = 0;
-                    if let Some(s) = shared.subscription() {
-                        s.request(this.refill());
-                    }
+        if running.local.is_empty() {
+            let mut inner = running.shared.lock();
+            if inner.items.is_empty() {
+                if let Some(end) = inner.end.take() {
+                    drop(inner);
+                    this.state = State::Done;
+                    return Poll::Ready(end.err().map(Err));
                 }
-                return Poll::Ready(Some(Ok(item)));
+                // Park: the producer sees the waker under this lock and wakes it.
+                match &inner.parked {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => inner.parked = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
             }
-            if let Some(end) = inner.end.take() {
-                drop(inner);
-                this.state = State::Done;
-                return Poll::Ready(end.err().map(Err));
-            }
-            drop(inner);
-            if attempt == 0 {
-                // Register, then look again, so an item pushed in between is not missed.
-                shared.waker.register(cx.waker());
+            // Take the whole queue; the shared side gets the empty buffer (and its
+            // capacity) back.
+            std::mem::swap(&mut inner.items, &mut running.local);
+            inner.parked = None;
+        }
+        let item = running.local.pop_front().expect("not empty");
+        this.consumed += 1;
+        if this.consumed == refill {
+            this.consumed = 0;
+            if let Some(s) = running.shared.subscription.get() {
+                // May deliver synchronously, into the shared queue (no lock held here).
+                s.request(refill);
             }
         }
-        Poll::Pending
+        Poll::Ready(Some(Ok(item)))
     }
 }
 
@@ -140,8 +182,8 @@ impl<P: Publisher> FusedStream for IntoStream<P> {
 
 impl<P: Publisher> Drop for IntoStream<P> {
     fn drop(&mut self) {
-        if let State::Running(shared) = &self.state {
-            if let Some(s) = shared.subscription() {
+        if let State::Running(running) = &self.state {
+            if let Some(s) = running.shared.subscription.get() {
                 s.cancel();
             }
         }
@@ -161,26 +203,52 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for StreamSubscriber<T, E>
     type Error = E;
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        *self
-            .shared
-            .subscription
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(subscription.clone());
+        // Rule 2.5: a second subscription is a protocol error of the publisher; the first
+        // one is kept, as before.
+        let _ = self.shared.subscription.set(subscription.clone());
         subscription.request(self.batch);
     }
 
     fn on_next(&mut self, item: T) {
-        self.shared.lock().items.push_back(item);
-        self.shared.waker.wake();
+        self.shared.push_with(|inner| inner.items.push_back(item));
+    }
+
+    /// The queue takes any batch: one lock per batch instead of one per item, and the
+    /// stages upstream (`map`, `filter`, ...) fuse into one loop.
+    fn accepts_batches(&self) -> bool {
+        true
+    }
+
+    fn on_next_batch<I>(&mut self, items: I, batch: &BatchContext) -> u64
+    where
+        I: Iterator<Item = T>,
+    {
+        // Every item taken is used: stop at the outstanding demand, leaving the rest to
+        // the source. If an upstream stage panics mid-batch, what it produced so far
+        // stays in `buf` and is flushed, ahead of the `Panicked` error, by `on_error`.
+        let limit = usize::try_from(batch.limit()).unwrap_or(usize::MAX);
+        self.buf.extend(items.take(limit));
+        let used = self.buf.len() as u64;
+        if used > 0 {
+            let buf = &mut self.buf;
+            self.shared.push_with(|inner| flush(buf, inner));
+        }
+        used
     }
 
     fn on_error(&mut self, error: Error<E>) {
-        self.shared.lock().end = Some(Err(error));
-        self.shared.waker.wake();
+        let buf = &mut self.buf;
+        self.shared.push_with(|inner| {
+            flush(buf, inner);
+            inner.end = Some(Err(error));
+        });
     }
 
     fn on_complete(&mut self) {
-        self.shared.lock().end = Some(Ok(()));
-        self.shared.waker.wake();
+        let buf = &mut self.buf;
+        self.shared.push_with(|inner| {
+            flush(buf, inner);
+            inner.end = Some(Ok(()));
+        });
     }
 }

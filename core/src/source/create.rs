@@ -105,14 +105,19 @@ struct Queue<T, E> {
     /// An overflow failure, delivered at once.
     overflow: Option<Error<E>>,
     closed: bool,
+    /// Producers blocked on `demand_changed` in `wait_for_demand`. Counted under this lock
+    /// so that the drain, which runs dry once per item when the consumer keeps up, only
+    /// pays for a condvar notification (a system call) when someone is waiting.
+    waiters: usize,
+    /// Wakers of pending `demand_ready()` futures, registered under this lock for the same
+    /// reason.
+    demand_wakers: Vec<Waker>,
 }
 
 struct Shared<T, E> {
     queue: Mutex<Queue<T, E>>,
     /// Producers blocked in `wait_for_demand`, woken when demand appears or it all ends.
     demand_changed: Condvar,
-    /// Producers awaiting `demand_ready()`.
-    demand_wakers: Mutex<Vec<Waker>>,
     drain: OnceLock<DrainHandle>,
     strategy: OverflowStrategy,
     pushed: AtomicU64,
@@ -149,11 +154,19 @@ impl<T, E> Shared<T, E> {
     }
 
     /// Wakes producers waiting for demand (called when the drain finds demand it cannot
-    /// serve from the queue, and when the subscription ends).
-    fn notify_demand(&self) {
-        self.demand_changed.notify_all();
-        let wakers =
-            std::mem::take(&mut *self.demand_wakers.lock().unwrap_or_else(|p| p.into_inner()));
+    /// serve from the queue, and when the subscription ends), if there are any: waiters
+    /// register under the queue lock, which the caller hands over, so none is missed.
+    fn notify_demand(&self, mut q: MutexGuard<'_, Queue<T, E>>) {
+        let blocked = q.waiters > 0;
+        let wakers = if q.demand_wakers.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut q.demand_wakers)
+        };
+        drop(q);
+        if blocked {
+            self.demand_changed.notify_all();
+        }
         for w in wakers {
             w.wake();
         }
@@ -290,12 +303,14 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
             if now >= deadline {
                 return false;
             }
+            q.waiters += 1;
             q = self
                 .shared
                 .demand_changed
                 .wait_timeout(q, deadline - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            q.waiters -= 1;
         }
     }
 
@@ -343,17 +358,16 @@ impl<T, E> Future for DemandReady<T, E> {
     type Output = bool;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
         let shared = &self.shared;
-        for _ in 0..2 {
-            let q = shared.lock();
-            if shared.ended(&q) {
-                return Poll::Ready(false);
-            }
-            if shared.free_demand(&q) > 0 {
-                return Poll::Ready(true);
-            }
-            drop(q);
-            // Register, then check again so a notification in between is not missed.
-            lock(&shared.demand_wakers).push(cx.waker().clone());
+        let mut q = shared.lock();
+        if shared.ended(&q) {
+            return Poll::Ready(false);
+        }
+        if shared.free_demand(&q) > 0 {
+            return Poll::Ready(true);
+        }
+        // Registered under the queue lock, where `notify_demand` looks: not missed.
+        if !q.demand_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            q.demand_wakers.push(cx.waker().clone());
         }
         Poll::Pending
     }
@@ -422,10 +436,10 @@ impl<T, E> Drop for CreateSource<T, E> {
         let mut q = self.0.lock();
         q.closed = true;
         let left = q.items.len() as u64;
-        q.items.clear();
-        drop(q);
+        let items = std::mem::take(&mut q.items);
         self.0.evicted.fetch_add(left, Ordering::Relaxed);
-        self.0.notify_demand();
+        self.0.notify_demand(q);
+        drop(items); // outside the lock: items may run arbitrary Drop code
     }
 }
 
@@ -460,8 +474,7 @@ impl<T: Send + 'static, E: Send + 'static> Source for CreateSource<T, E> {
             Some(Terminal::Error(e)) => Pulled::Error(e),
             None => {
                 // Demand is outstanding and nothing is queued: wake waiting producers.
-                drop(q);
-                self.0.notify_demand();
+                self.0.notify_demand(q);
                 Pulled::Pending
             }
         }
@@ -497,12 +510,13 @@ where
     {
         let shared = Arc::new(Shared {
             demand_changed: Condvar::new(),
-            demand_wakers: Mutex::new(Vec::new()),
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 terminal: None,
                 overflow: None,
                 closed: false,
+                waiters: 0,
+                demand_wakers: Vec::new(),
             }),
             drain: OnceLock::new(),
             strategy: self.strategy,
