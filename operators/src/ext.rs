@@ -1283,7 +1283,8 @@ pub trait OperatorExt: Publisher + Sized {
     /// that have items).
     ///
     /// Demand: requests `concurrency` items upstream at first and one more each time an
-    /// inner publisher completes, so at most `concurrency` inner publishers are active;
+    /// inner publisher has completed and its queued items were delivered, so at most
+    /// `concurrency` inner publishers are active or waiting to be drained;
     /// requests `prefetch` from each inner publisher and replenishes it once 75% of that
     /// was delivered, so at zero downstream demand everything is paused with at most
     /// `prefetch` items queued per inner publisher. An error (upstream, inner, or a panic
@@ -1332,7 +1333,7 @@ pub trait OperatorExt: Publisher + Sized {
     /// one publisher after the other: `flat_map` with a concurrency of 1.
     ///
     /// Demand: requests one item upstream at first and one more each time the current
-    /// inner publisher completes; requests a prefetch of 32 from the inner publisher (see
+    /// inner publisher has completed and its queued items were delivered; requests a prefetch of 32 from the inner publisher (see
     /// [`ConcatMap::prefetch`](crate::ConcatMap::prefetch)) and replenishes it once 75%
     /// was delivered, so at zero downstream demand at most the prefetch is queued. An
     /// error (upstream, inner, or a panic in `f`) is delivered at once and cancels

@@ -155,6 +155,9 @@ pub(crate) struct State<T, E> {
     outer_outstanding: Demand,
     /// Replenishing requests to make once the lock is released.
     requests: Vec<(SharedSubscription, u64)>,
+    /// `flat_map` family: one more outer item is requested when an inner has completed
+    /// AND its queue was drained, so nothing piles up while downstream has no demand.
+    refill_outer: bool,
     /// The policy only looks at lanes that have items and at [`all_done`]: a lane that
     /// completes while others remain (or more may open) needs no drain pass.
     ///
@@ -230,12 +233,19 @@ impl<T, E> State<T, E> {
         up
     }
 
-    /// A completed lane was drained: it goes, and is remembered as ended.
+    /// A completed lane was drained: it goes, is remembered as ended, and (`flat_map`
+    /// family) frees its place for one more outer item.
     fn end(&mut self, slot: u32) {
         let id = self.slots[slot as usize].id;
         self.remove(slot);
         if id < 64 {
             self.ended |= 1 << id;
+        }
+        if self.refill_outer && self.outer_open && !self.closed {
+            if let Some(outer) = &self.outer {
+                self.outer_outstanding = self.outer_outstanding.add(1);
+                self.requests.push((outer.clone(), 1));
+            }
         }
     }
 
@@ -368,8 +378,6 @@ pub(crate) struct Fan<T, E> {
     prefetch: usize,
     stage: Stage,
     context: Context,
-    /// `flat_map`: request one more outer item each time a lane completes.
-    refill_outer: bool,
 }
 
 impl<T, E> Fan<T, E> {
@@ -395,12 +403,12 @@ impl<T, E> Fan<T, E> {
                 outer_outstanding: Demand::ZERO,
                 requests: Vec::new(),
                 quiet_lane_end: false,
+                refill_outer,
             }),
             drain: DrainSlot::default(),
             prefetch,
             stage,
             context,
-            refill_outer,
         })
     }
 
@@ -789,21 +797,17 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for InnerSubscriber<T, E> 
         lane.upstream = None;
         let drained = lane.queue.is_empty();
         if drained {
+            // Ends the lane and (flat_map family) asks the outer for one more item; a lane
+            // with items left does both when the drain pops its last item.
             st.end(self.key.slot);
         }
-        let refill = st
-            .outer
-            .clone()
-            .filter(|_| self.fan.refill_outer && st.outer_open);
-        if refill.is_some() {
-            st.outer_outstanding = st.outer_outstanding.add(1);
-        }
+        let requests = std::mem::take(&mut st.requests);
         // A lane with items left is removed by the drain when it pops the last one; an
         // empty one that goes matters to a round robin only if it was the last.
         let wake = !st.quiet_lane_end || (drained && st.all_done());
         drop(st);
-        if let Some(outer) = refill {
-            outer.request(1);
+        for (up, n) in requests {
+            up.request(n);
         }
         if wake {
             self.fan.drain.signal();

@@ -36,13 +36,20 @@ fn one_inner_at_a_time() {
     inner(&inners, 0).next(1).complete();
     assert_eq!(
         outer.total_requested(),
+        1,
+        "no next outer item while the completed inner still holds an undelivered item"
+    );
+    h.request(1);
+    h.assert_items(&[1]);
+    assert_eq!(
+        outer.total_requested(),
         2,
-        "next outer item once the inner completed"
+        "next outer item once the completed inner was drained"
     );
     outer.next(2);
     inner(&inners, 1).next(2);
     h.request(10);
-    h.assert_items(&[1, 2]); // the older inner's leftovers come first
+    h.assert_items(&[1, 2]);
 }
 
 #[test]
@@ -163,4 +170,24 @@ proptest! {
         let model: Vec<(u32, u32)> = sizes.iter().enumerate().flat_map(|(k, &n)| (0..n).map(move |i| (k as u32, i))).collect();
         prop_assert_eq!(items, model);
     }
+}
+
+/// A completed inner whose item waits for demand holds the outer back: at zero demand
+/// nothing piles up (before the fix, every outer item was requested and queued).
+#[test]
+fn zero_demand_holds_the_outer_while_a_completed_inner_is_undrained() {
+    let (outer, probe) = spillway_testkit::PublisherProbe::wrap(spillway::prelude::range(1, 7));
+    let (subscriber, h) = spillway_testkit::TestSubscriber::<u64, std::convert::Infallible>::new(1);
+    outer
+        .concat_map(spillway::prelude::just)
+        .subscribe(subscriber);
+    h.assert_items(&[1]);
+    assert_eq!(
+        probe.total_requested(),
+        2,
+        "item 1 delivered, item 2 waiting: no more"
+    );
+    h.request(10);
+    h.assert_items(&[1, 2, 3, 4, 5, 6]);
+    h.assert_complete();
 }
