@@ -302,14 +302,17 @@ fn reports_stay_in_order_when_producer_and_consumer_race() {
         let consumer = std::thread::spawn(move || {
             futures::executor::block_on(
                 source
-                    .pressure(10, PressureLevels::seed(), move |c| log.lock().unwrap().push(c))
+                    .pressure(10, PressureLevels::seed(), move |c| {
+                        log.lock().unwrap().push(c)
+                    })
                     .unwrap()
                     .for_each(|_| std::hint::spin_loop()),
             )
             .unwrap();
             tx.send(()).unwrap();
         });
-        rx.recv_timeout(Duration::from_secs(30)).expect("the pipeline finishes");
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the pipeline finishes");
         consumer.join().unwrap();
         let changes = changes.lock().unwrap();
         for pair in changes.windows(2) {
