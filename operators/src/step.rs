@@ -106,6 +106,8 @@ struct Link {
     hooks: Option<Arc<dyn LinkHooks>>,
     /// A panic of a request hook, reported at the next upstream signal.
     panicked: Mutex<Option<String>>,
+    /// The stage ended early and cancelled upstream: later requests go nowhere.
+    finished: AtomicBool,
 }
 
 impl Link {
@@ -150,6 +152,9 @@ impl Link {
 
 impl Subscription for Link {
     fn request(&self, n: u64) {
+        if self.finished.load(Ordering::Acquire) {
+            return; // upstream was cancelled when the stage ended (rule 3.6 holds either way)
+        }
         if let Some(hooks) = &self.hooks {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| hooks.request(n))) {
                 if let Error::<()>::Panicked { message, .. } =
@@ -189,6 +194,7 @@ where
     fn finish(&mut self, error: Option<Error<S::Error>>) {
         self.done = true;
         if let Some(link) = self.link.take() {
+            link.finished.store(true, Ordering::Release);
             link.upstream.cancel();
         }
         let failed = error.is_some();
@@ -245,6 +251,7 @@ where
             }),
             hooks: self.logic.link_hooks(),
             panicked: Mutex::new(None),
+            finished: AtomicBool::new(false),
         });
         self.link = Some(Arc::clone(&link));
         self.downstream.on_subscribe(link);

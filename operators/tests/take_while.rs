@@ -60,3 +60,23 @@ fn error_propagates() {
 fn late_signals_dropped() {
     checks::late_signals_dropped(|p| p.take_while(|_| true));
 }
+
+/// Once it has stopped (and cancelled upstream), later downstream requests are not
+/// passed on: upstream sees nothing after its cancel.
+#[test]
+fn no_requests_reach_upstream_after_it_stopped() {
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = requests.clone();
+    let upstream = spillway_testkit::TestPublisher::<u32, std::convert::Infallible>::new();
+    let (subscriber, downstream) = spillway_testkit::TestSubscriber::new(1);
+    upstream
+        .publisher()
+        .do_on_request(move |n| log.lock().unwrap().push(n))
+        .take_while(|x| *x < 4)
+        .subscribe(subscriber);
+    upstream.next(5); // stops: cancels upstream, completes
+    downstream.assert_complete();
+    downstream.request(3);
+    downstream.request(3);
+    assert_eq!(*requests.lock().unwrap(), vec![1]);
+}
