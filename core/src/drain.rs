@@ -116,7 +116,7 @@ pub trait Source: Send + 'static {
 
 /// The most items offered to a subscriber chain in one batch: cancellation and
 /// `request(0)` are checked between batches.
-const BATCH: u64 = 1024;
+const BATCH: u64 = 8192;
 
 /// What a batched (fused) chain needs to know besides its items: whether it must count
 /// the items it uses (not when demand is unbounded, which keeps the fused loop tight),
