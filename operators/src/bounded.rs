@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Context as TaskContext;
 
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
@@ -171,14 +171,41 @@ impl<T, E> Shared<T, E> {
     }
 }
 
-/// Subscribes `subscriber` to `upstream` through a bounded queue.
+/// A live subscription of a bounded queue that can give up part of its buffer at once
+/// (the seed document's "emergency pressure release").
+pub(crate) trait Release: Send + Sync {
+    /// Drops the oldest `fraction` (0.0..=1.0) of the buffered items, counted as
+    /// [`DropReason::Evicted`] and passed to `on_drop`; returns how many were dropped.
+    fn release(&self, fraction: f64) -> usize;
+}
+
+impl<T: Send + 'static, E: Send + 'static> Release for Shared<T, E> {
+    fn release(&self, fraction: f64) -> usize {
+        let mut inner = self.lock();
+        let len = inner.queue.len();
+        let n = ((len as f64) * fraction.clamp(0.0, 1.0)).floor() as usize;
+        let released: Vec<T> = inner.queue.drain(..n).collect();
+        let change = self.set_buffered(&mut inner);
+        // Room was made: a paused upstream may be resumed at once.
+        let more = self.replenish(&mut inner);
+        drop(inner);
+        self.dropper.drop_all(released, DropReason::Evicted);
+        self.report(change);
+        self.upstream.request(more);
+        n
+    }
+}
+
+/// Subscribes `subscriber` to `upstream` through a bounded queue; returns a weak handle
+/// for [`Release`].
 pub(crate) fn subscribe<P, K, S>(
     upstream: P,
     subscriber: S,
     config: Config,
     dropper: Dropper<P::Item>,
     watch: Option<PressureWatch>,
-) where
+) -> Weak<dyn Release>
+where
     P: Publisher,
     K: StageName,
     S: Subscriber<Item = P::Item, Error = P::Error>,
@@ -207,11 +234,13 @@ pub(crate) fn subscribe<P, K, S>(
         BufferSource::<_, _, K>(Arc::clone(&shared), PhantomData),
         subscriber,
     );
+    let release: Arc<dyn Release> = shared.clone();
     upstream.subscribe(BufferUpstream::<_, _, K> {
         shared,
         context,
         _stage: PhantomData,
     });
+    Arc::downgrade(&release)
 }
 
 /// The downstream side: the drain loop pulls buffered items from here.

@@ -111,7 +111,7 @@ pub use crate::map_async_unordered::MapAsyncUnordered;
 pub use crate::map_error::MapError;
 pub use crate::merge::{merge, Merge};
 pub use crate::multicast::{MulticastOverflow, MulticastProcessor, TryEmitError};
-pub use crate::on_backpressure_buffer::{BufferOverflow, OnBackpressureBuffer};
+pub use crate::on_backpressure_buffer::{BufferOverflow, BufferRelease, OnBackpressureBuffer};
 pub use crate::on_backpressure_drop::OnBackpressureDrop;
 pub use crate::on_backpressure_latest::OnBackpressureLatest;
 pub use crate::on_backpressure_reduce::OnBackpressureReduce;

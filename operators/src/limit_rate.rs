@@ -79,7 +79,13 @@ impl<P: Publisher> Publisher for LimitRate<P> {
         S: Subscriber<Item = P::Item, Error = P::Error>,
     {
         let dropper = Dropper::new(self.stats, self.on_drop);
-        bounded::subscribe::<_, Named, _>(self.upstream, subscriber, self.config, dropper, None);
+        let _ = bounded::subscribe::<_, Named, _>(
+            self.upstream,
+            subscriber,
+            self.config,
+            dropper,
+            None,
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 //! with an overflow policy the user chooses and high/low watermarks.
 
 use std::fmt;
+use std::sync::{Arc, Mutex, Weak};
 
 use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
 
@@ -39,6 +40,56 @@ pub struct OnBackpressureBuffer<P: Publisher> {
     config: Config,
     stats: FlowStats,
     on_drop: Option<OnDrop<P::Item>>,
+    releaser: BufferRelease,
+}
+
+/// Gives up part of an [`OnBackpressureBuffer`]'s buffered items on demand: the seed
+/// document's "emergency pressure release". Obtained from
+/// [`OnBackpressureBuffer::release_handle`] before subscribing; cheap to clone, usable
+/// from any thread, and it acts on every live subscription of the stage.
+///
+/// Released items are dropped oldest first, counted as [`DropReason::Evicted`] and passed
+/// to the stage's `on_drop`; with the `Backpressure` policy the room made resumes a paused
+/// upstream at once.
+///
+/// ```
+/// use spillway::prelude::*;
+/// use spillway::operators::{BufferOverflow, DropReason};
+/// use spillway_testkit::TestSubscriber;
+///
+/// let buffer = range(0, 100).on_backpressure_buffer(10, BufferOverflow::Backpressure)?;
+/// let (stats, release) = (buffer.stats(), buffer.release_handle());
+/// let (subscriber, consumer) = TestSubscriber::<u64, std::convert::Infallible>::new(0);
+/// buffer.subscribe(subscriber);
+/// assert_eq!(stats.snapshot().buffered, 10); // full: the consumer asked for nothing
+/// assert_eq!(release.release(0.5), 5); // emergency: drop the oldest half
+/// consumer.request(1);
+/// consumer.assert_items(&[5]);
+/// assert_eq!(stats.snapshot().dropped_for(DropReason::Evicted), 5);
+/// # Ok::<(), spillway::ConfigError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct BufferRelease {
+    live: Arc<Mutex<Vec<Weak<dyn bounded::Release>>>>,
+}
+
+impl BufferRelease {
+    /// Drops the oldest `fraction` (clamped to 0.0..=1.0) of the items buffered in each
+    /// live subscription; returns how many were dropped in all.
+    pub fn release(&self, fraction: f64) -> usize {
+        let live: Vec<_> = {
+            let mut subscriptions = support::lock(&self.live);
+            subscriptions.retain(|w| w.strong_count() > 0);
+            subscriptions.iter().filter_map(Weak::upgrade).collect()
+        };
+        live.iter().map(|s| s.release(fraction)).sum()
+    }
+}
+
+impl fmt::Debug for BufferRelease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferRelease").finish_non_exhaustive()
+    }
 }
 
 impl<P: Publisher> OnBackpressureBuffer<P> {
@@ -63,6 +114,7 @@ impl<P: Publisher> OnBackpressureBuffer<P> {
             config: Config::new(capacity, overflow),
             stats: FlowStats::new(if capacity == usize::MAX { 0 } else { capacity }),
             on_drop: None,
+            releaser: BufferRelease::default(),
         }
     }
 
@@ -98,6 +150,11 @@ impl<P: Publisher> OnBackpressureBuffer<P> {
     pub fn stats(&self) -> FlowStats {
         self.stats.clone()
     }
+
+    /// A handle that drops part of the buffer on demand (emergency pressure release).
+    pub fn release_handle(&self) -> BufferRelease {
+        self.releaser.clone()
+    }
 }
 
 struct Named;
@@ -117,7 +174,14 @@ where
         S: Subscriber<Item = P::Item, Error = P::Error>,
     {
         let dropper = Dropper::new(self.stats, self.on_drop);
-        bounded::subscribe::<_, Named, _>(self.upstream, subscriber, self.config, dropper, None);
+        let live = bounded::subscribe::<_, Named, _>(
+            self.upstream,
+            subscriber,
+            self.config,
+            dropper,
+            None,
+        );
+        support::lock(&self.releaser.live).push(live);
     }
 }
 

@@ -338,7 +338,7 @@ impl<P: Publisher> Publisher for PressureBuffer<P> {
             callback: self.callback,
         };
         let dropper = Dropper::new(self.gauge.stats, self.on_drop);
-        bounded::subscribe::<_, Named, _>(
+        let _ = bounded::subscribe::<_, Named, _>(
             self.upstream,
             subscriber,
             self.config,
