@@ -708,19 +708,21 @@ fn rules_create_each_strategy() {
 }
 
 // ---------------------------------------------------------------------------------------
-// interval on tokio's paused clock.
+// interval on the test kit's virtual clock.
 
-#[tokio::test(start_paused = true)]
-async fn rules_interval() {
+#[test]
+fn rules_interval() {
     use std::time::Duration;
+    let vs = spillway_testkit::VirtualScheduler::new();
     let sec = Duration::from_secs(1);
+    let ticks = |period| interval(period).unwrap().on(vs.clone());
     // 1.9 + 1.1: ticks only as requested (one tick of demand -> one item).
-    let p = subscribe(interval(sec).unwrap(), 2);
+    let p = subscribe(ticks(sec), 2);
     assert_eq!(p.log(), vec![Sig::Subscribe]);
-    tokio::time::sleep(sec * 2 + sec / 2).await;
+    vs.advance_by(sec * 2 + sec / 2);
     assert_eq!(p.items(), vec![0, 1]);
     // A tick without demand: Error::Overflow{capacity: 0}, then nothing (1.7), released.
-    tokio::time::sleep(sec).await;
+    vs.advance_by(sec);
     assert_eq!(
         p.terminal(),
         Some(Sig::Error(Error::Overflow {
@@ -730,26 +732,26 @@ async fn rules_interval() {
     );
     let len = p.log().len();
     p.request(5);
-    tokio::time::sleep(sec * 3).await;
+    vs.advance_by(sec * 3);
     assert_eq!(p.log().len(), len);
     assert!(p.released());
     p.assert_clean();
 
     // 3.6 / 3.7 / 3.13: cancel stops the ticks and releases the subscriber.
-    let p = subscribe(interval(sec).unwrap(), u64::MAX);
-    tokio::time::sleep(sec * 3 + sec / 2).await;
+    let p = subscribe(ticks(sec), u64::MAX);
+    vs.advance_by(sec * 3 + sec / 2);
     assert_eq!(p.items(), vec![0, 1, 2]);
     p.cancel();
     p.cancel();
     p.request(1);
-    tokio::time::sleep(sec * 5).await;
+    vs.advance_by(sec * 5);
     assert_eq!(p.items(), vec![0, 1, 2]);
     assert!(p.terminal().is_none());
     assert!(p.released());
     p.assert_clean();
 
     // 3.9
-    let p = subscribe(interval(sec).unwrap(), 0);
+    let p = subscribe(ticks(sec), 0);
     p.request(0);
     assert_eq!(
         p.terminal(),
@@ -758,11 +760,11 @@ async fn rules_interval() {
     assert!(p.released());
 
     // 3.17: demand MAX/2 + MAX/2 + 1 keeps ticking, no error.
-    let p = subscribe(interval(sec).unwrap(), 0);
+    let p = subscribe(ticks(sec), 0);
     p.request(u64::MAX / 2);
     p.request(u64::MAX / 2);
     p.request(1);
-    tokio::time::sleep(sec * 4 + sec / 2).await;
+    vs.advance_by(sec * 4 + sec / 2);
     assert_eq!(p.items(), vec![0, 1, 2, 3]);
     assert!(p.terminal().is_none());
     p.assert_clean();
@@ -1261,11 +1263,21 @@ fn from_stream_polls_only_while_demand_is_outstanding() {
     assert!(p.released());
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn from_stream_waits_for_a_pending_stream() {
     let s = async_stream::stream! {
         for i in 0..3u64 {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            // Pending once (waking itself): the drain must come back through the waker.
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if std::mem::replace(&mut yielded, true) {
+                    std::task::Poll::Ready(())
+                } else {
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
             yield i;
         }
     };

@@ -1,6 +1,10 @@
 //! `map_async`, `map_async_unordered`, `then`, `try_map_async`: the seed's Example 2
 //! (fast producer, variable-time async transform, slow consumer) on tokio's paused clock,
 //! futures completed out of order by hand, the checklist, a reference model, conformance.
+//!
+//! The `tokio::time::sleep` calls below never wait: every test using them runs with
+//! `start_paused = true`, tokio's virtual clock, on purpose: they check that tokio timers
+//! work inside async stages (which poll their futures without an executor of their own).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
