@@ -88,12 +88,16 @@ impl Subscriber for BatchedSum {
         items: I,
         batch: &spillway::drain::BatchContext,
     ) -> u64 {
-        let limit = usize::try_from(batch.limit()).unwrap_or(usize::MAX);
-        let mut n = 0;
-        self.sum = items.take(limit).fold(self.sum, |sum, x| {
-            n += 1;
-            sum + x
-        });
+        let (sum, n) = if batch.within_limit() {
+            // No more than the demand was offered: take all of it, no limit check.
+            items.fold((self.sum, 0), |(sum, n), x| (sum + x, n + 1))
+        } else {
+            let limit = usize::try_from(batch.limit()).unwrap_or(usize::MAX);
+            items
+                .take(limit)
+                .fold((self.sum, 0), |(sum, n), x| (sum + x, n + 1))
+        };
+        self.sum = sum;
         self.used(n);
         n
     }

@@ -142,6 +142,7 @@ pub struct BatchContext {
     culprit: Cell<Option<Stage>>,
     counts_used: Cell<bool>,
     limit: Cell<u64>,
+    within_limit: Cell<bool>,
 }
 
 impl BatchContext {
@@ -151,6 +152,7 @@ impl BatchContext {
             culprit: Cell::new(None),
             counts_used: Cell::new(counts_used),
             limit: Cell::new(u64::MAX),
+            within_limit: Cell::new(false),
         }
     }
 
@@ -172,6 +174,33 @@ impl BatchContext {
     #[inline]
     pub fn max_items(&self) -> u64 {
         BATCH
+    }
+
+    /// True when the batch offered yields at most [`limit`](Self::limit) items, so the
+    /// chain may take every one of them without checking the limit: a loop without an
+    /// early exit, which the compiler can vectorise. Sources set it (with
+    /// [`set_within_limit`](Self::set_within_limit)) when they offer a chunk no larger
+    /// than the outstanding demand; since a fused stage hands on at most one item per item
+    /// it takes, the promise holds all the way down the chain.
+    ///
+    /// ```
+    /// use spillway_core::drain::BatchContext;
+    /// let cx = BatchContext::new(true);
+    /// assert!(!cx.within_limit()); // by default a sink stops at the limit itself
+    /// cx.set_within_limit(true);
+    /// assert!(cx.within_limit());
+    /// ```
+    #[inline]
+    pub fn within_limit(&self) -> bool {
+        self.within_limit.get()
+    }
+
+    /// For sources: says whether the batch about to be offered yields at most
+    /// [`limit`](Self::limit) items (see [`within_limit`](Self::within_limit)). The drain
+    /// loop clears it before each [`Source::pull_batch`].
+    #[inline]
+    pub fn set_within_limit(&self, yes: bool) {
+        self.within_limit.set(yes);
     }
 
     /// Runs user code on behalf of `stage`; if it panics, notes the stage and lets the
@@ -426,6 +455,7 @@ where
                 let counting = !demand.is_unbounded();
                 batch.counts_used.set(counting);
                 batch.limit.set(demand.get() - emitted);
+                batch.within_limit.set(false);
                 if let Some(used) = src.pull_batch(sub, batch) {
                     if counting {
                         emitted += used;

@@ -59,6 +59,11 @@ pub trait Subscriber: Send + 'static {
     /// stages (`map`, `filter`) and folding sinks (`fold`, `collect`, `count`, `last`,
     /// `for_each`) do, so a chain of them is *fused* into one tight loop. The default is
     /// false, and hand-written subscribers keep receiving one `on_next` at a time.
+    ///
+    /// A stage that accepts batches and passes them on hands its downstream at most one
+    /// item per item it takes (a map, a filter; not a flat-map): that is what lets a
+    /// source promise, with [`BatchContext::within_limit`], that a batch yields no more
+    /// than the outstanding demand all the way down the chain.
     #[inline]
     fn accepts_batches(&self) -> bool {
         false
@@ -67,7 +72,10 @@ pub trait Subscriber: Send + 'static {
     /// Takes items from `items` and returns how many were *used*, as
     /// [`try_on_next`](Self::try_on_next) would for each. It must stop taking once it has
     /// used [`batch.limit()`](BatchContext::limit) items (the outstanding demand); the
-    /// items it leaves in the iterator stay with the source. Called by sources on the
+    /// items it leaves in the iterator stay with the source. When
+    /// [`batch.within_limit()`](BatchContext::within_limit) is true the batch holds no
+    /// more than the limit, and a sink may take it all without checking (a loop the
+    /// compiler can vectorise). Called by sources on the
     /// drain loop only when [`accepts_batches`](Self::accepts_batches) is true.
     /// Stages run their user code through [`BatchContext::run`], so a panic inside a batch is
     /// reported against the right stage.

@@ -249,6 +249,14 @@ where
             self.acc = Some(items.fold(acc, |acc, item| batch.run(name, || f.step(acc, item))));
             return 0;
         }
+        if batch.within_limit() {
+            // The source offered no more than the demand: take it all, no limit check.
+            let (acc, used) = items.fold((acc, 0u64), |(acc, used), item| {
+                (batch.run(name, || f.step(acc, item)), used + 1)
+            });
+            self.acc = Some(acc);
+            return used;
+        }
         // Every item taken is used: stop at the limit, leaving the rest to the source.
         let mut used = 0u64;
         let limit = usize::try_from(batch.limit()).unwrap_or(usize::MAX);

@@ -226,8 +226,12 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for StreamSubscriber<T, E>
         // Every item taken is used: stop at the outstanding demand, leaving the rest to
         // the source. If an upstream stage panics mid-batch, what it produced so far
         // stays in `buf` and is flushed, ahead of the `Panicked` error, by `on_error`.
-        let limit = usize::try_from(batch.limit()).unwrap_or(usize::MAX);
-        self.buf.extend(items.take(limit));
+        if batch.within_limit() {
+            self.buf.extend(items); // no more than the demand was offered
+        } else {
+            let limit = usize::try_from(batch.limit()).unwrap_or(usize::MAX);
+            self.buf.extend(items.take(limit));
+        }
         let used = self.buf.len() as u64;
         if used > 0 {
             let buf = &mut self.buf;

@@ -63,7 +63,12 @@ where
             return None;
         }
         let iter = &mut self.0;
-        let max_items = batch.max_items();
+        let mut max_items = batch.max_items();
+        if batch.counts_used() && batch.limit() >= 64 {
+            // Offer no more than the demand, so the chain need not check it per item.
+            max_items = max_items.min(batch.limit());
+            batch.set_within_limit(true);
+        }
         let mut taken = 0u64;
         let items = std::iter::from_fn(|| {
             if taken == max_items {

@@ -65,7 +65,18 @@ impl Source for RangeSource {
             self.next = end;
             return Some(sink.on_next_batch(items, batch));
         }
-        // Bounded: the sink may stop at its limit; what it leaves stays in the range.
+        let limit = batch.limit();
+        if limit >= CHUNK_AT_LEAST {
+            // Bounded, with enough demand to pay for a call: offer no more than the demand,
+            // by value, so the chain takes all of it without a per-item limit check (the
+            // loop vectorises). A filter may leave demand over; the drain offers again.
+            let end = end.min(self.next.saturating_add(limit));
+            let items = self.next..end;
+            self.next = end;
+            batch.set_within_limit(true);
+            return Some(sink.on_next_batch(items, batch));
+        }
+        // Little demand left: the sink stops at its limit; what it leaves stays here.
         let mut items = self.next..end;
         let used = sink.on_next_batch(&mut items, batch);
         self.next = items.start;
@@ -76,6 +87,11 @@ impl Source for RangeSource {
         (self.next >= self.end).then_some(Pulled::Complete)
     }
 }
+
+/// The least outstanding demand for which a bounded batch is offered as a chunk of exactly
+/// that many items (see [`BatchContext::within_limit`]); below it, one offer that the chain
+/// stops at its limit costs less than the few more chunks a filter would leave for.
+const CHUNK_AT_LEAST: u64 = 64;
 
 impl Publisher for Range {
     type Item = u64;
