@@ -81,6 +81,8 @@ pub trait Source: Send + 'static {
     /// demand once per pass. A push source whose producer decides on the outstanding
     /// demand (`create`) needs this: otherwise, mid-pass, an item already taken from its
     /// queue still counts in the demand, and the producer pushes beyond demand unseen.
+    /// Such a source settles what its [`pull_batch`](Self::pull_batch) hands out too, and
+    /// gives back what the chain did not use with [`DrainHandle::restore`].
     const SETTLES_DEMAND: bool = false;
 
     /// Called once, before the subscriber's `on_subscribe`, with a handle through which a
@@ -253,6 +255,7 @@ pub struct DrainHandle(Arc<dyn DrainControl>);
 trait DrainControl: Send + Sync {
     fn signal(&self);
     fn produced(&self, n: u64);
+    fn restore(&self, n: u64);
     fn demand(&self) -> Demand;
     fn is_cancelled(&self) -> bool;
 }
@@ -266,6 +269,39 @@ impl DrainHandle {
     /// [`Source::SETTLES_DEMAND`], which calls it for each item `pull` hands out.
     pub fn produced(&self, n: u64) {
         self.0.produced(n);
+    }
+    /// Gives back demand for `n` items that a [`Source::SETTLES_DEMAND`] source settled
+    /// and handed out, but that the chain did not use (a filter discarded them, or the
+    /// sink left them in the batch): what the drain does itself for a single item.
+    ///
+    /// ```
+    /// # use spillway_core::drain::{self, Pulled, Source};
+    /// # use spillway_core::prelude::*;
+    /// # struct Nothing;
+    /// # impl Source for Nothing {
+    /// #     type Item = u8;
+    /// #     type Error = std::convert::Infallible;
+    /// #     const STAGE: &'static str = "nothing";
+    /// #     fn pull(&mut self, _: &mut std::task::Context<'_>) -> Pulled<u8, Self::Error> {
+    /// #         Pulled::Pending
+    /// #     }
+    /// # }
+    /// # struct Idle;
+    /// # impl Subscriber for Idle {
+    /// #     type Item = u8;
+    /// #     type Error = std::convert::Infallible;
+    /// #     fn on_subscribe(&mut self, _: spillway_core::SharedSubscription) {}
+    /// #     fn on_next(&mut self, _: u8) {}
+    /// #     fn on_error(&mut self, _: spillway_core::Error<Self::Error>) {}
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    /// let handle = drain::start(Nothing, Idle); // nothing requested yet
+    /// assert_eq!(handle.demand().get(), 0);
+    /// handle.restore(3);
+    /// assert_eq!(handle.demand().get(), 3);
+    /// ```
+    pub fn restore(&self, n: u64) {
+        self.0.restore(n);
     }
     /// Outstanding downstream demand.
     pub fn demand(&self) -> Demand {
@@ -409,7 +445,7 @@ where
         let mut emitted = 0u64;
         let mut demand = self.requested.get();
         // Fusion: a chain made only of batch-capable stages takes items a batch at a time.
-        let batching = !Src::SETTLES_DEMAND && sub.accepts_batches();
+        let batching = sub.accepts_batches();
         loop {
             // Relaxed on the hot path; the Acquire fence below orders what follows a stop.
             let flags = self.flags.load(Ordering::Relaxed);
@@ -528,6 +564,9 @@ where
     }
     fn produced(&self, n: u64) {
         self.requested.produced(n);
+    }
+    fn restore(&self, n: u64) {
+        self.requested.add(n);
     }
     fn demand(&self) -> Demand {
         self.requested.get()

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Context as TaskContext;
 
-use spillway_core::drain::{self, DrainHandle, Pulled, Source};
+use spillway_core::drain::{self, BatchContext, DrainHandle, Pulled, Source};
 use spillway_core::{
     ConfigError, Context, Error, Publisher, SharedSubscription, Stage, Subscriber,
 };
@@ -231,20 +231,31 @@ where
         watch,
     });
     drain::start(
-        BufferSource::<_, _, K>(Arc::clone(&shared), PhantomData),
+        BufferSource::<_, _, K> {
+            shared: Arc::clone(&shared),
+            handed_out: Vec::new(),
+            _stage: PhantomData,
+        },
         subscriber,
     );
     let release: Arc<dyn Release> = shared.clone();
     upstream.subscribe(BufferUpstream::<_, _, K> {
         shared,
         context,
+        taken: Vec::new(),
         _stage: PhantomData,
     });
     Arc::downgrade(&release)
 }
 
 /// The downstream side: the drain loop pulls buffered items from here.
-struct BufferSource<T, E, K>(Arc<Shared<T, E>>, PhantomData<fn() -> K>);
+struct BufferSource<T, E, K> {
+    shared: Arc<Shared<T, E>>,
+    /// A fused batch taken out of the queue in one lock (reused, so no allocation per
+    /// batch once warm).
+    handed_out: Vec<T>,
+    _stage: PhantomData<fn() -> K>,
+}
 
 impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for BufferSource<T, E, K> {
     type Item = T;
@@ -253,11 +264,11 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for BufferSource
     const SETTLES_DEMAND: bool = true;
 
     fn attach(&mut self, drain: DrainHandle) {
-        self.0.drain.set(drain);
+        self.shared.drain.set(drain);
     }
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
-        let shared = &self.0;
+        let shared = &self.shared;
         let mut inner = shared.lock();
         if let Some(e) = inner.failed.take() {
             return Pulled::Error(e);
@@ -286,8 +297,55 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for BufferSource
         pulled
     }
 
+    /// Fused: up to the outstanding demand is taken from the queue in one lock, settled
+    /// (as `pull` settles one item), and offered as one batch; what the chain did not use
+    /// is given back, and what it left goes back to the front of the queue.
+    fn pull_batch<Sub>(&mut self, sink: &mut Sub, batch: &BatchContext) -> Option<u64>
+    where
+        Sub: Subscriber<Item = T, Error = E>,
+    {
+        let shared = &self.shared;
+        let mut inner = shared.lock();
+        let limit = batch.limit().min(batch.max_items());
+        let n = usize::try_from(limit).map_or(inner.queue.len(), |l| l.min(inner.queue.len()));
+        if n == 0 || inner.failed.is_some() {
+            return None; // `pull` delivers the end, the failure, or waits
+        }
+        self.handed_out.extend(inner.queue.drain(..n));
+        shared.drain.produced(n as u64);
+        let change = shared.set_buffered(&mut inner);
+        inner.counts.emitted_n(&shared.dropper.stats, n as i64);
+        let more = shared.replenish(&mut inner);
+        drop(inner);
+        shared.report(change);
+        shared.upstream.request(more);
+
+        batch.set_within_limit(true);
+        let mut offered = self.handed_out.drain(..);
+        let used = sink.on_next_batch(&mut offered, batch);
+        let left: Vec<T> = offered.collect();
+        let taken = n - left.len();
+        // Discarded by a filter, or left: not delivered, so their demand is still owed.
+        shared
+            .drain
+            .restore((n as u64).saturating_sub(used.min(taken as u64)));
+        if !left.is_empty() {
+            let mut inner = shared.lock();
+            inner
+                .counts
+                .emitted_n(&shared.dropper.stats, -(left.len() as i64));
+            for item in left.into_iter().rev() {
+                inner.queue.push_front(item);
+            }
+            let change = shared.set_buffered(&mut inner);
+            drop(inner);
+            shared.report(change);
+        }
+        Some(used)
+    }
+
     fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<T, E>> {
-        let mut inner = self.0.lock();
+        let mut inner = self.shared.lock();
         if let Some(e) = inner.failed.take() {
             return Some(Pulled::Error(e));
         }
@@ -306,16 +364,17 @@ impl<T, E, K> Drop for BufferSource<T, E, K> {
     fn drop(&mut self) {
         // Downstream cancelled, or the stage terminated: stop upstream and account for
         // whatever is still buffered.
-        let mut inner = self.0.lock();
+        let shared = &self.shared;
+        let mut inner = shared.lock();
         inner.closed = true;
         let left: Vec<T> = inner.queue.drain(..).collect();
         let upstream_done = inner.upstream_done || inner.end.is_some();
-        let change = self.0.set_buffered(&mut inner);
+        let change = shared.set_buffered(&mut inner);
         drop(inner);
-        self.0.report(change);
-        self.0.dropper.drop_all(left, DropReason::Discarded);
+        shared.report(change);
+        shared.dropper.drop_all(left, DropReason::Discarded);
         if !upstream_done {
-            self.0.upstream.cancel();
+            shared.upstream.cancel();
         }
     }
 }
@@ -324,7 +383,57 @@ impl<T, E, K> Drop for BufferSource<T, E, K> {
 struct BufferUpstream<T, E, K> {
     shared: Arc<Shared<T, E>>,
     context: Context,
+    /// A fused batch taken from upstream before it is queued in one lock (reused). If
+    /// upstream's code panics mid-batch, what it produced so far is queued by `on_error`,
+    /// ahead of the error.
+    taken: Vec<T>,
     _stage: PhantomData<fn() -> K>,
+}
+
+impl<T: Send + 'static, E: Send + 'static, K: StageName> BufferUpstream<T, E, K> {
+    /// Queues the items of `taken`: as many as fit in one lock, with one drain signal; the
+    /// rest one by one through `on_next`, which applies the overflow policy.
+    fn queue_taken(&mut self) {
+        if self.taken.is_empty() {
+            return;
+        }
+        let shared = &self.shared;
+        let stats = &shared.dropper.stats;
+        let c = shared.config;
+        let mut inner = shared.lock();
+        let open =
+            !(inner.closed || inner.failed.is_some() || inner.end.is_some() || inner.upstream_done);
+        let fits = if open {
+            (c.capacity - inner.queue.len()).min(self.taken.len())
+        } else {
+            0
+        };
+        if fits > 0 {
+            let was_empty = inner.queue.is_empty();
+            inner.counts.received_n(stats, fits as u64);
+            inner.in_flight = inner.in_flight.saturating_sub(fits as u64);
+            inner.queue.extend(self.taken.drain(..fits));
+            if c.overflow == BufferOverflow::Backpressure
+                && !inner.paused
+                && inner.queue.len() >= c.high
+            {
+                inner.paused = true;
+                stats.record_paused();
+            }
+            let change = shared.set_buffered(&mut inner);
+            drop(inner);
+            shared.report(change);
+            if was_empty {
+                shared.drain.signal();
+            }
+        } else {
+            drop(inner);
+        }
+        let rest = std::mem::take(&mut self.taken);
+        for item in rest {
+            self.on_next(item);
+        }
+    }
 }
 
 impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUpstream<T, E, K> {
@@ -433,7 +542,30 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
         }
     }
 
+    fn accepts_batches(&self) -> bool {
+        true
+    }
+
+    /// Fused: the run is taken first, outside the lock (upstream's code runs as it is
+    /// taken), then queued in one lock with one drain signal (see `queue_taken`).
+    fn on_next_batch<I>(&mut self, items: I, batch: &BatchContext) -> u64
+    where
+        I: Iterator<Item = T>,
+    {
+        let before = self.taken.len();
+        if batch.within_limit() {
+            self.taken.extend(items);
+        } else {
+            let limit = usize::try_from(batch.limit()).unwrap_or(usize::MAX);
+            self.taken.extend(items.take(limit));
+        }
+        let used = (self.taken.len() - before) as u64;
+        self.queue_taken();
+        used
+    }
+
     fn on_error(&mut self, error: Error<E>) {
+        self.queue_taken();
         let mut inner = self.shared.lock();
         if !inner.upstream_done {
             inner.upstream_done = true;
@@ -444,6 +576,7 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
     }
 
     fn on_complete(&mut self) {
+        self.queue_taken();
         let mut inner = self.shared.lock();
         if !inner.upstream_done {
             inner.upstream_done = true;

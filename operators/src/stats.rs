@@ -250,6 +250,27 @@ impl LocalCounts {
             .store(self.received, Ordering::Relaxed);
     }
 
+    /// Counts `n` items taken from upstream at once (a fused batch).
+    #[inline]
+    pub(crate) fn received_n(&mut self, stats: &FlowStats, n: u64) {
+        self.received += n;
+        stats
+            .counters
+            .received
+            .store(self.received, Ordering::Relaxed);
+    }
+
+    /// Counts `n` items handed downstream at once (a fused batch); `n` may be negative for
+    /// items handed out and given back unused.
+    #[inline]
+    pub(crate) fn emitted_n(&mut self, stats: &FlowStats, n: i64) {
+        self.emitted = self.emitted.wrapping_add_signed(n);
+        stats
+            .counters
+            .emitted
+            .store(self.emitted, Ordering::Relaxed);
+    }
+
     /// Counts one item sent downstream.
     #[inline]
     pub(crate) fn emitted(&mut self, stats: &FlowStats) {

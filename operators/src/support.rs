@@ -71,8 +71,20 @@ impl DrainSlot {
 
     /// Subtracts one delivered item from downstream's demand (`SETTLES_DEMAND` sources).
     pub(crate) fn produced_one(&self) {
+        self.produced(1);
+    }
+
+    /// Subtracts `n` items handed out from downstream's demand (`SETTLES_DEMAND` sources).
+    pub(crate) fn produced(&self, n: u64) {
         if let Some(d) = self.0.get() {
-            d.produced(1);
+            d.produced(n);
+        }
+    }
+
+    /// Gives back demand for `n` items handed out but not used (`SETTLES_DEMAND` sources).
+    pub(crate) fn restore(&self, n: u64) {
+        if let (Some(d), true) = (self.0.get(), n > 0) {
+            d.restore(n);
         }
     }
 }
