@@ -379,6 +379,9 @@ impl<T, E, K> Drop for BufferSource<T, E, K> {
     }
 }
 
+/// The most items a fused batch from upstream collects before they are queued.
+const QUEUE_RUN: usize = 256;
+
 /// The upstream side: receives items and applies the overflow policy.
 struct BufferUpstream<T, E, K> {
     shared: Arc<Shared<T, E>>,
@@ -392,10 +395,11 @@ struct BufferUpstream<T, E, K> {
 
 impl<T: Send + 'static, E: Send + 'static, K: StageName> BufferUpstream<T, E, K> {
     /// Queues the items of `taken`: as many as fit in one lock, with one drain signal; the
-    /// rest one by one through `on_next`, which applies the overflow policy.
-    fn queue_taken(&mut self) {
+    /// rest one by one through `on_next`, which applies the overflow policy. Returns false
+    /// once the stage takes no more items (they would only be discarded).
+    fn queue_taken(&mut self) -> bool {
         if self.taken.is_empty() {
-            return;
+            return true;
         }
         let shared = &self.shared;
         let stats = &shared.dropper.stats;
@@ -429,10 +433,15 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> BufferUpstream<T, E, K>
         } else {
             drop(inner);
         }
+        if self.taken.is_empty() {
+            return open;
+        }
         let rest = std::mem::take(&mut self.taken);
         for item in rest {
             self.on_next(item);
         }
+        let inner = self.shared.lock();
+        !(inner.closed || inner.failed.is_some() || inner.end.is_some() || inner.upstream_done)
     }
 }
 
@@ -552,20 +561,31 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
     where
         I: Iterator<Item = T>,
     {
-        let before = self.taken.len();
-        if batch.within_limit() {
-            self.taken.extend(items);
+        let limit = if batch.within_limit() {
+            usize::MAX
         } else {
-            let limit = usize::try_from(batch.limit()).unwrap_or(usize::MAX);
-            self.taken.extend(items.take(limit));
+            usize::try_from(batch.limit()).unwrap_or(usize::MAX)
+        };
+        let mut items = items.take(limit);
+        let mut used = 0;
+        // In runs of at most `QUEUE_RUN`: an item produced slowly upstream waits for at
+        // most that many more before downstream can see it.
+        loop {
+            self.taken.extend(items.by_ref().take(QUEUE_RUN));
+            let n = self.taken.len() as u64;
+            if n == 0 {
+                return used;
+            }
+            used += n;
+            if !self.queue_taken() {
+                // Closed (cancelled or failed): take no more; what is left stays upstream.
+                return used;
+            }
         }
-        let used = (self.taken.len() - before) as u64;
-        self.queue_taken();
-        used
     }
 
     fn on_error(&mut self, error: Error<E>) {
-        self.queue_taken();
+        let _ = self.queue_taken();
         let mut inner = self.shared.lock();
         if !inner.upstream_done {
             inner.upstream_done = true;
@@ -576,7 +596,7 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
     }
 
     fn on_complete(&mut self) {
-        self.queue_taken();
+        let _ = self.queue_taken();
         let mut inner = self.shared.lock();
         if !inner.upstream_done {
             inner.upstream_done = true;

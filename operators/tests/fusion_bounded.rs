@@ -268,3 +268,18 @@ fn a_panic_mid_batch_upstream_delivers_what_came_before_then_the_error() {
     let s = stats.snapshot();
     assert_eq!((s.received, s.emitted), (700, 700));
 }
+
+#[test]
+fn a_cancel_during_a_fused_batch_stops_the_buffer_taking_more() {
+    let buffered = range(0, 100_000)
+        .on_backpressure_buffer(4096, BufferOverflow::DropNewest)
+        .unwrap();
+    let stats = buffered.stats();
+    let items = futures::executor::block_on(buffered.take(10).collect()).unwrap();
+    assert_eq!(items, (0..10).collect::<Vec<_>>());
+    let s = stats.snapshot();
+    // One run of at most 256 is taken before the cancel is seen, not the source's whole
+    // 8,192-item batch; every item taken is accounted for.
+    assert!(s.received <= 512, "{s:?}");
+    assert_eq!(s.received, s.emitted + s.dropped() + s.buffered, "{s:?}");
+}
