@@ -7,6 +7,19 @@
 //! Each operator only supplies a [`Policy`]: which lane to take the next item from, and
 //! when the whole thing is finished. Everything else — requests, cancellation of every
 //! upstream, fail-fast errors, protocol checks — lives here once.
+//!
+//! # Scalar inners
+//! An inner publisher that answers [`Publisher::into_scalar`] (`just`, `empty`, `error`)
+//! is not subscribed: its item goes straight into a small *scalar queue* (tagged with a
+//! lane id of its own, so round robin and oldest-first treat it exactly like a lane that
+//! holds one item and has completed), an empty one counts as a completed inner at once,
+//! and an error takes the fail-fast path. The outer upstream sends its items in batches
+//! when it can (the drain loop fuses a synchronous outer into `on_next_batch`): their
+//! scalar items are queued under one lock and the drain is signalled once. The place of a
+//! finished scalar inner goes back to the outer upstream in batches (75% of the
+//! concurrency, or at once when the outer has nothing outstanding, so it never stalls):
+//! the outer's outstanding demand plus queued scalars plus open lanes never exceeds the
+//! concurrency, so nothing piles up while downstream has no demand.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -17,7 +30,7 @@ use std::task::Context as TaskContext;
 
 use spillway_core::drain::{self, BatchContext, DrainHandle, Pulled, Source};
 use spillway_core::{
-    ConfigError, Context, Demand, Error, Publisher, SharedSubscription, Stage, Subscriber,
+    ConfigError, Context, Demand, Error, Publisher, Scalar, SharedSubscription, Stage, Subscriber,
 };
 
 use crate::support::{self, DrainSlot, StageName};
@@ -163,6 +176,15 @@ pub(crate) struct State<T, E> {
     ///
     /// [`all_done`]: State::all_done
     quiet_lane_end: bool,
+    /// The items of scalar inners not delivered yet, each with the lane id it would have
+    /// had, in id order: each stands for a lane holding one item that has completed.
+    scalars: VecDeque<(u64, T)>,
+    /// `flat_map` family: scalar inners that finished (delivered, or empty) whose places
+    /// were not handed back to the outer upstream yet.
+    outer_refill: u64,
+    /// Hand them back once this many gathered (75% of the concurrency), or as soon as the
+    /// outer upstream has nothing outstanding.
+    refill_limit: u64,
 }
 
 impl<T, E> State<T, E> {
@@ -249,8 +271,10 @@ impl<T, E> State<T, E> {
         }
     }
 
-    /// Removes every lane, returning their subscriptions (queued items are discarded).
+    /// Removes every lane and queued scalar, returning the lanes' subscriptions (queued
+    /// items are discarded).
     fn remove_all(&mut self) -> Vec<SharedSubscription> {
+        self.scalars.clear();
         let mut ups = Vec::new();
         for slot in std::mem::take(&mut self.order) {
             let lane = &mut self.slots[slot as usize];
@@ -287,8 +311,42 @@ impl<T, E> State<T, E> {
         self.pop_slot(slot)
     }
 
-    /// Round robin over the lanes that have items, in lane-id order, starting after the
-    /// last one served.
+    /// Takes the queued scalar at `at`: its inner has finished.
+    fn pop_scalar(&mut self, at: usize) -> Option<T> {
+        let (_, item) = self.scalars.remove(at)?;
+        if self.refill_outer {
+            self.outer_refill += 1;
+        }
+        Some(item)
+    }
+
+    /// Queues the item of a scalar inner under the next lane id.
+    fn push_scalar(&mut self, item: T) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.scalars.push_back((id, item));
+    }
+
+    /// Hands the places of finished scalar inners back to the outer upstream in one
+    /// request, once 75% of the concurrency gathered or when the outer has nothing
+    /// outstanding (holding them back then would stall it with free places).
+    fn flush_refill(&mut self) {
+        if self.outer_refill == 0
+            || (self.outer_refill < self.refill_limit && !self.outer_outstanding.is_zero())
+        {
+            return;
+        }
+        let n = std::mem::take(&mut self.outer_refill);
+        if self.outer_open && !self.closed {
+            if let Some(outer) = &self.outer {
+                self.outer_outstanding = self.outer_outstanding.add(n);
+                self.requests.push((outer.clone(), n));
+            }
+        }
+    }
+
+    /// Round robin over the lanes that have items and the queued scalars, in lane-id
+    /// order, starting after the last one served.
     pub(crate) fn pop_round_robin(&mut self) -> Option<T> {
         let slots = &self.slots;
         let cursor = self.cursor;
@@ -296,18 +354,54 @@ impl<T, E> State<T, E> {
             .order
             .partition_point(|&s| slots[s as usize].id <= cursor);
         let has_items = |s: &u32| !slots[*s as usize].queue.is_empty();
-        let slot = *self.order[start..]
-            .iter()
-            .find(|s| has_items(s))
-            .or_else(|| self.order[..start].iter().find(|s| has_items(s)))?;
-        self.cursor = self.slots[slot as usize].id;
-        self.pop_slot(slot)
+        let lane_id = |s: u32| slots[s as usize].id;
+        let scalar_at = self.scalars.partition_point(|&(id, _)| id <= cursor);
+        // The first lane or scalar after the cursor; else, wrapping, the first of all.
+        let (lane, scalar) = match self.order[start..].iter().find(|s| has_items(s)) {
+            Some(&slot) => (Some(slot), self.scalars.get(scalar_at)),
+            None if scalar_at < self.scalars.len() => (None, self.scalars.get(scalar_at)),
+            None => (
+                self.order[..start].iter().find(|s| has_items(s)).copied(),
+                self.scalars.front(),
+            ),
+        };
+        match (lane, scalar) {
+            (Some(slot), Some(&(id, _))) if id < lane_id(slot) => {
+                self.cursor = id;
+                let at = if scalar_at < self.scalars.len() {
+                    scalar_at
+                } else {
+                    0
+                };
+                self.pop_scalar(at)
+            }
+            (Some(slot), _) => {
+                self.cursor = lane_id(slot);
+                self.pop_slot(slot)
+            }
+            (None, Some(&(id, _))) => {
+                self.cursor = id;
+                let at = if scalar_at < self.scalars.len() {
+                    scalar_at
+                } else {
+                    0
+                };
+                self.pop_scalar(at)
+            }
+            (None, None) => None,
+        }
     }
 
-    /// The oldest lane only: items in subscription order (`concat_map`).
+    /// The oldest lane or scalar only: items in subscription order (`concat_map`).
     pub(crate) fn pop_oldest(&mut self) -> Option<T> {
-        let slot = *self.order.first()?;
-        self.pop_slot(slot)
+        match (self.order.first(), self.scalars.front()) {
+            (Some(&slot), Some(&(id, _))) if id < self.slots[slot as usize].id => {
+                self.pop_scalar(0)
+            }
+            (Some(&slot), _) => self.pop_slot(slot),
+            (None, Some(_)) => self.pop_scalar(0),
+            (None, None) => None,
+        }
     }
 
     /// The arrival number of lane `id`'s head item.
@@ -322,9 +416,9 @@ impl<T, E> State<T, E> {
         id < 64 && self.ended & (1 << id) != 0
     }
 
-    /// No lane left and none to come.
+    /// No lane or scalar left and none to come.
     pub(crate) fn all_done(&self) -> bool {
-        !self.outer_open && self.order.is_empty()
+        !self.outer_open && self.order.is_empty() && self.scalars.is_empty()
     }
 }
 
@@ -404,6 +498,9 @@ impl<T, E> Fan<T, E> {
                 requests: Vec::new(),
                 quiet_lane_end: false,
                 refill_outer,
+                scalars: VecDeque::new(),
+                outer_refill: 0,
+                refill_limit: 1,
             }),
             drain: DrainSlot::default(),
             prefetch,
@@ -499,7 +596,8 @@ impl<T, E> Fan<T, E> {
         }
     }
 
-    /// `switch_map`: cancels every open lane and discards its queued items.
+    /// `switch_map`: cancels every open lane and discards its queued items (and any
+    /// queued scalar).
     pub(crate) fn cancel_lanes(&self) {
         let mut st = self.lock();
         let ups = st.remove_all();
@@ -519,6 +617,7 @@ impl<T, E> Fan<T, E> {
         }
         st.outer = Some(subscription.clone());
         st.outer_outstanding = st.outer_outstanding.add(initial);
+        st.refill_limit = (initial - initial / 4).max(1);
         drop(st);
         subscription.request(initial);
     }
@@ -536,6 +635,53 @@ impl<T, E> Fan<T, E> {
             return false;
         }
         st.outer_outstanding = st.outer_outstanding.produced(1);
+        true
+    }
+
+    /// Takes scalar inners: `outer_items` outer items not yet accounted for (checked
+    /// against what the outer upstream may send), the scalar `items` they mapped to, and
+    /// `empties` empty scalar inners (completed at once). Queues the items under one lock
+    /// and signals the drain once. False if the operator is closed (the items are
+    /// dropped) or the outer upstream sent more than requested (then it has failed).
+    pub(crate) fn push_scalars(
+        &self,
+        outer_items: u64,
+        items: impl Iterator<Item = T>,
+        empties: u64,
+    ) -> bool {
+        let mut st = self.lock();
+        if st.closed {
+            return false;
+        }
+        if outer_items > 0 {
+            if st.outer_outstanding.get() < outer_items {
+                drop(st);
+                self.violation("the outer publisher sent more items than requested");
+                return false;
+            }
+            st.outer_outstanding = st.outer_outstanding.produced(outer_items);
+        }
+        let was_empty = st.scalars.is_empty();
+        for item in items {
+            st.push_scalar(item);
+        }
+        let wake = was_empty && !st.scalars.is_empty();
+        if empties > 0 && st.refill_outer {
+            st.outer_refill += empties;
+        }
+        st.flush_refill();
+        let requests = if st.requests.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut st.requests)
+        };
+        drop(st);
+        for (up, n) in requests {
+            up.request(n);
+        }
+        if wake {
+            self.drain.signal();
+        }
         true
     }
 
@@ -591,6 +737,7 @@ where
         };
         // Outputs popped for a batch and left by the sink still have to go out.
         let finished = out.is_none() && self.out.is_empty() && self.policy.finished(&st);
+        st.flush_refill();
         std::mem::swap(&mut st.requests, &mut self.requests);
         drop(st);
         self.make_requests();
@@ -661,6 +808,7 @@ where
                 false
             });
             let finished = exhausted && self.policy.finished(&st);
+            st.flush_refill();
             std::mem::swap(&mut st.requests, &mut self.requests);
             drop(st);
             self.idle = exhausted && !finished;
@@ -820,16 +968,62 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for InnerSubscriber<T, E> 
 }
 
 /// The outer subscriber of `flat_map`, `concat_map` and `switch_map`: maps each outer
-/// item to an inner publisher and opens a lane for it.
+/// item to an inner publisher and opens a lane for it, or takes its signal directly if
+/// it is a scalar (see the module docs).
 pub(crate) struct OuterSubscriber<T, E, F, In> {
-    pub(crate) fan: Arc<Fan<T, E>>,
-    pub(crate) f: F,
+    fan: Arc<Fan<T, E>>,
+    f: F,
     /// Requested from the outer upstream at subscribe time.
-    pub(crate) initial: u64,
+    initial: u64,
     /// `switch_map`: each new inner cancels the previous ones.
-    pub(crate) switch: bool,
-    pub(crate) done: bool,
-    pub(crate) _in: PhantomData<fn(In)>,
+    switch: bool,
+    done: bool,
+    /// The scalar items of one batch of outer items (kept for its allocation).
+    scalars: Vec<T>,
+    _in: PhantomData<fn(In)>,
+}
+
+impl<T, E, F, In> OuterSubscriber<T, E, F, In> {
+    /// `initial`: the concurrency (requested from the outer upstream at subscribe time);
+    /// `switch`: each new inner cancels the previous ones.
+    pub(crate) fn new(fan: Arc<Fan<T, E>>, f: F, initial: u64, switch: bool) -> Self {
+        OuterSubscriber {
+            fan,
+            f,
+            initial,
+            switch,
+            done: false,
+            scalars: Vec::new(),
+            _in: PhantomData,
+        }
+    }
+}
+
+impl<T, E, F, In, Q> OuterSubscriber<T, E, F, In>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    In: Send + 'static,
+    F: FnMut(In) -> Q + Send + 'static,
+    Q: Publisher<Item = T, Error = E>,
+{
+    /// Maps an outer item to its inner publisher, or to that publisher's one signal if
+    /// it is a scalar. A panic in the user code becomes the error to fail with.
+    fn map(&mut self, item: In) -> Result<Scalar<T, E>, Q> {
+        let f = &mut self.f;
+        catch_unwind(AssertUnwindSafe(|| f(item).into_scalar()))
+            .unwrap_or_else(|payload| Ok(Scalar::Error(Error::from_panic(self.fan.stage, payload))))
+    }
+
+    /// Subscribes a non-scalar inner publisher to a new lane.
+    fn open(&self, inner: Q) {
+        if self.switch {
+            self.fan.cancel_lanes();
+        }
+        if let Some(lane) = self.fan.open_lane() {
+            inner.subscribe(lane);
+        }
+    }
 }
 
 impl<T, E, F, In, Q> Subscriber for OuterSubscriber<T, E, F, In>
@@ -851,21 +1045,83 @@ where
         if self.done || !self.fan.outer_item() {
             return;
         }
-        let f = &mut self.f;
-        match catch_unwind(AssertUnwindSafe(|| f(item))) {
-            Ok(inner) => {
+        match self.map(item) {
+            Err(inner) => self.open(inner),
+            Ok(scalar) => {
                 if self.switch {
                     self.fan.cancel_lanes();
                 }
-                if let Some(lane) = self.fan.open_lane() {
-                    inner.subscribe(lane);
+                match scalar {
+                    Scalar::Item(x) => {
+                        self.fan.push_scalars(0, std::iter::once(x), 0);
+                    }
+                    Scalar::Empty => {
+                        self.fan.push_scalars(0, std::iter::empty(), 1);
+                    }
+                    Scalar::Error(e) => {
+                        self.done = true;
+                        self.fan.fail(e);
+                    }
                 }
             }
-            Err(payload) => {
-                self.done = true;
-                self.fan.fail(Error::from_panic(self.fan.stage, payload));
+        }
+    }
+
+    /// A synchronous outer upstream hands its items over in batches: the scalar inners of
+    /// a batch are queued under one lock, with one signal to the drain. A non-scalar inner
+    /// or an error first hands over the scalars before it, so the order and what is
+    /// delivered before an error are those of item-by-item delivery. Not for
+    /// `switch_map`, where each new inner discards what the previous one left.
+    fn accepts_batches(&self) -> bool {
+        !self.switch
+    }
+
+    fn on_next_batch<I>(&mut self, items: I, batch: &BatchContext) -> u64
+    where
+        I: Iterator<Item = In>,
+    {
+        let limit = if batch.counts_used() {
+            batch.limit()
+        } else {
+            u64::MAX
+        };
+        let mut items = items;
+        let mut buf = std::mem::take(&mut self.scalars);
+        // Outer items taken, and those not yet accounted for with the fan.
+        let mut used = 0u64;
+        let mut pending = 0u64;
+        let mut empties = 0u64;
+        while used < limit && !self.done {
+            let Some(item) = items.next() else { break };
+            used += 1;
+            pending += 1;
+            match self.map(item) {
+                Ok(Scalar::Item(x)) => buf.push(x),
+                Ok(Scalar::Empty) => empties += 1,
+                Ok(Scalar::Error(e)) => {
+                    self.done = true;
+                    if self.fan.push_scalars(pending, buf.drain(..), empties) {
+                        self.fan.fail(e);
+                    }
+                    pending = 0;
+                }
+                Err(inner) => {
+                    let open = self.fan.push_scalars(pending, buf.drain(..), empties);
+                    (pending, empties) = (0, 0);
+                    if !open {
+                        self.done = true;
+                        break;
+                    }
+                    self.open(inner);
+                }
             }
         }
+        if pending > 0 && !self.done && !self.fan.push_scalars(pending, buf.drain(..), empties) {
+            self.done = true;
+        }
+        buf.clear();
+        self.scalars = buf;
+        used
     }
 
     fn on_error(&mut self, error: Error<E>) {
