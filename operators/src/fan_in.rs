@@ -133,6 +133,145 @@ struct Lane<T> {
     upstream: Option<SharedSubscription>,
 }
 
+/// The items of scalar inners waiting for downstream, each under the lane id it would
+/// have had. Ids only grow and come in runs (a batch of outer items mapped to scalars
+/// gets consecutive ids), so they are kept as runs `(first id, count)` beside the items:
+/// queueing a batch is one move of the items and one run, not a tag per item.
+struct ScalarQueue<T> {
+    items: VecDeque<T>,
+    runs: VecDeque<(u64, u64)>,
+}
+
+impl<T> Default for ScalarQueue<T> {
+    fn default() -> Self {
+        ScalarQueue {
+            items: VecDeque::new(),
+            runs: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> ScalarQueue<T> {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Queues every item of `buf` under ids `first..`, leaving `buf` empty (when the
+    /// queue is empty the two swap allocations instead of copying).
+    fn push(&mut self, first: u64, buf: &mut Vec<T>) {
+        let n = buf.len() as u64;
+        if n == 0 {
+            return;
+        }
+        if self.items.is_empty() {
+            let spare = std::mem::replace(&mut self.items, VecDeque::from(std::mem::take(buf)));
+            *buf = Vec::from(spare);
+        } else {
+            self.items.extend(buf.drain(..));
+        }
+        match self.runs.back_mut() {
+            Some((start, count)) if *start + *count == first => *count += n,
+            _ => self.runs.push_back((first, n)),
+        }
+    }
+
+    fn front_id(&self) -> Option<u64> {
+        self.runs.front().map(|&(first, _)| first)
+    }
+
+    /// The id of the item at `at`.
+    fn id_at(&self, at: usize) -> Option<u64> {
+        let mut at = at as u64;
+        for &(first, count) in &self.runs {
+            if at < count {
+                return Some(first + at);
+            }
+            at -= count;
+        }
+        None
+    }
+
+    /// How many items have an id up to `bound` (they come first).
+    fn count_up_to(&self, bound: u64) -> usize {
+        let mut n = 0;
+        for &(first, count) in &self.runs {
+            if first > bound {
+                break;
+            }
+            if first + (count - 1) <= bound {
+                n += count;
+            } else {
+                n += bound - first + 1;
+                break;
+            }
+        }
+        n as usize
+    }
+
+    /// Removes the item at `at`.
+    fn remove(&mut self, at: usize) -> Option<T> {
+        let item = if at == 0 {
+            self.items.pop_front()?
+        } else {
+            self.items.remove(at)?
+        };
+        let mut k = at as u64;
+        for i in 0..self.runs.len() {
+            let (first, count) = self.runs[i];
+            if k < count {
+                if count == 1 {
+                    self.runs.remove(i);
+                } else if k == 0 {
+                    self.runs[i] = (first + 1, count - 1);
+                } else if k == count - 1 {
+                    self.runs[i].1 -= 1;
+                } else {
+                    self.runs[i].1 = k;
+                    self.runs.insert(i + 1, (first + k + 1, count - k - 1));
+                }
+                break;
+            }
+            k -= count;
+        }
+        Some(item)
+    }
+
+    /// Moves the first `n` items (there are that many) to the back of `out`; returns the
+    /// id of the last one.
+    fn take_front(&mut self, n: usize, out: &mut VecDeque<T>) -> u64 {
+        if n == self.items.len() && out.is_empty() {
+            std::mem::swap(&mut self.items, out);
+        } else {
+            out.extend(self.items.drain(..n));
+        }
+        let mut left = n as u64;
+        let mut last = 0;
+        while left > 0 {
+            let Some(run) = self.runs.front_mut() else {
+                break;
+            };
+            let k = left.min(run.1);
+            last = run.0 + k - 1;
+            run.0 += k;
+            run.1 -= k;
+            left -= k;
+            if run.1 == 0 {
+                self.runs.pop_front();
+            }
+        }
+        last
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.runs.clear();
+    }
+}
+
 /// Where an inner subscriber finds its lane: the slot, checked against the lane id (the
 /// slot may since have been freed and reused by a newer lane).
 #[derive(Debug, Clone, Copy)]
@@ -178,7 +317,7 @@ pub(crate) struct State<T, E> {
     quiet_lane_end: bool,
     /// The items of scalar inners not delivered yet, each with the lane id it would have
     /// had, in id order: each stands for a lane holding one item that has completed.
-    scalars: VecDeque<(u64, T)>,
+    scalars: ScalarQueue<T>,
     /// `flat_map` family: scalar inners that finished (delivered, or empty) whose places
     /// were not handed back to the outer upstream yet.
     outer_refill: u64,
@@ -313,18 +452,11 @@ impl<T, E> State<T, E> {
 
     /// Takes the queued scalar at `at`: its inner has finished.
     fn pop_scalar(&mut self, at: usize) -> Option<T> {
-        let (_, item) = self.scalars.remove(at)?;
+        let item = self.scalars.remove(at)?;
         if self.refill_outer {
             self.outer_refill += 1;
         }
         Some(item)
-    }
-
-    /// Queues the item of a scalar inner under the next lane id.
-    fn push_scalar(&mut self, item: T) {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.scalars.push_back((id, item));
     }
 
     /// Hands the places of finished scalar inners back to the outer upstream in one
@@ -345,59 +477,106 @@ impl<T, E> State<T, E> {
         }
     }
 
+    /// Moves the queued scalars that come next in line, up to `max` outputs in `out`, in
+    /// one go: those before the oldest lane (`oldest`, for `concat_map`), or, for a round
+    /// robin, all of them when no lane is open and the first one comes after the cursor
+    /// (then they are all in line, in id order). The common case of a `flat_map` over
+    /// `just`s; anything else is left to item-by-item popping.
+    fn take_scalar_run(&mut self, out: &mut VecDeque<T>, max: usize, oldest: bool) {
+        let room = max.saturating_sub(out.len());
+        let n = if oldest {
+            match self.order.first() {
+                None => self.scalars.len(),
+                Some(&slot) => match self.slots[slot as usize].id.checked_sub(1) {
+                    Some(bound) => self.scalars.count_up_to(bound),
+                    None => 0,
+                },
+            }
+        } else {
+            match self.scalars.front_id() {
+                Some(id) if self.order.is_empty() && id > self.cursor => self.scalars.len(),
+                _ => 0,
+            }
+        };
+        let n = n.min(room);
+        if n == 0 {
+            return;
+        }
+        self.cursor = self.scalars.take_front(n, out);
+        if self.refill_outer {
+            self.outer_refill += n as u64;
+        }
+    }
+
     /// Round robin over the lanes that have items and the queued scalars, in lane-id
     /// order, starting after the last one served.
     pub(crate) fn pop_round_robin(&mut self) -> Option<T> {
+        if self.scalars.is_empty() {
+            return self.pop_lanes_round_robin();
+        }
+        let cursor = self.cursor;
+        // Only scalars, the next one after the cursor first in line: the common case of a
+        // `flat_map` over `just`s.
+        if self.order.is_empty() {
+            let id = self.scalars.front_id()?;
+            if id > cursor {
+                self.cursor = id;
+                return self.pop_scalar(0);
+            }
+        }
+        let slots = &self.slots;
+        let start = self
+            .order
+            .partition_point(|&s| slots[s as usize].id <= cursor);
+        let has_items = |s: &u32| !slots[*s as usize].queue.is_empty();
+        let lane_id = |s: u32| slots[s as usize].id;
+        // The first lane or scalar after the cursor; else, wrapping, the first of all.
+        let after = self.scalars.count_up_to(cursor);
+        let (lane, scalar_at) = match self.order[start..].iter().find(|s| has_items(s)) {
+            Some(&slot) => (Some(slot), after),
+            None if after < self.scalars.len() => (None, after),
+            None => (
+                self.order[..start].iter().find(|s| has_items(s)).copied(),
+                0,
+            ),
+        };
+        match (lane, self.scalars.id_at(scalar_at)) {
+            (Some(slot), Some(id)) if id < lane_id(slot) => {
+                self.cursor = id;
+                self.pop_scalar(scalar_at)
+            }
+            (Some(slot), _) => {
+                self.cursor = lane_id(slot);
+                self.pop_slot(slot)
+            }
+            (None, Some(id)) => {
+                self.cursor = id;
+                self.pop_scalar(scalar_at)
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// [`pop_round_robin`](Self::pop_round_robin) when no scalar is queued.
+    fn pop_lanes_round_robin(&mut self) -> Option<T> {
         let slots = &self.slots;
         let cursor = self.cursor;
         let start = self
             .order
             .partition_point(|&s| slots[s as usize].id <= cursor);
         let has_items = |s: &u32| !slots[*s as usize].queue.is_empty();
-        let lane_id = |s: u32| slots[s as usize].id;
-        let scalar_at = self.scalars.partition_point(|&(id, _)| id <= cursor);
-        // The first lane or scalar after the cursor; else, wrapping, the first of all.
-        let (lane, scalar) = match self.order[start..].iter().find(|s| has_items(s)) {
-            Some(&slot) => (Some(slot), self.scalars.get(scalar_at)),
-            None if scalar_at < self.scalars.len() => (None, self.scalars.get(scalar_at)),
-            None => (
-                self.order[..start].iter().find(|s| has_items(s)).copied(),
-                self.scalars.front(),
-            ),
-        };
-        match (lane, scalar) {
-            (Some(slot), Some(&(id, _))) if id < lane_id(slot) => {
-                self.cursor = id;
-                let at = if scalar_at < self.scalars.len() {
-                    scalar_at
-                } else {
-                    0
-                };
-                self.pop_scalar(at)
-            }
-            (Some(slot), _) => {
-                self.cursor = lane_id(slot);
-                self.pop_slot(slot)
-            }
-            (None, Some(&(id, _))) => {
-                self.cursor = id;
-                let at = if scalar_at < self.scalars.len() {
-                    scalar_at
-                } else {
-                    0
-                };
-                self.pop_scalar(at)
-            }
-            (None, None) => None,
-        }
+        let slot = *self.order[start..]
+            .iter()
+            .find(|s| has_items(s))
+            .or_else(|| self.order[..start].iter().find(|s| has_items(s)))?;
+        self.cursor = self.slots[slot as usize].id;
+        self.pop_slot(slot)
     }
 
     /// The oldest lane or scalar only: items in subscription order (`concat_map`).
     pub(crate) fn pop_oldest(&mut self) -> Option<T> {
-        match (self.order.first(), self.scalars.front()) {
-            (Some(&slot), Some(&(id, _))) if id < self.slots[slot as usize].id => {
-                self.pop_scalar(0)
-            }
+        match (self.order.first(), self.scalars.front_id()) {
+            (Some(&slot), Some(id)) if id < self.slots[slot as usize].id => self.pop_scalar(0),
             (Some(&slot), _) => self.pop_slot(slot),
             (None, Some(_)) => self.pop_scalar(0),
             (None, None) => None,
@@ -432,8 +611,40 @@ pub(crate) trait Policy<T, E>: Send + 'static {
     const QUIET_LANE_END: bool = false;
     /// The next item for downstream, popped from the lanes (called under the lock).
     fn next(&mut self, state: &mut State<T, E>) -> Option<Self::Out>;
+    /// Pops outputs into `out` until it holds `max` (false), nothing is left (true), or
+    /// right after an output whose lane asked for replenishment (false), so that the
+    /// request is made where item-by-item popping would make it.
+    fn next_batch(
+        &mut self,
+        state: &mut State<T, E>,
+        out: &mut VecDeque<Self::Out>,
+        max: usize,
+    ) -> bool {
+        next_each(self, state, out, max)
+    }
     /// True when nothing more can be emitted: complete.
     fn finished(&self, state: &State<T, E>) -> bool;
+}
+
+/// [`Policy::next_batch`] item by item.
+fn next_each<T, E, P: Policy<T, E> + ?Sized>(
+    policy: &mut P,
+    state: &mut State<T, E>,
+    out: &mut VecDeque<P::Out>,
+    max: usize,
+) -> bool {
+    while out.len() < max {
+        match policy.next(state) {
+            Some(item) => {
+                out.push_back(item);
+                if !state.requests.is_empty() {
+                    return false;
+                }
+            }
+            None => return true,
+        }
+    }
+    false
 }
 
 /// Round robin between the lanes that have items; finished when every lane is.
@@ -445,6 +656,10 @@ impl<T: Send + 'static, E, K: StageName> Policy<T, E> for RoundRobin<K> {
     const QUIET_LANE_END: bool = true;
     fn next(&mut self, state: &mut State<T, E>) -> Option<T> {
         state.pop_round_robin()
+    }
+    fn next_batch(&mut self, state: &mut State<T, E>, out: &mut VecDeque<T>, max: usize) -> bool {
+        state.take_scalar_run(out, max, false);
+        next_each(self, state, out, max)
     }
     fn finished(&self, state: &State<T, E>) -> bool {
         state.all_done()
@@ -459,6 +674,10 @@ impl<T: Send + 'static, E, K: StageName> Policy<T, E> for Oldest<K> {
     type Stage = K;
     fn next(&mut self, state: &mut State<T, E>) -> Option<T> {
         state.pop_oldest()
+    }
+    fn next_batch(&mut self, state: &mut State<T, E>, out: &mut VecDeque<T>, max: usize) -> bool {
+        state.take_scalar_run(out, max, true);
+        next_each(self, state, out, max)
     }
     fn finished(&self, state: &State<T, E>) -> bool {
         state.all_done()
@@ -498,7 +717,7 @@ impl<T, E> Fan<T, E> {
                 requests: Vec::new(),
                 quiet_lane_end: false,
                 refill_outer,
-                scalars: VecDeque::new(),
+                scalars: ScalarQueue::default(),
                 outer_refill: 0,
                 refill_limit: 1,
             }),
@@ -639,16 +858,12 @@ impl<T, E> Fan<T, E> {
     }
 
     /// Takes scalar inners: `outer_items` outer items not yet accounted for (checked
-    /// against what the outer upstream may send), the scalar `items` they mapped to, and
+    /// against what the outer upstream may send), the scalar `items` they mapped to
+    /// (moved out, under new lane ids in this order), and
     /// `empties` empty scalar inners (completed at once). Queues the items under one lock
     /// and signals the drain once. False if the operator is closed (the items are
     /// dropped) or the outer upstream sent more than requested (then it has failed).
-    pub(crate) fn push_scalars(
-        &self,
-        outer_items: u64,
-        items: impl Iterator<Item = T>,
-        empties: u64,
-    ) -> bool {
+    pub(crate) fn push_scalars(&self, outer_items: u64, items: &mut Vec<T>, empties: u64) -> bool {
         let mut st = self.lock();
         if st.closed {
             return false;
@@ -662,9 +877,9 @@ impl<T, E> Fan<T, E> {
             st.outer_outstanding = st.outer_outstanding.produced(outer_items);
         }
         let was_empty = st.scalars.is_empty();
-        for item in items {
-            st.push_scalar(item);
-        }
+        let first = st.next_id;
+        st.next_id += items.len() as u64;
+        st.scalars.push(first, items);
         let wake = was_empty && !st.scalars.is_empty();
         if empties > 0 && st.refill_outer {
             st.outer_refill += empties;
@@ -786,27 +1001,14 @@ where
             if self.idle {
                 return None; // `pull` answers
             }
-            let max = batch.limit().min(batch.max_items());
+            let max = usize::try_from(batch.limit().min(batch.max_items())).unwrap_or(usize::MAX);
             let mut st = self.fan.lock();
             if st.error.is_some() {
                 return None; // `pull` delivers it
             }
             let policy = &mut self.policy;
             let out = &mut self.out;
-            let exhausted = batch.run(Self::STAGE, || {
-                while (out.len() as u64) < max {
-                    match policy.next(&mut st) {
-                        Some(item) => {
-                            out.push_back(item);
-                            if !st.requests.is_empty() {
-                                return false;
-                            }
-                        }
-                        None => return true,
-                    }
-                }
-                false
-            });
+            let exhausted = batch.run(Self::STAGE, || policy.next_batch(&mut st, out, max));
             let finished = exhausted && self.policy.finished(&st);
             st.flush_refill();
             std::mem::swap(&mut st.requests, &mut self.requests);
@@ -1053,10 +1255,12 @@ where
                 }
                 match scalar {
                     Scalar::Item(x) => {
-                        self.fan.push_scalars(0, std::iter::once(x), 0);
+                        self.scalars.push(x);
+                        self.fan.push_scalars(0, &mut self.scalars, 0);
+                        self.scalars.clear(); // closed: dropped
                     }
                     Scalar::Empty => {
-                        self.fan.push_scalars(0, std::iter::empty(), 1);
+                        self.fan.push_scalars(0, &mut Vec::new(), 1);
                     }
                     Scalar::Error(e) => {
                         self.done = true;
@@ -1100,13 +1304,13 @@ where
                 Ok(Scalar::Empty) => empties += 1,
                 Ok(Scalar::Error(e)) => {
                     self.done = true;
-                    if self.fan.push_scalars(pending, buf.drain(..), empties) {
+                    if self.fan.push_scalars(pending, &mut buf, empties) {
                         self.fan.fail(e);
                     }
                     pending = 0;
                 }
                 Err(inner) => {
-                    let open = self.fan.push_scalars(pending, buf.drain(..), empties);
+                    let open = self.fan.push_scalars(pending, &mut buf, empties);
                     (pending, empties) = (0, 0);
                     if !open {
                         self.done = true;
@@ -1116,7 +1320,7 @@ where
                 }
             }
         }
-        if pending > 0 && !self.done && !self.fan.push_scalars(pending, buf.drain(..), empties) {
+        if pending > 0 && !self.done && !self.fan.push_scalars(pending, &mut buf, empties) {
             self.done = true;
         }
         buf.clear();
