@@ -427,6 +427,7 @@ impl<T, E> State<T, E> {
 
     /// Pops the head of the lane in `slot`, scheduling its replenishment; removes the
     /// lane once it is completed and drained.
+    #[inline(always)] // the per-item path of every fan-in operator
     fn pop_slot(&mut self, slot: u32) -> Option<T> {
         let lane = &mut self.slots[slot as usize];
         let (_, item) = lane.queue.pop_front()?;
@@ -511,9 +512,27 @@ impl<T, E> State<T, E> {
     /// Round robin over the lanes that have items and the queued scalars, in lane-id
     /// order, starting after the last one served.
     pub(crate) fn pop_round_robin(&mut self) -> Option<T> {
-        if self.scalars.is_empty() {
-            return self.pop_lanes_round_robin();
+        if !self.scalars.is_empty() {
+            return self.pop_round_robin_with_scalars();
         }
+        let slots = &self.slots;
+        let cursor = self.cursor;
+        let start = self
+            .order
+            .partition_point(|&s| slots[s as usize].id <= cursor);
+        let has_items = |s: &u32| !slots[*s as usize].queue.is_empty();
+        let slot = *self.order[start..]
+            .iter()
+            .find(|s| has_items(s))
+            .or_else(|| self.order[..start].iter().find(|s| has_items(s)))?;
+        self.cursor = self.slots[slot as usize].id;
+        self.pop_slot(slot)
+    }
+
+    /// [`pop_round_robin`](Self::pop_round_robin) with scalars queued (kept apart so that
+    /// the lanes-only path stays as tight as it was).
+    #[inline(never)]
+    fn pop_round_robin_with_scalars(&mut self) -> Option<T> {
         let cursor = self.cursor;
         // Only scalars, the next one after the cursor first in line: the common case of a
         // `flat_map` over `just`s.
@@ -555,22 +574,6 @@ impl<T, E> State<T, E> {
             }
             (None, None) => None,
         }
-    }
-
-    /// [`pop_round_robin`](Self::pop_round_robin) when no scalar is queued.
-    fn pop_lanes_round_robin(&mut self) -> Option<T> {
-        let slots = &self.slots;
-        let cursor = self.cursor;
-        let start = self
-            .order
-            .partition_point(|&s| slots[s as usize].id <= cursor);
-        let has_items = |s: &u32| !slots[*s as usize].queue.is_empty();
-        let slot = *self.order[start..]
-            .iter()
-            .find(|s| has_items(s))
-            .or_else(|| self.order[..start].iter().find(|s| has_items(s)))?;
-        self.cursor = self.slots[slot as usize].id;
-        self.pop_slot(slot)
     }
 
     /// The oldest lane or scalar only: items in subscription order (`concat_map`).
