@@ -857,6 +857,17 @@ impl<T, E> Fan<T, E> {
             return false;
         }
         st.outer_outstanding = st.outer_outstanding.produced(1);
+        // The outer ran dry: places of finished scalar inners held back go now.
+        st.flush_refill();
+        let requests = if st.requests.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut st.requests)
+        };
+        drop(st);
+        for (up, n) in requests {
+            up.request(n);
+        }
         true
     }
 
