@@ -1370,7 +1370,84 @@ impl<T, E> fmt::Debug for Fan<T, E> {
 
 #[cfg(test)]
 mod tests {
-    use super::Credit;
+    use std::collections::VecDeque;
+
+    use proptest::prelude::*;
+
+    use super::{Credit, ScalarQueue};
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Skip `gap` ids (lanes opened meanwhile), then queue `n` items.
+        Push {
+            gap: u64,
+            n: usize,
+        },
+        Remove(usize),
+        TakeFront(usize),
+        CountUpTo(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u64..3, 0usize..5).prop_map(|(gap, n)| Op::Push { gap, n }),
+            (0usize..8).prop_map(Op::Remove),
+            (0usize..8).prop_map(Op::TakeFront),
+            (0u64..40).prop_map(Op::CountUpTo),
+        ]
+    }
+
+    proptest! {
+        /// The run-length queue against a queue of `(id, item)` pairs.
+        #[test]
+        fn scalar_queue_matches_a_tagged_queue(ops in prop::collection::vec(op(), 0..60)) {
+            let mut q = ScalarQueue::default();
+            let mut model: VecDeque<(u64, u64)> = VecDeque::new();
+            let mut next_id = 0u64;
+            let mut buf = Vec::new();
+            let mut out = VecDeque::new();
+            for op in ops {
+                match op {
+                    Op::Push { gap, n } => {
+                        next_id += gap;
+                        for k in 0..n as u64 {
+                            buf.push(next_id * 10 + k);
+                            model.push_back((next_id + k, next_id * 10 + k));
+                        }
+                        q.push(next_id, &mut buf);
+                        prop_assert!(buf.is_empty());
+                        next_id += n as u64;
+                    }
+                    Op::Remove(at) => {
+                        let want = model.remove(at).map(|(_, x)| x);
+                        prop_assert_eq!(q.remove(at), want);
+                    }
+                    Op::TakeFront(n) => {
+                        let n = n.min(model.len());
+                        if n > 0 {
+                            let last = q.take_front(n, &mut out);
+                            let taken: Vec<(u64, u64)> = model.drain(..n).collect();
+                            prop_assert_eq!(last, taken[n - 1].0);
+                            let got: Vec<u64> = out.drain(..).collect();
+                            prop_assert_eq!(got, taken.iter().map(|&(_, x)| x).collect::<Vec<_>>());
+                        }
+                    }
+                    Op::CountUpTo(bound) => {
+                        let want = model.iter().filter(|&&(id, _)| id <= bound).count();
+                        prop_assert_eq!(q.count_up_to(bound), want);
+                    }
+                }
+                prop_assert_eq!(q.len(), model.len());
+                prop_assert_eq!(q.front_id(), model.front().map(|&(id, _)| id));
+                for (at, &(id, _)) in model.iter().enumerate() {
+                    prop_assert_eq!(q.id_at(at), Some(id));
+                }
+                prop_assert_eq!(q.id_at(model.len()), None);
+            }
+            q.clear();
+            prop_assert!(q.is_empty());
+        }
+    }
 
     #[test]
     fn credit_replenishes_at_three_quarters() {
