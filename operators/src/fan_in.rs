@@ -59,7 +59,7 @@ pub(crate) enum Either<A, B> {
 }
 
 /// A publisher with its type erased down to "subscribe this subscriber `S`": lets
-/// `merge` and `concat` hold sources of different types.
+/// `concat` hold sources of different types.
 pub(crate) type Thunk<S> = Box<dyn FnOnce(S) + Send>;
 
 /// Erases `publisher` into a [`Thunk`].
@@ -770,6 +770,25 @@ impl<T, E> Fan<T, E> {
             key,
             buf: Vec::new(),
         })
+    }
+
+    /// True once failed, cancelled or terminated.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Takes the signal of one scalar inner (outside a batch): queues its item, counts an
+    /// empty one as finished, fails with its error.
+    pub(crate) fn take_scalar(&self, scalar: Scalar<T, E>) {
+        match scalar {
+            Scalar::Item(x) => {
+                self.push_scalars(0, &mut vec![x], 0);
+            }
+            Scalar::Empty => {
+                self.push_scalars(0, &mut Vec::new(), 1);
+            }
+            Scalar::Error(e) => self.fail(e),
+        }
     }
 
     /// No more lanes will open (`merge` after subscribing its sources, the outer

@@ -453,6 +453,51 @@ fn concat_map_mixed_inners_keep_order_under_limited_demand() {
 }
 
 #[test]
+fn merge_takes_scalar_sources_without_subscribing() {
+    let subs = Arc::new(AtomicUsize::new(0));
+    let p = |k| probe(k, false, &subs);
+    let h = subscribe(
+        spillway::operators::merge(vec![
+            p(Inner::Just(1)),
+            p(Inner::Many(vec![10, 11])),
+            p(Inner::Empty),
+            p(Inner::Just(2)),
+        ]),
+        0,
+    );
+    h.request(1);
+    h.assert_items(&[1]);
+    h.request(10);
+    let mut items = h.items();
+    items.sort_unstable();
+    assert_eq!(items, vec![1, 2, 10, 11]);
+    h.assert_complete();
+    assert_eq!(subs.load(Ordering::SeqCst), 1, "only the non-scalar source");
+    h.assert_no_protocol_violations();
+}
+
+#[test]
+fn merge_scalar_error_fails_at_once_and_skips_the_rest() {
+    let subs = Arc::new(AtomicUsize::new(0));
+    let p = |k| probe(k, false, &subs);
+    let h = subscribe(
+        spillway::operators::merge(vec![
+            p(Inner::Just(1)),
+            p(Inner::Fail("bad source")),
+            p(Inner::Many(vec![10])),
+        ]),
+        0,
+    );
+    h.assert_items(&[]);
+    h.assert_error_matches(|e| matches!(e, Error::User(m) if m == "bad source"));
+    assert_eq!(
+        subs.load(Ordering::SeqCst),
+        0,
+        "sources after the error not subscribed"
+    );
+}
+
+#[test]
 fn conformance() {
     tck::verify_publisher(
         tck::publisher_factory(|n| range(0, n).flat_map(just, 4, 1).unwrap()).max_elements(3_000),
@@ -460,6 +505,10 @@ fn conformance() {
     .assert_all_passed();
     tck::verify_publisher(
         tck::publisher_factory(|n| range(0, n).concat_map(just)).max_elements(3_000),
+    )
+    .assert_all_passed();
+    tck::verify_publisher(
+        tck::publisher_factory(|n| spillway::operators::merge((0..n).map(just))).max_elements(300),
     )
     .assert_all_passed();
 }
