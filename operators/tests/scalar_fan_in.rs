@@ -498,6 +498,66 @@ fn merge_scalar_error_fails_at_once_and_skips_the_rest() {
 }
 
 #[test]
+fn stress_outer_on_another_thread() {
+    // The outer produces on its own thread only when it has demand (`Error` overflow:
+    // a push without demand would fail the pipeline); downstream requests in small steps
+    // from this thread. Every item arrives once, never beyond demand, and the held-back
+    // places always reach the producer (it would wait forever otherwise).
+    const N: u64 = 3_000;
+    for round in 0..5u64 {
+        let outer = create(OverflowStrategy::Error, |e: Emitter<u64, String>| {
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    if !e.wait_for_demand(std::time::Duration::from_secs(30)) {
+                        return;
+                    }
+                    if e.next(i).is_err() {
+                        return;
+                    }
+                }
+                e.complete();
+            });
+        });
+        let subs = Arc::new(AtomicUsize::new(0));
+        let s = subs.clone();
+        let h = subscribe(
+            outer
+                .flat_map(
+                    move |x| {
+                        let kind = match x % 5 {
+                            0 => Inner::Many(vec![x]),
+                            1 => Inner::Empty,
+                            _ => Inner::Just(x),
+                        };
+                        probe(kind, false, &s)
+                    },
+                    1 + round as usize,
+                    1,
+                )
+                .unwrap(),
+            0,
+        );
+        let mut step = 0u64;
+        while !h.is_terminated() && h.item_count() < N {
+            step = step % 7 + 1;
+            h.request(step);
+            std::thread::yield_now();
+        }
+        h.request(u64::MAX);
+        assert!(
+            h.await_terminal(std::time::Duration::from_secs(30)),
+            "stalled"
+        );
+        h.assert_complete();
+        h.assert_no_protocol_violations();
+        let mut items = h.items();
+        items.sort_unstable();
+        let want: Vec<u64> = (0..N).filter(|x| x % 5 != 1).collect();
+        assert_eq!(items, want);
+    }
+}
+
+#[test]
 fn conformance() {
     tck::verify_publisher(
         tck::publisher_factory(|n| range(0, n).flat_map(just, 4, 1).unwrap()).max_elements(3_000),
