@@ -46,7 +46,7 @@ pub use crate::config::ConfigError;
 pub use crate::context::Context;
 pub use crate::demand::{AtomicDemand, Demand};
 pub use crate::error::{Error, Stage};
-pub use crate::publisher::{Processor, Publisher};
+pub use crate::publisher::{Processor, Publisher, Scalar};
 #[cfg(feature = "tokio")]
 pub use crate::scheduler::TokioScheduler;
 pub use crate::scheduler::{

@@ -62,14 +62,8 @@ where
         // previous inner's leftovers.
         let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), true);
         fan.start(Oldest::<Named>(PhantomData), subscriber);
-        self.upstream.subscribe(OuterSubscriber {
-            fan,
-            f: self.f,
-            initial: 1,
-            switch: false,
-            done: false,
-            _in: PhantomData,
-        });
+        self.upstream
+            .subscribe(OuterSubscriber::new(fan, self.f, 1, false));
     }
 }
 

@@ -1292,6 +1292,15 @@ pub trait OperatorExt: Publisher + Sized {
     /// cancelling cancels them all. Completes when upstream and every inner publisher
     /// have completed and the queues are drained.
     ///
+    /// **Scalar inners**: an inner publisher that knows its one signal without being
+    /// subscribed (`just`, `empty`, `error`, or your own, see
+    /// [`Publisher::into_scalar`](spillway_core::Publisher::into_scalar)) is not
+    /// subscribed: its item is queued and delivered as that of a one-item inner
+    /// publisher that completed at once (same order, same demand), `empty` completes it
+    /// with no item, `error` fails. The places of finished scalar inners go back upstream
+    /// in batches (75% of `concurrency`, or at once when nothing is outstanding upstream),
+    /// so upstream's outstanding demand plus queued items never exceeds `concurrency`.
+    ///
     /// ```text
     /// upstream:            -a-------b-|
     /// inner a:              -1---2-|
@@ -1337,7 +1346,10 @@ pub trait OperatorExt: Publisher + Sized {
     /// [`ConcatMap::prefetch`](crate::ConcatMap::prefetch)) and replenishes it once 75%
     /// was delivered, so at zero downstream demand at most the prefetch is queued. An
     /// error (upstream, inner, or a panic in `f`) is delivered at once and cancels
-    /// upstream and the inner publisher; cancelling cancels both.
+    /// upstream and the inner publisher; cancelling cancels both. A scalar inner
+    /// publisher (`just`, `empty`, `error`: see
+    /// [`Publisher::into_scalar`](spillway_core::Publisher::into_scalar)) is not
+    /// subscribed: its signal takes its turn in order, at no subscription cost.
     ///
     /// ```text
     /// upstream:      -a---b-|
@@ -1372,7 +1384,10 @@ pub trait OperatorExt: Publisher + Sized {
     /// replenishes it once 75% was delivered, so at zero downstream demand at most the
     /// prefetch is queued. An error (upstream, current inner, or a panic in `f`) is
     /// delivered at once and cancels upstream and the inner publisher; cancelling cancels
-    /// both. Completes when upstream and the last inner publisher have completed.
+    /// both. Completes when upstream and the last inner publisher have completed. A scalar
+    /// inner publisher (`just`, `empty`, `error`: see
+    /// [`Publisher::into_scalar`](spillway_core::Publisher::into_scalar)) is not
+    /// subscribed: its item is queued as that of an inner publisher that completed at once.
     ///
     /// **Discard**: items of a replaced inner publisher not yet delivered are dropped.
     ///

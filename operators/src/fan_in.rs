@@ -7,6 +7,19 @@
 //! Each operator only supplies a [`Policy`]: which lane to take the next item from, and
 //! when the whole thing is finished. Everything else — requests, cancellation of every
 //! upstream, fail-fast errors, protocol checks — lives here once.
+//!
+//! # Scalar inners
+//! An inner publisher that answers [`Publisher::into_scalar`] (`just`, `empty`, `error`)
+//! is not subscribed: its item goes straight into a small *scalar queue* (tagged with a
+//! lane id of its own, so round robin and oldest-first treat it exactly like a lane that
+//! holds one item and has completed), an empty one counts as a completed inner at once,
+//! and an error takes the fail-fast path. The outer upstream sends its items in batches
+//! when it can (the drain loop fuses a synchronous outer into `on_next_batch`): their
+//! scalar items are queued under one lock and the drain is signalled once. The place of a
+//! finished scalar inner goes back to the outer upstream in batches (75% of the
+//! concurrency, or at once when the outer has nothing outstanding, so it never stalls):
+//! the outer's outstanding demand plus queued scalars plus open lanes never exceeds the
+//! concurrency, so nothing piles up while downstream has no demand.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -17,7 +30,7 @@ use std::task::Context as TaskContext;
 
 use spillway_core::drain::{self, BatchContext, DrainHandle, Pulled, Source};
 use spillway_core::{
-    ConfigError, Context, Demand, Error, Publisher, SharedSubscription, Stage, Subscriber,
+    ConfigError, Context, Demand, Error, Publisher, Scalar, SharedSubscription, Stage, Subscriber,
 };
 
 use crate::support::{self, DrainSlot, StageName};
@@ -46,7 +59,7 @@ pub(crate) enum Either<A, B> {
 }
 
 /// A publisher with its type erased down to "subscribe this subscriber `S`": lets
-/// `merge` and `concat` hold sources of different types.
+/// `concat` hold sources of different types.
 pub(crate) type Thunk<S> = Box<dyn FnOnce(S) + Send>;
 
 /// Erases `publisher` into a [`Thunk`].
@@ -120,6 +133,145 @@ struct Lane<T> {
     upstream: Option<SharedSubscription>,
 }
 
+/// The items of scalar inners waiting for downstream, each under the lane id it would
+/// have had. Ids only grow and come in runs (a batch of outer items mapped to scalars
+/// gets consecutive ids), so they are kept as runs `(first id, count)` beside the items:
+/// queueing a batch is one move of the items and one run, not a tag per item.
+struct ScalarQueue<T> {
+    items: VecDeque<T>,
+    runs: VecDeque<(u64, u64)>,
+}
+
+impl<T> Default for ScalarQueue<T> {
+    fn default() -> Self {
+        ScalarQueue {
+            items: VecDeque::new(),
+            runs: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> ScalarQueue<T> {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Queues every item of `buf` under ids `first..`, leaving `buf` empty (when the
+    /// queue is empty the two swap allocations instead of copying).
+    fn push(&mut self, first: u64, buf: &mut Vec<T>) {
+        let n = buf.len() as u64;
+        if n == 0 {
+            return;
+        }
+        if self.items.is_empty() {
+            let spare = std::mem::replace(&mut self.items, VecDeque::from(std::mem::take(buf)));
+            *buf = Vec::from(spare);
+        } else {
+            self.items.extend(buf.drain(..));
+        }
+        match self.runs.back_mut() {
+            Some((start, count)) if *start + *count == first => *count += n,
+            _ => self.runs.push_back((first, n)),
+        }
+    }
+
+    fn front_id(&self) -> Option<u64> {
+        self.runs.front().map(|&(first, _)| first)
+    }
+
+    /// The id of the item at `at`.
+    fn id_at(&self, at: usize) -> Option<u64> {
+        let mut at = at as u64;
+        for &(first, count) in &self.runs {
+            if at < count {
+                return Some(first + at);
+            }
+            at -= count;
+        }
+        None
+    }
+
+    /// How many items have an id up to `bound` (they come first).
+    fn count_up_to(&self, bound: u64) -> usize {
+        let mut n = 0;
+        for &(first, count) in &self.runs {
+            if first > bound {
+                break;
+            }
+            if first + (count - 1) <= bound {
+                n += count;
+            } else {
+                n += bound - first + 1;
+                break;
+            }
+        }
+        n as usize
+    }
+
+    /// Removes the item at `at`.
+    fn remove(&mut self, at: usize) -> Option<T> {
+        let item = if at == 0 {
+            self.items.pop_front()?
+        } else {
+            self.items.remove(at)?
+        };
+        let mut k = at as u64;
+        for i in 0..self.runs.len() {
+            let (first, count) = self.runs[i];
+            if k < count {
+                if count == 1 {
+                    self.runs.remove(i);
+                } else if k == 0 {
+                    self.runs[i] = (first + 1, count - 1);
+                } else if k == count - 1 {
+                    self.runs[i].1 -= 1;
+                } else {
+                    self.runs[i].1 = k;
+                    self.runs.insert(i + 1, (first + k + 1, count - k - 1));
+                }
+                break;
+            }
+            k -= count;
+        }
+        Some(item)
+    }
+
+    /// Moves the first `n` items (there are that many) to the back of `out`; returns the
+    /// id of the last one.
+    fn take_front(&mut self, n: usize, out: &mut VecDeque<T>) -> u64 {
+        if n == self.items.len() && out.is_empty() {
+            std::mem::swap(&mut self.items, out);
+        } else {
+            out.extend(self.items.drain(..n));
+        }
+        let mut left = n as u64;
+        let mut last = 0;
+        while left > 0 {
+            let Some(run) = self.runs.front_mut() else {
+                break;
+            };
+            let k = left.min(run.1);
+            last = run.0 + k - 1;
+            run.0 += k;
+            run.1 -= k;
+            left -= k;
+            if run.1 == 0 {
+                self.runs.pop_front();
+            }
+        }
+        last
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.runs.clear();
+    }
+}
+
 /// Where an inner subscriber finds its lane: the slot, checked against the lane id (the
 /// slot may since have been freed and reused by a newer lane).
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +315,15 @@ pub(crate) struct State<T, E> {
     ///
     /// [`all_done`]: State::all_done
     quiet_lane_end: bool,
+    /// The items of scalar inners not delivered yet, each with the lane id it would have
+    /// had, in id order: each stands for a lane holding one item that has completed.
+    scalars: ScalarQueue<T>,
+    /// `flat_map` family: scalar inners that finished (delivered, or empty) whose places
+    /// were not handed back to the outer upstream yet.
+    outer_refill: u64,
+    /// Hand them back once this many gathered (75% of the concurrency), or as soon as the
+    /// outer upstream has nothing outstanding.
+    refill_limit: u64,
 }
 
 impl<T, E> State<T, E> {
@@ -249,8 +410,10 @@ impl<T, E> State<T, E> {
         }
     }
 
-    /// Removes every lane, returning their subscriptions (queued items are discarded).
+    /// Removes every lane and queued scalar, returning the lanes' subscriptions (queued
+    /// items are discarded).
     fn remove_all(&mut self) -> Vec<SharedSubscription> {
+        self.scalars.clear();
         let mut ups = Vec::new();
         for slot in std::mem::take(&mut self.order) {
             let lane = &mut self.slots[slot as usize];
@@ -264,6 +427,7 @@ impl<T, E> State<T, E> {
 
     /// Pops the head of the lane in `slot`, scheduling its replenishment; removes the
     /// lane once it is completed and drained.
+    #[inline(always)] // the per-item path of every fan-in operator
     fn pop_slot(&mut self, slot: u32) -> Option<T> {
         let lane = &mut self.slots[slot as usize];
         let (_, item) = lane.queue.pop_front()?;
@@ -287,9 +451,70 @@ impl<T, E> State<T, E> {
         self.pop_slot(slot)
     }
 
-    /// Round robin over the lanes that have items, in lane-id order, starting after the
-    /// last one served.
+    /// Takes the queued scalar at `at`: its inner has finished.
+    fn pop_scalar(&mut self, at: usize) -> Option<T> {
+        let item = self.scalars.remove(at)?;
+        if self.refill_outer {
+            self.outer_refill += 1;
+        }
+        Some(item)
+    }
+
+    /// Hands the places of finished scalar inners back to the outer upstream in one
+    /// request, once 75% of the concurrency gathered or when the outer has nothing
+    /// outstanding (holding them back then would stall it with free places).
+    fn flush_refill(&mut self) {
+        if self.outer_refill == 0
+            || (self.outer_refill < self.refill_limit && !self.outer_outstanding.is_zero())
+        {
+            return;
+        }
+        let n = std::mem::take(&mut self.outer_refill);
+        if self.outer_open && !self.closed {
+            if let Some(outer) = &self.outer {
+                self.outer_outstanding = self.outer_outstanding.add(n);
+                self.requests.push((outer.clone(), n));
+            }
+        }
+    }
+
+    /// Moves the queued scalars that come next in line, up to `max` outputs in `out`, in
+    /// one go: those before the oldest lane (`oldest`, for `concat_map`), or, for a round
+    /// robin, all of them when no lane is open and the first one comes after the cursor
+    /// (then they are all in line, in id order). The common case of a `flat_map` over
+    /// `just`s; anything else is left to item-by-item popping.
+    fn take_scalar_run(&mut self, out: &mut VecDeque<T>, max: usize, oldest: bool) {
+        let room = max.saturating_sub(out.len());
+        let n = if oldest {
+            match self.order.first() {
+                None => self.scalars.len(),
+                Some(&slot) => match self.slots[slot as usize].id.checked_sub(1) {
+                    Some(bound) => self.scalars.count_up_to(bound),
+                    None => 0,
+                },
+            }
+        } else {
+            match self.scalars.front_id() {
+                Some(id) if self.order.is_empty() && id > self.cursor => self.scalars.len(),
+                _ => 0,
+            }
+        };
+        let n = n.min(room);
+        if n == 0 {
+            return;
+        }
+        self.cursor = self.scalars.take_front(n, out);
+        if self.refill_outer {
+            self.outer_refill += n as u64;
+        }
+    }
+
+    /// Round robin over the lanes that have items and the queued scalars, in lane-id
+    /// order, starting after the last one served.
     pub(crate) fn pop_round_robin(&mut self) -> Option<T> {
+        if !self.scalars.is_empty() {
+            return self.pop_round_robin_with_scalars();
+        }
         let slots = &self.slots;
         let cursor = self.cursor;
         let start = self
@@ -304,10 +529,61 @@ impl<T, E> State<T, E> {
         self.pop_slot(slot)
     }
 
-    /// The oldest lane only: items in subscription order (`concat_map`).
+    /// [`pop_round_robin`](Self::pop_round_robin) with scalars queued (kept apart so that
+    /// the lanes-only path stays as tight as it was).
+    #[inline(never)]
+    fn pop_round_robin_with_scalars(&mut self) -> Option<T> {
+        let cursor = self.cursor;
+        // Only scalars, the next one after the cursor first in line: the common case of a
+        // `flat_map` over `just`s.
+        if self.order.is_empty() {
+            let id = self.scalars.front_id()?;
+            if id > cursor {
+                self.cursor = id;
+                return self.pop_scalar(0);
+            }
+        }
+        let slots = &self.slots;
+        let start = self
+            .order
+            .partition_point(|&s| slots[s as usize].id <= cursor);
+        let has_items = |s: &u32| !slots[*s as usize].queue.is_empty();
+        let lane_id = |s: u32| slots[s as usize].id;
+        // The first lane or scalar after the cursor; else, wrapping, the first of all.
+        let after = self.scalars.count_up_to(cursor);
+        let (lane, scalar_at) = match self.order[start..].iter().find(|s| has_items(s)) {
+            Some(&slot) => (Some(slot), after),
+            None if after < self.scalars.len() => (None, after),
+            None => (
+                self.order[..start].iter().find(|s| has_items(s)).copied(),
+                0,
+            ),
+        };
+        match (lane, self.scalars.id_at(scalar_at)) {
+            (Some(slot), Some(id)) if id < lane_id(slot) => {
+                self.cursor = id;
+                self.pop_scalar(scalar_at)
+            }
+            (Some(slot), _) => {
+                self.cursor = lane_id(slot);
+                self.pop_slot(slot)
+            }
+            (None, Some(id)) => {
+                self.cursor = id;
+                self.pop_scalar(scalar_at)
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// The oldest lane or scalar only: items in subscription order (`concat_map`).
     pub(crate) fn pop_oldest(&mut self) -> Option<T> {
-        let slot = *self.order.first()?;
-        self.pop_slot(slot)
+        match (self.order.first(), self.scalars.front_id()) {
+            (Some(&slot), Some(id)) if id < self.slots[slot as usize].id => self.pop_scalar(0),
+            (Some(&slot), _) => self.pop_slot(slot),
+            (None, Some(_)) => self.pop_scalar(0),
+            (None, None) => None,
+        }
     }
 
     /// The arrival number of lane `id`'s head item.
@@ -322,9 +598,9 @@ impl<T, E> State<T, E> {
         id < 64 && self.ended & (1 << id) != 0
     }
 
-    /// No lane left and none to come.
+    /// No lane or scalar left and none to come.
     pub(crate) fn all_done(&self) -> bool {
-        !self.outer_open && self.order.is_empty()
+        !self.outer_open && self.order.is_empty() && self.scalars.is_empty()
     }
 }
 
@@ -338,8 +614,40 @@ pub(crate) trait Policy<T, E>: Send + 'static {
     const QUIET_LANE_END: bool = false;
     /// The next item for downstream, popped from the lanes (called under the lock).
     fn next(&mut self, state: &mut State<T, E>) -> Option<Self::Out>;
+    /// Pops outputs into `out` until it holds `max` (false), nothing is left (true), or
+    /// right after an output whose lane asked for replenishment (false), so that the
+    /// request is made where item-by-item popping would make it.
+    fn next_batch(
+        &mut self,
+        state: &mut State<T, E>,
+        out: &mut VecDeque<Self::Out>,
+        max: usize,
+    ) -> bool {
+        next_each(self, state, out, max)
+    }
     /// True when nothing more can be emitted: complete.
     fn finished(&self, state: &State<T, E>) -> bool;
+}
+
+/// [`Policy::next_batch`] item by item.
+fn next_each<T, E, P: Policy<T, E> + ?Sized>(
+    policy: &mut P,
+    state: &mut State<T, E>,
+    out: &mut VecDeque<P::Out>,
+    max: usize,
+) -> bool {
+    while out.len() < max {
+        match policy.next(state) {
+            Some(item) => {
+                out.push_back(item);
+                if !state.requests.is_empty() {
+                    return false;
+                }
+            }
+            None => return true,
+        }
+    }
+    false
 }
 
 /// Round robin between the lanes that have items; finished when every lane is.
@@ -351,6 +659,10 @@ impl<T: Send + 'static, E, K: StageName> Policy<T, E> for RoundRobin<K> {
     const QUIET_LANE_END: bool = true;
     fn next(&mut self, state: &mut State<T, E>) -> Option<T> {
         state.pop_round_robin()
+    }
+    fn next_batch(&mut self, state: &mut State<T, E>, out: &mut VecDeque<T>, max: usize) -> bool {
+        state.take_scalar_run(out, max, false);
+        next_each(self, state, out, max)
     }
     fn finished(&self, state: &State<T, E>) -> bool {
         state.all_done()
@@ -365,6 +677,10 @@ impl<T: Send + 'static, E, K: StageName> Policy<T, E> for Oldest<K> {
     type Stage = K;
     fn next(&mut self, state: &mut State<T, E>) -> Option<T> {
         state.pop_oldest()
+    }
+    fn next_batch(&mut self, state: &mut State<T, E>, out: &mut VecDeque<T>, max: usize) -> bool {
+        state.take_scalar_run(out, max, true);
+        next_each(self, state, out, max)
     }
     fn finished(&self, state: &State<T, E>) -> bool {
         state.all_done()
@@ -404,6 +720,9 @@ impl<T, E> Fan<T, E> {
                 requests: Vec::new(),
                 quiet_lane_end: false,
                 refill_outer,
+                scalars: ScalarQueue::default(),
+                outer_refill: 0,
+                refill_limit: 1,
             }),
             drain: DrainSlot::default(),
             prefetch,
@@ -453,6 +772,25 @@ impl<T, E> Fan<T, E> {
         })
     }
 
+    /// True once failed, cancelled or terminated.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Takes the signal of one scalar inner (outside a batch): queues its item, counts an
+    /// empty one as finished, fails with its error.
+    pub(crate) fn take_scalar(&self, scalar: Scalar<T, E>) {
+        match scalar {
+            Scalar::Item(x) => {
+                self.push_scalars(0, &mut vec![x], 0);
+            }
+            Scalar::Empty => {
+                self.push_scalars(0, &mut Vec::new(), 1);
+            }
+            Scalar::Error(e) => self.fail(e),
+        }
+    }
+
     /// No more lanes will open (`merge` after subscribing its sources, the outer
     /// upstream completed).
     pub(crate) fn close_outer(&self) {
@@ -499,7 +837,8 @@ impl<T, E> Fan<T, E> {
         }
     }
 
-    /// `switch_map`: cancels every open lane and discards its queued items.
+    /// `switch_map`: cancels every open lane and discards its queued items (and any
+    /// queued scalar).
     pub(crate) fn cancel_lanes(&self) {
         let mut st = self.lock();
         let ups = st.remove_all();
@@ -519,6 +858,7 @@ impl<T, E> Fan<T, E> {
         }
         st.outer = Some(subscription.clone());
         st.outer_outstanding = st.outer_outstanding.add(initial);
+        st.refill_limit = (initial - initial / 4).max(1);
         drop(st);
         subscription.request(initial);
     }
@@ -536,6 +876,60 @@ impl<T, E> Fan<T, E> {
             return false;
         }
         st.outer_outstanding = st.outer_outstanding.produced(1);
+        // The outer ran dry: places of finished scalar inners held back go now.
+        st.flush_refill();
+        let requests = if st.requests.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut st.requests)
+        };
+        drop(st);
+        for (up, n) in requests {
+            up.request(n);
+        }
+        true
+    }
+
+    /// Takes scalar inners: `outer_items` outer items not yet accounted for (checked
+    /// against what the outer upstream may send), the scalar `items` they mapped to
+    /// (moved out, under new lane ids in this order), and
+    /// `empties` empty scalar inners (completed at once). Queues the items under one lock
+    /// and signals the drain once. False if the operator is closed (the items are
+    /// dropped) or the outer upstream sent more than requested (then it has failed).
+    pub(crate) fn push_scalars(&self, outer_items: u64, items: &mut Vec<T>, empties: u64) -> bool {
+        let mut st = self.lock();
+        if st.closed {
+            return false;
+        }
+        if outer_items > 0 {
+            if st.outer_outstanding.get() < outer_items {
+                drop(st);
+                self.violation("the outer publisher sent more items than requested");
+                return false;
+            }
+            st.outer_outstanding = st.outer_outstanding.produced(outer_items);
+        }
+        let was_empty = st.scalars.is_empty();
+        let first = st.next_id;
+        st.next_id += items.len() as u64;
+        st.scalars.push(first, items);
+        let wake = was_empty && !st.scalars.is_empty();
+        if empties > 0 && st.refill_outer {
+            st.outer_refill += empties;
+        }
+        st.flush_refill();
+        let requests = if st.requests.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut st.requests)
+        };
+        drop(st);
+        for (up, n) in requests {
+            up.request(n);
+        }
+        if wake {
+            self.drain.signal();
+        }
         true
     }
 
@@ -591,6 +985,7 @@ where
         };
         // Outputs popped for a batch and left by the sink still have to go out.
         let finished = out.is_none() && self.out.is_empty() && self.policy.finished(&st);
+        st.flush_refill();
         std::mem::swap(&mut st.requests, &mut self.requests);
         drop(st);
         self.make_requests();
@@ -639,28 +1034,16 @@ where
             if self.idle {
                 return None; // `pull` answers
             }
-            let max = batch.limit().min(batch.max_items());
+            let max = usize::try_from(batch.limit().min(batch.max_items())).unwrap_or(usize::MAX);
             let mut st = self.fan.lock();
             if st.error.is_some() {
                 return None; // `pull` delivers it
             }
             let policy = &mut self.policy;
             let out = &mut self.out;
-            let exhausted = batch.run(Self::STAGE, || {
-                while (out.len() as u64) < max {
-                    match policy.next(&mut st) {
-                        Some(item) => {
-                            out.push_back(item);
-                            if !st.requests.is_empty() {
-                                return false;
-                            }
-                        }
-                        None => return true,
-                    }
-                }
-                false
-            });
+            let exhausted = batch.run(Self::STAGE, || policy.next_batch(&mut st, out, max));
             let finished = exhausted && self.policy.finished(&st);
+            st.flush_refill();
             std::mem::swap(&mut st.requests, &mut self.requests);
             drop(st);
             self.idle = exhausted && !finished;
@@ -820,16 +1203,62 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for InnerSubscriber<T, E> 
 }
 
 /// The outer subscriber of `flat_map`, `concat_map` and `switch_map`: maps each outer
-/// item to an inner publisher and opens a lane for it.
+/// item to an inner publisher and opens a lane for it, or takes its signal directly if
+/// it is a scalar (see the module docs).
 pub(crate) struct OuterSubscriber<T, E, F, In> {
-    pub(crate) fan: Arc<Fan<T, E>>,
-    pub(crate) f: F,
+    fan: Arc<Fan<T, E>>,
+    f: F,
     /// Requested from the outer upstream at subscribe time.
-    pub(crate) initial: u64,
+    initial: u64,
     /// `switch_map`: each new inner cancels the previous ones.
-    pub(crate) switch: bool,
-    pub(crate) done: bool,
-    pub(crate) _in: PhantomData<fn(In)>,
+    switch: bool,
+    done: bool,
+    /// The scalar items of one batch of outer items (kept for its allocation).
+    scalars: Vec<T>,
+    _in: PhantomData<fn(In)>,
+}
+
+impl<T, E, F, In> OuterSubscriber<T, E, F, In> {
+    /// `initial`: the concurrency (requested from the outer upstream at subscribe time);
+    /// `switch`: each new inner cancels the previous ones.
+    pub(crate) fn new(fan: Arc<Fan<T, E>>, f: F, initial: u64, switch: bool) -> Self {
+        OuterSubscriber {
+            fan,
+            f,
+            initial,
+            switch,
+            done: false,
+            scalars: Vec::new(),
+            _in: PhantomData,
+        }
+    }
+}
+
+impl<T, E, F, In, Q> OuterSubscriber<T, E, F, In>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    In: Send + 'static,
+    F: FnMut(In) -> Q + Send + 'static,
+    Q: Publisher<Item = T, Error = E>,
+{
+    /// Maps an outer item to its inner publisher, or to that publisher's one signal if
+    /// it is a scalar. A panic in the user code becomes the error to fail with.
+    fn map(&mut self, item: In) -> Result<Scalar<T, E>, Q> {
+        let f = &mut self.f;
+        catch_unwind(AssertUnwindSafe(|| f(item).into_scalar()))
+            .unwrap_or_else(|payload| Ok(Scalar::Error(Error::from_panic(self.fan.stage, payload))))
+    }
+
+    /// Subscribes a non-scalar inner publisher to a new lane.
+    fn open(&self, inner: Q) {
+        if self.switch {
+            self.fan.cancel_lanes();
+        }
+        if let Some(lane) = self.fan.open_lane() {
+            inner.subscribe(lane);
+        }
+    }
 }
 
 impl<T, E, F, In, Q> Subscriber for OuterSubscriber<T, E, F, In>
@@ -851,21 +1280,85 @@ where
         if self.done || !self.fan.outer_item() {
             return;
         }
-        let f = &mut self.f;
-        match catch_unwind(AssertUnwindSafe(|| f(item))) {
-            Ok(inner) => {
+        match self.map(item) {
+            Err(inner) => self.open(inner),
+            Ok(scalar) => {
                 if self.switch {
                     self.fan.cancel_lanes();
                 }
-                if let Some(lane) = self.fan.open_lane() {
-                    inner.subscribe(lane);
+                match scalar {
+                    Scalar::Item(x) => {
+                        self.scalars.push(x);
+                        self.fan.push_scalars(0, &mut self.scalars, 0);
+                        self.scalars.clear(); // closed: dropped
+                    }
+                    Scalar::Empty => {
+                        self.fan.push_scalars(0, &mut Vec::new(), 1);
+                    }
+                    Scalar::Error(e) => {
+                        self.done = true;
+                        self.fan.fail(e);
+                    }
                 }
             }
-            Err(payload) => {
-                self.done = true;
-                self.fan.fail(Error::from_panic(self.fan.stage, payload));
+        }
+    }
+
+    /// A synchronous outer upstream hands its items over in batches: the scalar inners of
+    /// a batch are queued under one lock, with one signal to the drain. A non-scalar inner
+    /// or an error first hands over the scalars before it, so the order and what is
+    /// delivered before an error are those of item-by-item delivery. Not for
+    /// `switch_map`, where each new inner discards what the previous one left.
+    fn accepts_batches(&self) -> bool {
+        !self.switch
+    }
+
+    fn on_next_batch<I>(&mut self, items: I, batch: &BatchContext) -> u64
+    where
+        I: Iterator<Item = In>,
+    {
+        let limit = if batch.counts_used() {
+            batch.limit()
+        } else {
+            u64::MAX
+        };
+        let mut items = items;
+        let mut buf = std::mem::take(&mut self.scalars);
+        // Outer items taken, and those not yet accounted for with the fan.
+        let mut used = 0u64;
+        let mut pending = 0u64;
+        let mut empties = 0u64;
+        while used < limit && !self.done {
+            let Some(item) = items.next() else { break };
+            used += 1;
+            pending += 1;
+            match self.map(item) {
+                Ok(Scalar::Item(x)) => buf.push(x),
+                Ok(Scalar::Empty) => empties += 1,
+                Ok(Scalar::Error(e)) => {
+                    self.done = true;
+                    if self.fan.push_scalars(pending, &mut buf, empties) {
+                        self.fan.fail(e);
+                    }
+                    pending = 0;
+                }
+                Err(inner) => {
+                    let open = self.fan.push_scalars(pending, &mut buf, empties);
+                    (pending, empties) = (0, 0);
+                    if !open {
+                        self.done = true;
+                        break;
+                    }
+                    self.open(inner);
+                }
             }
         }
+        if pending > 0 && !self.done && !self.fan.push_scalars(pending, &mut buf, empties) {
+            self.done = true;
+        }
+        buf.clear();
+        self.scalars = buf;
+        used
     }
 
     fn on_error(&mut self, error: Error<E>) {
@@ -896,7 +1389,84 @@ impl<T, E> fmt::Debug for Fan<T, E> {
 
 #[cfg(test)]
 mod tests {
-    use super::Credit;
+    use std::collections::VecDeque;
+
+    use proptest::prelude::*;
+
+    use super::{Credit, ScalarQueue};
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Skip `gap` ids (lanes opened meanwhile), then queue `n` items.
+        Push {
+            gap: u64,
+            n: usize,
+        },
+        Remove(usize),
+        TakeFront(usize),
+        CountUpTo(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u64..3, 0usize..5).prop_map(|(gap, n)| Op::Push { gap, n }),
+            (0usize..8).prop_map(Op::Remove),
+            (0usize..8).prop_map(Op::TakeFront),
+            (0u64..40).prop_map(Op::CountUpTo),
+        ]
+    }
+
+    proptest! {
+        /// The run-length queue against a queue of `(id, item)` pairs.
+        #[test]
+        fn scalar_queue_matches_a_tagged_queue(ops in prop::collection::vec(op(), 0..60)) {
+            let mut q = ScalarQueue::default();
+            let mut model: VecDeque<(u64, u64)> = VecDeque::new();
+            let mut next_id = 0u64;
+            let mut buf = Vec::new();
+            let mut out = VecDeque::new();
+            for op in ops {
+                match op {
+                    Op::Push { gap, n } => {
+                        next_id += gap;
+                        for k in 0..n as u64 {
+                            buf.push(next_id * 10 + k);
+                            model.push_back((next_id + k, next_id * 10 + k));
+                        }
+                        q.push(next_id, &mut buf);
+                        prop_assert!(buf.is_empty());
+                        next_id += n as u64;
+                    }
+                    Op::Remove(at) => {
+                        let want = model.remove(at).map(|(_, x)| x);
+                        prop_assert_eq!(q.remove(at), want);
+                    }
+                    Op::TakeFront(n) => {
+                        let n = n.min(model.len());
+                        if n > 0 {
+                            let last = q.take_front(n, &mut out);
+                            let taken: Vec<(u64, u64)> = model.drain(..n).collect();
+                            prop_assert_eq!(last, taken[n - 1].0);
+                            let got: Vec<u64> = out.drain(..).collect();
+                            prop_assert_eq!(got, taken.iter().map(|&(_, x)| x).collect::<Vec<_>>());
+                        }
+                    }
+                    Op::CountUpTo(bound) => {
+                        let want = model.iter().filter(|&&(id, _)| id <= bound).count();
+                        prop_assert_eq!(q.count_up_to(bound), want);
+                    }
+                }
+                prop_assert_eq!(q.len(), model.len());
+                prop_assert_eq!(q.front_id(), model.front().map(|&(id, _)| id));
+                for (at, &(id, _)) in model.iter().enumerate() {
+                    prop_assert_eq!(q.id_at(at), Some(id));
+                }
+                prop_assert_eq!(q.id_at(model.len()), None);
+            }
+            q.clear();
+            prop_assert!(q.is_empty());
+        }
+    }
 
     #[test]
     fn credit_replenishes_at_three_quarters() {

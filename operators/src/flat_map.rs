@@ -59,14 +59,12 @@ where
     {
         let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), true);
         fan.start(RoundRobin::<Named>(PhantomData), subscriber);
-        self.upstream.subscribe(OuterSubscriber {
+        self.upstream.subscribe(OuterSubscriber::new(
             fan,
-            f: self.f,
-            initial: self.concurrency as u64,
-            switch: false,
-            done: false,
-            _in: PhantomData,
-        });
+            self.f,
+            self.concurrency as u64,
+            false,
+        ));
     }
 }
 

@@ -2,10 +2,11 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
 
-use crate::fan_in::{self, Fan, InnerSubscriber, RoundRobin, Thunk};
+use crate::fan_in::{self, Fan, RoundRobin};
 use crate::support::StageName;
 
 const STAGE: &str = "merge";
@@ -14,8 +15,27 @@ const STAGE: &str = "merge";
 /// [`merge_with`](crate::OperatorExt::merge_with) method.
 #[must_use = "publishers do nothing until subscribed"]
 pub struct Merge<T, E> {
-    sources: Vec<Thunk<InnerSubscriber<T, E>>>,
+    sources: Vec<Source<T, E>>,
     prefetch: usize,
+}
+
+/// A source with its type erased: at subscribe time it either opens a lane and
+/// subscribes to it, or, if it is a scalar, hands its signal over directly (see
+/// [`Publisher::into_scalar`]).
+type Source<T, E> = Box<dyn FnOnce(&Arc<Fan<T, E>>) + Send>;
+
+fn source<P>(publisher: P) -> Source<P::Item, P::Error>
+where
+    P: Publisher + Send + 'static,
+{
+    Box::new(move |fan| match publisher.into_scalar() {
+        Ok(scalar) => fan.take_scalar(scalar),
+        Err(publisher) => {
+            if let Some(lane) = fan.open_lane() {
+                publisher.subscribe(lane);
+            }
+        }
+    })
 }
 
 /// Merges the items of every publisher in `sources` into one stream: all of them are
@@ -30,7 +50,10 @@ pub struct Merge<T, E> {
 /// and cancels every other source; the merge completes when every source has completed
 /// and its queue is drained. Cancelling cancels every source. A source that sends more
 /// than requested fails the merge with
-/// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+/// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation). A scalar source
+/// (`just`, `empty`, `error`: see
+/// [`Publisher::into_scalar`](spillway_core::Publisher::into_scalar)) is not subscribed:
+/// its item is queued as that of a source that completed at once.
 ///
 /// `merge` is n-ary and takes publishers of one type; for two publishers of different
 /// types use [`merge_with`](crate::OperatorExt::merge_with).
@@ -56,11 +79,11 @@ where
     I: IntoIterator<Item = P>,
     P: Publisher + Send + 'static,
 {
-    Merge::new(sources.into_iter().map(fan_in::thunk).collect())
+    Merge::new(sources.into_iter().map(source).collect())
 }
 
 impl<T: Send + 'static, E: Send + 'static> Merge<T, E> {
-    pub(crate) fn new(sources: Vec<Thunk<InnerSubscriber<T, E>>>) -> Self {
+    fn new(sources: Vec<Source<T, E>>) -> Self {
         Merge {
             sources,
             prefetch: fan_in::DEFAULT_PREFETCH,
@@ -72,7 +95,7 @@ impl<T: Send + 'static, E: Send + 'static> Merge<T, E> {
     where
         P: Publisher<Item = T, Error = E> + Send + 'static,
     {
-        self.sources.push(fan_in::thunk(other));
+        self.sources.push(source(other));
         self
     }
 
@@ -103,10 +126,10 @@ impl<T: Send + 'static, E: Send + 'static> Publisher for Merge<T, E> {
         let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), false);
         fan.start(RoundRobin::<Named>(PhantomData), subscriber);
         for source in self.sources {
-            match fan.open_lane() {
-                Some(lane) => source(lane),
-                None => break, // cancelled or failed meanwhile: the rest are not subscribed
+            if fan.is_closed() {
+                break; // cancelled or failed meanwhile: the rest are not subscribed
             }
+            source(&fan);
         }
         fan.close_outer();
     }

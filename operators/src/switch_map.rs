@@ -58,14 +58,8 @@ where
     {
         let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), false);
         fan.start(RoundRobin::<Named>(PhantomData), subscriber);
-        self.upstream.subscribe(OuterSubscriber {
-            fan,
-            f: self.f,
-            initial: u64::MAX,
-            switch: true,
-            done: false,
-            _in: PhantomData,
-        });
+        self.upstream
+            .subscribe(OuterSubscriber::new(fan, self.f, u64::MAX, true));
     }
 }
 

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::task::Context;
 
 use crate::drain::{self, Pulled, Source};
-use crate::{Publisher, Subscriber};
+use crate::{Publisher, Scalar, Subscriber};
 
 /// Publisher for [`empty`].
 #[must_use = "publishers do nothing until subscribed"]
@@ -50,6 +50,12 @@ impl<T: Send + 'static, E: Send + 'static> Publisher for Empty<T, E> {
         S: Subscriber<Item = T, Error = E>,
     {
         drain::start(EmptySource(PhantomData), subscriber);
+    }
+
+    /// Always `Ok(Scalar::Empty)`.
+    #[inline]
+    fn into_scalar(self) -> Result<Scalar<T, E>, Self> {
+        Ok(Scalar::Empty)
     }
 }
 

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::task::Context;
 
 use crate::drain::{self, Pulled, Source};
-use crate::{Error, Publisher, Subscriber};
+use crate::{Error, Publisher, Scalar, Subscriber};
 
 /// Publisher for [`error`].
 #[must_use = "publishers do nothing until subscribed"]
@@ -79,6 +79,12 @@ impl<T: Send + 'static, E: Send + 'static> Publisher for Fail<T, E> {
             FailSource(Some(Error::User(self.error)), PhantomData),
             subscriber,
         );
+    }
+
+    /// Always `Ok(Scalar::Error(Error::User(error)))`.
+    #[inline]
+    fn into_scalar(self) -> Result<Scalar<T, E>, Self> {
+        Ok(Scalar::Error(Error::User(self.error)))
     }
 }
 

@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::task::Context;
 
 use crate::drain::{self, Pulled, Source};
-use crate::{Publisher, Subscriber};
+use crate::{Publisher, Scalar, Subscriber};
 
 /// Publisher for [`just`].
 #[derive(Debug, Clone)]
@@ -50,5 +50,12 @@ impl<T: Send + 'static> Publisher for Just<T> {
         S: Subscriber<Item = T, Error = Infallible>,
     {
         drain::start(JustSource(Some(self.item)), subscriber);
+    }
+
+    /// Always `Ok(Scalar::Item(item))`: `flat_map` and friends take the item without
+    /// subscribing.
+    #[inline]
+    fn into_scalar(self) -> Result<Scalar<T, Infallible>, Self> {
+        Ok(Scalar::Item(self.item))
     }
 }
