@@ -21,7 +21,7 @@ use spillway_core::{
     TaskHandle,
 };
 
-use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::stats::{DropReason, FlowStats, LocalCounts, OnDrop};
 use crate::support::{self, UpstreamSlot};
 
 /// The per-item cost function of `rate_limit`.
@@ -76,6 +76,11 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// The kinds whose handling of an item depends on its time of arrival.
+    fn reads_clock(self) -> bool {
+        matches!(self, Kind::SampleFirst | Kind::RateLimit(..))
+    }
+
     /// Lossless kinds request bounded demand upstream and hold items until released.
     fn lossless(self) -> bool {
         matches!(
@@ -147,10 +152,58 @@ struct State<T, E> {
     window_open: bool,
     credit: u128,
     refilled_at: Instant,
+    /// The stage's counters, kept under this lock and published with plain stores (this
+    /// subscription is their only writer): no read-modify-write per item.
+    counts: LocalCounts,
+}
+
+/// The items an event dropped, handed to `on_drop` after the lock is released. Most
+/// events drop at most one item (`sample` replacing its latest, `rate_limit` refusing
+/// one), which is kept inline: no allocation per item.
+struct Drops<T> {
+    first: Option<(T, DropReason)>,
+    more: Vec<(T, DropReason)>,
+}
+
+impl<T> Drops<T> {
+    fn new() -> Self {
+        Drops {
+            first: None,
+            more: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, drop: (T, DropReason)) {
+        if self.first.is_none() {
+            self.first = Some(drop);
+        } else {
+            self.more.push(drop);
+        }
+    }
+
+    fn extend(&mut self, drops: impl Iterator<Item = (T, DropReason)>) {
+        for d in drops {
+            self.push(d);
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn reasons(&self) -> impl Iterator<Item = DropReason> + '_ {
+        self.first.iter().chain(&self.more).map(|(_, r)| *r)
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = (T, DropReason)> {
+        self.first.into_iter().chain(self.more)
+    }
 }
 
 struct Effects<T> {
-    drops: Vec<(T, DropReason)>,
+    drops: Drops<T>,
     request: u64,
     cancel_upstream: bool,
     signal: bool,
@@ -159,11 +212,18 @@ struct Effects<T> {
 impl<T> Effects<T> {
     fn new() -> Self {
         Effects {
-            drops: Vec::new(),
+            drops: Drops::new(),
             request: 0,
             cancel_upstream: false,
             signal: false,
         }
+    }
+
+    /// Nothing to do after the lock: the common case of an item only held or replaced
+    /// without a drop.
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.drops.is_empty() && self.request == 0 && !self.cancel_upstream && !self.signal
     }
 }
 
@@ -199,6 +259,7 @@ pub(crate) fn subscribe<N, P, S>(
     let context = subscriber.context();
     let scheduler = settings.scheduler.unwrap_or_else(|| context.scheduler());
     let now = scheduler.now();
+    let counts = settings.stats.local_counts();
     let credit = match kind {
         Kind::RateLimit(b, _) => b.capacity(),
         _ => 0,
@@ -220,6 +281,7 @@ pub(crate) fn subscribe<N, P, S>(
             window_open: false,
             credit,
             refilled_at: now,
+            counts,
         }),
         upstream: UpstreamSlot::default(),
         drain: OnceLock::new(),
@@ -423,17 +485,26 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         eff.request = eff.request.saturating_add(n);
     }
 
-    fn update_buffered(&self, st: &State<T, E>) {
-        self.stats.set_buffered(st.ready.len() + st.held.len());
+    /// Counts the drops of `eff` and the items held now, under the state lock (every
+    /// `Effects` is sealed once, just before the lock is released and it is applied).
+    fn seal(&self, st: &mut State<T, E>, eff: &Effects<T>) {
+        for reason in eff.drops.reasons() {
+            st.counts.dropped(&self.stats, reason);
+        }
+        let held = st.ready.len() + st.held.len();
+        st.counts.buffered(&self.stats, held);
     }
 
-    /// Counts the drops, calls `on_drop` (outside any lock), cancels, requests, signals.
+    /// Calls `on_drop` (outside any lock), cancels, requests, signals. The drops were
+    /// counted by [`seal`](Self::seal).
     fn apply(&self, eff: Effects<T>) {
+        if eff.is_empty() {
+            return;
+        }
         if eff.cancel_upstream {
             self.upstream.cancel();
         }
-        for (item, reason) in eff.drops {
-            self.stats.record_dropped(reason);
+        for (item, reason) in eff.drops.into_iter() {
             let Some(f) = &self.on_drop else { continue };
             if self.on_drop_panicked.load(Ordering::Acquire) {
                 continue;
@@ -443,7 +514,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 let mut more = Effects::new();
                 let mut st = self.lock();
                 self.fail(&mut st, Error::from_panic(self.stage, payload), &mut more);
-                self.update_buffered(&st);
+                self.seal(&mut st, &more);
                 drop(st);
                 // The callback is not called again: the rest is only counted.
                 self.apply(more);
@@ -457,10 +528,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
+    /// Handles an item from upstream; `now` is the time of arrival for the kinds that
+    /// [read the clock](Kind::reads_clock).
     fn on_item(
         &self,
         st: &mut State<T, E>,
-        now: Instant,
+        now: Option<Instant>,
         item: T,
         cost: u64,
         eff: &mut Effects<T>,
@@ -483,6 +556,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         match self.kind {
             Kind::SampleFirst => {
+                let now = now.unwrap_or_else(|| self.scheduler.now());
                 if !st.window_open && st.gate_until.is_none_or(|g| now >= g) {
                     if self.commit(st, item, eff) {
                         match now.checked_add(self.period) {
@@ -526,6 +600,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 }
             }
             Kind::RateLimit(bucket, mode) => {
+                let now = now.unwrap_or_else(|| self.scheduler.now());
                 if cost > bucket.burst {
                     eff.drops.push((item, DropReason::Throttled));
                     if mode != RateLimitMode::Drop {
@@ -602,7 +677,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             // A terminal may be waiting for the last held item.
             eff.signal = true;
         }
-        self.update_buffered(&st);
+        self.seal(&mut st, &eff);
         drop(st);
         self.apply(eff);
     }
@@ -616,7 +691,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if let Some((item, _)) = st.held.pop_front() {
             self.commit(&mut st, item, &mut eff);
         }
-        self.update_buffered(&st);
+        self.seal(&mut st, &eff);
         drop(st);
         self.apply(eff);
     }
@@ -637,7 +712,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         st.end = Some(end);
         eff.signal = true;
-        self.update_buffered(&st);
+        self.seal(&mut st, &eff);
         drop(st);
         self.apply(eff);
     }
@@ -678,12 +753,12 @@ impl<T: Send + 'static, E: Send + 'static, N: StageName> Source for TimedSource<
             if let Some(d) = shared.drain.get() {
                 d.produced(1);
             }
-            shared.stats.record_emitted(1);
+            st.counts.emitted(&shared.stats);
             if shared.kind.lossless() {
                 let now = shared.scheduler.now();
                 shared.replenish(&mut st, now, &mut eff);
             }
-            shared.update_buffered(&st);
+            shared.seal(&mut st, &eff);
             drop(st);
             shared.apply(eff);
             return Pulled::Item(item);
@@ -742,13 +817,15 @@ impl<T, E, N> Drop for TimedSource<T, E, N> {
         left.extend(st.held.drain(..).map(|(i, _)| i));
         let cancel = !st.upstream_done;
         st.upstream_done = true;
+        for _ in &left {
+            st.counts.dropped(&shared.stats, DropReason::Discarded);
+        }
+        st.counts.buffered(&shared.stats, 0);
         drop(st);
-        shared.stats.set_buffered(0);
         if cancel {
             shared.upstream.cancel();
         }
         for item in left {
-            shared.stats.record_dropped(DropReason::Discarded);
             if let Some(f) = &shared.on_drop {
                 if !shared.on_drop_panicked.load(Ordering::Acquire) {
                     // Nobody is left to tell of a panic here.
@@ -796,7 +873,6 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for TimedUpstream<T, E> {
 
     fn on_next(&mut self, item: T) {
         let shared = &self.shared;
-        shared.stats.record_received();
         let mut eff = Effects::new();
         let cost = match &shared.cost {
             None => 1,
@@ -804,26 +880,30 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for TimedUpstream<T, E> {
                 Ok(c) => c,
                 Err(payload) => {
                     let mut st = shared.lock();
+                    st.counts.received(&shared.stats);
                     eff.drops.push((item, DropReason::Discarded));
                     shared.fail(&mut st, Error::from_panic(shared.stage, payload), &mut eff);
-                    shared.update_buffered(&st);
+                    shared.seal(&mut st, &eff);
                     drop(st);
                     shared.apply(eff);
                     return;
                 }
             },
         };
-        let now = shared.scheduler.now();
+        // Only the kinds that decide on the time of arrival read the clock per item.
+        let now = shared.kind.reads_clock().then(|| shared.scheduler.now());
         let mut st = shared.lock();
+        st.counts.received(&shared.stats);
         if st.closed || st.failed.is_some() || st.end.is_some() {
             eff.drops.push((item, DropReason::Discarded));
         } else {
             shared.on_item(&mut st, now, item, cost, &mut eff);
             if shared.kind.lossless() {
+                let now = now.unwrap_or_else(|| shared.scheduler.now());
                 shared.replenish(&mut st, now, &mut eff);
             }
         }
-        shared.update_buffered(&st);
+        shared.seal(&mut st, &eff);
         drop(st);
         shared.apply(eff);
     }
