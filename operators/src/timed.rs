@@ -50,17 +50,54 @@ pub enum RateLimitMode {
 /// nanosecond adds `rate` credits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bucket {
-    pub(crate) rate: u128,
-    pub(crate) per_nanos: u128,
-    pub(crate) burst: u64,
+    rate: u64,
+    per_nanos: u128,
+    burst: u64,
+    /// `burst` tokens in credits, computed once.
+    capacity: u128,
 }
 
 impl Bucket {
-    fn capacity(&self) -> u128 {
-        u128::from(self.burst).saturating_mul(self.per_nanos)
+    pub(crate) fn new(rate: u64, per: Duration, burst: u64) -> Bucket {
+        let per_nanos = per.as_nanos();
+        Bucket {
+            rate,
+            per_nanos,
+            burst,
+            capacity: u128::from(burst).saturating_mul(per_nanos),
+        }
     }
+
+    fn capacity(&self) -> u128 {
+        self.capacity
+    }
+
+    #[inline]
     fn price(&self, cost: u64) -> u128 {
+        if cost == 1 {
+            return self.per_nanos; // every item without a cost function
+        }
         u128::from(cost).saturating_mul(self.per_nanos)
+    }
+
+    /// The credits earned in `elapsed` nanoseconds (saturating).
+    #[inline]
+    fn earned(&self, elapsed: u128) -> u128 {
+        match u64::try_from(elapsed) {
+            // A 64 by 64 bit product fits in 128 bits: one multiplication, no check.
+            Ok(e) => u128::from(e) * u128::from(self.rate),
+            Err(_) => elapsed.saturating_mul(u128::from(self.rate)),
+        }
+    }
+
+    /// Whole tokens in `credit`.
+    #[inline]
+    fn tokens(&self, credit: u128) -> u64 {
+        match (u64::try_from(credit), u64::try_from(self.per_nanos)) {
+            // A 64-bit division instead of a 128-bit one (a library call).
+            (Ok(c), Ok(p)) => c / p,
+            _ => u64::try_from(credit / self.per_nanos).unwrap_or(u64::MAX),
+        }
     }
 }
 
@@ -182,19 +219,9 @@ impl<T> Drops<T> {
         }
     }
 
-    fn extend(&mut self, drops: impl Iterator<Item = (T, DropReason)>) {
-        for d in drops {
-            self.push(d);
-        }
-    }
-
     #[inline]
     fn is_empty(&self) -> bool {
         self.first.is_none()
-    }
-
-    fn reasons(&self) -> impl Iterator<Item = DropReason> + '_ {
-        self.first.iter().chain(&self.more).map(|(_, r)| *r)
     }
 
     fn into_iter(self) -> impl Iterator<Item = (T, DropReason)> {
@@ -331,11 +358,24 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         demand.saturating_sub(st.ready.len() as u64)
     }
 
+    /// Counts a dropped item under the state lock, and keeps it for `on_drop` (called
+    /// after the lock is released) if there is a callback, or if dropping it runs code
+    /// (which should not run under the lock either). An item without drop glue and
+    /// without a callback is simply forgotten: `sample` replacing its latest `u64` has
+    /// nothing left to do after the lock.
+    #[inline]
+    fn discard(&self, st: &mut State<T, E>, eff: &mut Effects<T>, item: T, reason: DropReason) {
+        st.counts.dropped(&self.stats, reason);
+        if self.on_drop.is_some() || std::mem::needs_drop::<T>() {
+            eff.drops.push((item, reason));
+        }
+    }
+
     /// Hands `item` to downstream if demand is free for it; otherwise drops it as
     /// `NoDemand`. True if committed.
     fn commit(&self, st: &mut State<T, E>, item: T, eff: &mut Effects<T>) -> bool {
         if st.closed {
-            eff.drops.push((item, DropReason::Discarded));
+            self.discard(st, eff, item, DropReason::Discarded);
             return false;
         }
         if self.free_demand(st) > 0 {
@@ -343,7 +383,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             eff.signal = true;
             true
         } else {
-            eff.drops.push((item, DropReason::NoDemand));
+            self.discard(st, eff, item, DropReason::NoDemand);
             false
         }
     }
@@ -382,10 +422,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         st.failed = Some(error);
         st.end = None;
         Self::cancel_timers(st);
-        eff.drops
-            .extend(st.ready.drain(..).map(|i| (i, DropReason::Discarded)));
-        eff.drops
-            .extend(st.held.drain(..).map(|(i, _)| (i, DropReason::Discarded)));
+        let ready = std::mem::take(&mut st.ready);
+        let held = std::mem::take(&mut st.held);
+        for item in ready.into_iter().chain(held.into_iter().map(|(i, _)| i)) {
+            self.discard(st, eff, item, DropReason::Discarded);
+        }
         if !st.upstream_done {
             st.upstream_done = true;
             eff.cancel_upstream = true;
@@ -407,20 +448,25 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     fn refill(&self, st: &mut State<T, E>, bucket: Bucket, now: Instant) {
-        let elapsed = now.saturating_duration_since(st.refilled_at).as_nanos();
-        if elapsed > 0 {
-            st.refilled_at = now;
+        // Items arriving at the same instant (a burst, or many per virtual tick) find
+        // nothing to add; a full bucket stays full.
+        if now <= st.refilled_at {
+            return;
+        }
+        if st.credit < bucket.capacity() {
+            let elapsed = now.duration_since(st.refilled_at).as_nanos();
             st.credit = st
                 .credit
-                .saturating_add(elapsed.saturating_mul(bucket.rate))
+                .saturating_add(bucket.earned(elapsed))
                 .min(bucket.capacity());
         }
+        st.refilled_at = now;
     }
 
     /// The time until the bucket holds `price` credits.
     fn wait_for(st: &State<T, E>, bucket: Bucket, price: u128) -> Duration {
         let missing = price.saturating_sub(st.credit);
-        let nanos = missing.div_ceil(bucket.rate).max(1);
+        let nanos = missing.div_ceil(u128::from(bucket.rate)).max(1);
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
@@ -469,7 +515,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                     0
                 } else {
                     self.refill(st, bucket, now);
-                    let tokens = u64::try_from(st.credit / bucket.per_nanos).unwrap_or(u64::MAX);
+                    let tokens = bucket.tokens(st.credit);
                     let n = free.min(tokens.saturating_sub(st.in_flight));
                     if n == 0 && free > 0 && st.in_flight == 0 && st.timer.is_none() {
                         // Out of tokens: come back when one has refilled.
@@ -485,18 +531,15 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         eff.request = eff.request.saturating_add(n);
     }
 
-    /// Counts the drops of `eff` and the items held now, under the state lock (every
-    /// `Effects` is sealed once, just before the lock is released and it is applied).
-    fn seal(&self, st: &mut State<T, E>, eff: &Effects<T>) {
-        for reason in eff.drops.reasons() {
-            st.counts.dropped(&self.stats, reason);
-        }
+    /// Counts the items held now, under the state lock, just before it is released and
+    /// `eff` applied.
+    fn count_held(&self, st: &mut State<T, E>) {
         let held = st.ready.len() + st.held.len();
         st.counts.buffered(&self.stats, held);
     }
 
     /// Calls `on_drop` (outside any lock), cancels, requests, signals. The drops were
-    /// counted by [`seal`](Self::seal).
+    /// counted by [`discard`](Self::discard).
     fn apply(&self, eff: Effects<T>) {
         if eff.is_empty() {
             return;
@@ -514,7 +557,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 let mut more = Effects::new();
                 let mut st = self.lock();
                 self.fail(&mut st, Error::from_panic(self.stage, payload), &mut more);
-                self.seal(&mut st, &more);
+                self.count_held(&mut st);
                 drop(st);
                 // The callback is not called again: the rest is only counted.
                 self.apply(more);
@@ -540,7 +583,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     ) {
         if self.kind.lossless() {
             if st.in_flight == 0 {
-                eff.drops.push((item, DropReason::Discarded));
+                self.discard(st, eff, item, DropReason::Discarded);
                 let what = "upstream sent more items than requested";
                 self.fail(
                     st,
@@ -565,12 +608,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                         }
                     }
                 } else {
-                    eff.drops.push((item, DropReason::Throttled));
+                    self.discard(st, eff, item, DropReason::Throttled);
                 }
             }
             Kind::Sample | Kind::Audit | Kind::Debounce => {
                 if let Some((old, _)) = st.held.pop_front() {
-                    eff.drops.push((old, DropReason::Throttled));
+                    self.discard(st, eff, old, DropReason::Throttled);
                 }
                 st.held.push_back((item, 0));
                 match self.kind {
@@ -585,7 +628,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             Kind::ThrottleLatest => {
                 if st.window_open {
                     if let Some((old, _)) = st.held.pop_front() {
-                        eff.drops.push((old, DropReason::Throttled));
+                        self.discard(st, eff, old, DropReason::Throttled);
                     }
                     st.held.push_back((item, 0));
                 } else if self.commit(st, item, eff) {
@@ -602,7 +645,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             Kind::RateLimit(bucket, mode) => {
                 let now = now.unwrap_or_else(|| self.scheduler.now());
                 if cost > bucket.burst {
-                    eff.drops.push((item, DropReason::Throttled));
+                    self.discard(st, eff, item, DropReason::Throttled);
                     if mode != RateLimitMode::Drop {
                         self.reject(st, "an item's cost exceeds the burst capacity", eff);
                     }
@@ -617,15 +660,17 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                         self.refill(st, bucket, now);
                         let price = bucket.price(cost);
                         if st.credit < price {
-                            eff.drops.push((item, DropReason::Throttled));
+                            self.discard(st, eff, item, DropReason::Throttled);
                             if mode == RateLimitMode::Fail {
                                 self.reject(st, "rate limit exceeded", eff);
                             }
                         } else if self.free_demand(st) > 0 {
                             st.credit -= price;
-                            self.commit(st, item, eff);
+                            // Open (checked by the caller) and with demand: committed.
+                            st.ready.push_back(item);
+                            eff.signal = true;
                         } else {
-                            eff.drops.push((item, DropReason::NoDemand));
+                            self.discard(st, eff, item, DropReason::NoDemand);
                         }
                     }
                 }
@@ -677,7 +722,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             // A terminal may be waiting for the last held item.
             eff.signal = true;
         }
-        self.seal(&mut st, &eff);
+        self.count_held(&mut st);
         drop(st);
         self.apply(eff);
     }
@@ -691,7 +736,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if let Some((item, _)) = st.held.pop_front() {
             self.commit(&mut st, item, &mut eff);
         }
-        self.seal(&mut st, &eff);
+        self.count_held(&mut st);
         drop(st);
         self.apply(eff);
     }
@@ -706,13 +751,15 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if !self.kind.lossless() {
             Self::cancel_timers(&mut st);
             if end.is_err() || !self.flush {
-                eff.drops
-                    .extend(st.held.drain(..).map(|(i, _)| (i, DropReason::Discarded)));
+                let held = std::mem::take(&mut st.held);
+                for (item, _) in held {
+                    self.discard(&mut st, &mut eff, item, DropReason::Discarded);
+                }
             }
         }
         st.end = Some(end);
         eff.signal = true;
-        self.seal(&mut st, &eff);
+        self.count_held(&mut st);
         drop(st);
         self.apply(eff);
     }
@@ -758,7 +805,7 @@ impl<T: Send + 'static, E: Send + 'static, N: StageName> Source for TimedSource<
                 let now = shared.scheduler.now();
                 shared.replenish(&mut st, now, &mut eff);
             }
-            shared.seal(&mut st, &eff);
+            shared.count_held(&mut st);
             drop(st);
             shared.apply(eff);
             return Pulled::Item(item);
@@ -881,9 +928,9 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for TimedUpstream<T, E> {
                 Err(payload) => {
                     let mut st = shared.lock();
                     st.counts.received(&shared.stats);
-                    eff.drops.push((item, DropReason::Discarded));
+                    shared.discard(&mut st, &mut eff, item, DropReason::Discarded);
                     shared.fail(&mut st, Error::from_panic(shared.stage, payload), &mut eff);
-                    shared.seal(&mut st, &eff);
+                    shared.count_held(&mut st);
                     drop(st);
                     shared.apply(eff);
                     return;
@@ -895,7 +942,7 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for TimedUpstream<T, E> {
         let mut st = shared.lock();
         st.counts.received(&shared.stats);
         if st.closed || st.failed.is_some() || st.end.is_some() {
-            eff.drops.push((item, DropReason::Discarded));
+            shared.discard(&mut st, &mut eff, item, DropReason::Discarded);
         } else {
             shared.on_item(&mut st, now, item, cost, &mut eff);
             if shared.kind.lossless() {
@@ -903,7 +950,7 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for TimedUpstream<T, E> {
                 shared.replenish(&mut st, now, &mut eff);
             }
         }
-        shared.seal(&mut st, &eff);
+        shared.count_held(&mut st);
         drop(st);
         shared.apply(eff);
     }

@@ -6,7 +6,6 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -112,6 +111,18 @@ struct Queue<T, E> {
     /// Wakers of pending `demand_ready()` futures, registered under this lock for the same
     /// reason.
     demand_wakers: Vec<Waker>,
+    /// The counters of [`EmitterStats`], kept under this lock (which every push and pull
+    /// takes anyway) as plain integers: no atomic read-modify-write per item.
+    counts: Counts,
+}
+
+#[derive(Default)]
+struct Counts {
+    pushed: u64,
+    delivered: u64,
+    refused: u64,
+    evicted: u64,
+    peak: u64,
 }
 
 struct Shared<T, E> {
@@ -120,11 +131,6 @@ struct Shared<T, E> {
     demand_changed: Condvar,
     drain: OnceLock<DrainHandle>,
     strategy: OverflowStrategy,
-    pushed: AtomicU64,
-    delivered: AtomicU64,
-    refused: AtomicU64,
-    evicted: AtomicU64,
-    peak: AtomicU64,
 }
 
 impl<T, E> Shared<T, E> {
@@ -149,6 +155,19 @@ impl<T, E> Shared<T, E> {
         demand.saturating_sub(q.items.len() as u64)
     }
 
+    /// Queues an accepted item and wakes the drain.
+    #[inline]
+    fn accept(&self, mut q: MutexGuard<'_, Queue<T, E>>, item: T) -> Result<(), EmitError<T>> {
+        q.items.push_back(item);
+        let len = q.items.len() as u64;
+        if len > q.counts.peak {
+            q.counts.peak = len;
+        }
+        drop(q);
+        self.signal();
+        Ok(())
+    }
+
     fn ended(&self, q: &Queue<T, E>) -> bool {
         q.closed || self.drain.get().is_some_and(|d| d.is_cancelled())
     }
@@ -156,7 +175,18 @@ impl<T, E> Shared<T, E> {
     /// Wakes producers waiting for demand (called when the drain finds demand it cannot
     /// serve from the queue, and when the subscription ends), if there are any: waiters
     /// register under the queue lock, which the caller hands over, so none is missed.
-    fn notify_demand(&self, mut q: MutexGuard<'_, Queue<T, E>>) {
+    #[inline]
+    fn notify_demand(&self, q: MutexGuard<'_, Queue<T, E>>) {
+        // The common case (the drain runs dry once per item when the consumer keeps up):
+        // nobody waits, only the lock to release.
+        if q.waiters == 0 && q.demand_wakers.is_empty() {
+            return;
+        }
+        self.wake_demand(q);
+    }
+
+    #[cold]
+    fn wake_demand(&self, mut q: MutexGuard<'_, Queue<T, E>>) {
         let blocked = q.waiters > 0;
         let wakers = if q.demand_wakers.is_empty() {
             Vec::new()
@@ -191,11 +221,11 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
     /// [`OverflowStrategy`] decides, and a refused item comes back in the error.
     pub fn next(&self, item: T) -> Result<(), EmitError<T>> {
         let shared = &self.shared;
-        shared.pushed.fetch_add(1, Ordering::Relaxed);
         let mut q = shared.lock();
+        q.counts.pushed += 1;
         if q.closed || q.terminal.is_some() || q.overflow.is_some() || self.drain_cancelled() {
+            q.counts.refused += 1;
             drop(q);
-            shared.refused.fetch_add(1, Ordering::Relaxed);
             return Err(EmitError::Closed(item));
         }
         let demand = shared.demand();
@@ -206,14 +236,18 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
             _ if within_demand => true,
             OverflowStrategy::Buffer(cap) => excess < cap as u64,
             OverflowStrategy::Drop => {
+                q.counts.refused += 1;
                 drop(q);
-                shared.refused.fetch_add(1, Ordering::Relaxed);
                 return Err(EmitError::Dropped(item));
             }
             OverflowStrategy::Latest => {
                 if excess > 0 {
-                    q.items.pop_back();
-                    shared.evicted.fetch_add(1, Ordering::Relaxed);
+                    let replaced = q.items.pop_back();
+                    q.counts.evicted += 1;
+                    // Dropped outside the lock: an item may run arbitrary Drop code.
+                    let refused = shared.accept(q, item);
+                    drop(replaced);
+                    return refused;
                 }
                 true
             }
@@ -228,18 +262,12 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
                 stage: "create",
                 capacity,
             });
+            q.counts.refused += 1;
             drop(q);
-            shared.refused.fetch_add(1, Ordering::Relaxed);
             shared.signal();
             return Err(EmitError::Overflow(item));
         }
-        q.items.push_back(item);
-        shared
-            .peak
-            .fetch_max(q.items.len() as u64, Ordering::Relaxed);
-        drop(q);
-        shared.signal();
-        Ok(())
+        shared.accept(q, item)
     }
 
     /// Completes the pipeline once the queued items are delivered.
@@ -335,15 +363,15 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
 
     /// The emitter's counters.
     pub fn stats(&self) -> EmitterStats {
-        let queued = self.shared.lock().items.len() as u64;
-        let s = &self.shared;
+        let q = self.shared.lock();
+        let c = &q.counts;
         EmitterStats {
-            pushed: s.pushed.load(Ordering::Relaxed),
-            delivered: s.delivered.load(Ordering::Relaxed),
-            refused: s.refused.load(Ordering::Relaxed),
-            evicted: s.evicted.load(Ordering::Relaxed),
-            queued,
-            peak_queued: s.peak.load(Ordering::Relaxed),
+            pushed: c.pushed,
+            delivered: c.delivered,
+            refused: c.refused,
+            evicted: c.evicted,
+            queued: q.items.len() as u64,
+            peak_queued: c.peak,
         }
     }
 }
@@ -437,7 +465,7 @@ impl<T, E> Drop for CreateSource<T, E> {
         q.closed = true;
         let left = q.items.len() as u64;
         let items = std::mem::take(&mut q.items);
-        self.0.evicted.fetch_add(left, Ordering::Relaxed);
+        q.counts.evicted += left;
         self.0.notify_demand(q);
         drop(items); // outside the lock: items may run arbitrary Drop code
     }
@@ -463,7 +491,7 @@ impl<T: Send + 'static, E: Send + 'static> Source for CreateSource<T, E> {
             return Pulled::Error(e);
         }
         if let Some(item) = q.items.pop_front() {
-            self.0.delivered.fetch_add(1, Ordering::Relaxed);
+            q.counts.delivered += 1;
             if let Some(d) = self.0.drain.get() {
                 d.produced(1);
             }
@@ -517,14 +545,10 @@ where
                 closed: false,
                 waiters: 0,
                 demand_wakers: Vec::new(),
+                counts: Counts::default(),
             }),
             drain: OnceLock::new(),
             strategy: self.strategy,
-            pushed: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
-            evicted: AtomicU64::new(0),
-            peak: AtomicU64::new(0),
         });
         drain::start(CreateSource(Arc::clone(&shared)), subscriber);
         let emitter = Emitter {
