@@ -449,49 +449,53 @@ impl VirtualScheduler {
                 pushes: self.pushes.load(AtomicOrdering::Relaxed),
             };
             drop(guard);
-            ran += 1;
-            if !entry.task.run() {
-                continue;
-            }
             let Some(period) = entry.period else {
+                ran += 1;
+                entry.task.run();
                 continue;
             };
-            let mut entry = Entry {
-                due: entry.due.saturating_add(period),
-                ..entry
-            };
-            loop {
-                if ran >= budget || entry.due == instant || !self.runs_first(&entry, &horizon) {
-                    break;
+            // The firing decided above, then those that may follow it at once, all under
+            // one acquisition of the task's lock.
+            let mut due = entry.due;
+            let mut first = true;
+            let periodic = entry.task.run_while(|| {
+                if first {
+                    first = false;
+                    ran += 1;
+                    return true;
                 }
-                // Beyond what the mirror holds, or cancelled: the locked path decides.
-                let nanos = match u64::try_from(entry.due.as_nanos()) {
+                let next = due.saturating_add(period);
+                // Beyond what the mirror holds, or out of turn: the locked path decides.
+                if ran >= budget || next == instant || !self.runs_first(next, &horizon) {
+                    return false;
+                }
+                let nanos = match u64::try_from(next.as_nanos()) {
                     Ok(n) if n != u64::MAX => n,
-                    _ => break,
+                    _ => return false,
                 };
-                if entry.task.is_cancelled() {
-                    break;
-                }
                 self.now_nanos.fetch_max(nanos, AtomicOrdering::AcqRel);
-                instant = entry.due;
+                instant = next;
                 same_instant = 1;
                 ran += 1;
-                if !entry.task.run() {
-                    break;
-                }
-                entry.due = entry.due.saturating_add(period);
+                due = next;
+                true
+            });
+            if periodic {
+                again = Some(Entry {
+                    due: due.saturating_add(period),
+                    ..entry
+                });
             }
-            // A task that asked not to run again (cancelled) is dropped by the locked path.
-            again = Some(entry);
         }
     }
 
-    /// True if `entry` (a periodic task that just ran, not queued) is the next task to run
-    /// and within the window, judged without the lock against what was seen under it.
+    /// True if a periodic task that just ran (not queued), due next at `due`, is the next
+    /// task to run and within the window, judged without the lock against what was seen
+    /// under it.
     #[inline]
-    fn runs_first(&self, entry: &Entry, horizon: &Horizon) -> bool {
-        entry.due <= horizon.limit
-            && horizon.top.is_none_or(|top| entry.due < top)
+    fn runs_first(&self, due: Duration, horizon: &Horizon) -> bool {
+        due <= horizon.limit
+            && horizon.top.is_none_or(|top| due < top)
             && self.pushes.load(AtomicOrdering::Acquire) == horizon.pushes
     }
 
