@@ -266,6 +266,11 @@ struct Shared<T, E> {
     stats: FlowStats,
     on_drop: Option<OnDrop<T>>,
     on_drop_panicked: AtomicBool,
+    /// Lossy kinds: whether `TimedSource::pull` may find anything (a failure, a committed
+    /// item, a terminal signal). Written under the state lock by `count_held`, read
+    /// without it by `pull`, which otherwise returns `Pending` without locking: the drain
+    /// runs dry once per emitted item, and that second pull would cost a lock.
+    work: AtomicBool,
     cost: Option<CostFn<T>>,
     me: Weak<Shared<T, E>>,
 }
@@ -320,6 +325,7 @@ pub(crate) fn subscribe<N, P, S>(
         stats: settings.stats,
         on_drop: settings.on_drop,
         on_drop_panicked: AtomicBool::new(false),
+        work: AtomicBool::new(false),
         cost,
         me: me.clone(),
     });
@@ -531,19 +537,37 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         eff.request = eff.request.saturating_add(n);
     }
 
-    /// Counts the items held now, under the state lock, just before it is released and
-    /// `eff` applied.
+    /// Counts the items held now and publishes whether the drain has work (see
+    /// `Shared::work`), under the state lock, just before it is released and `eff`
+    /// applied. Every locked section that changes `ready`, `end` or `failed` ends here.
     fn count_held(&self, st: &mut State<T, E>) {
         let held = st.ready.len() + st.held.len();
         st.counts.buffered(&self.stats, held);
+        // Published before the drain is signalled (in `apply`), so a pass that follows
+        // the signal sees it.
+        let work = st.failed.is_some() || !st.ready.is_empty() || st.end.is_some();
+        self.work.store(work, Ordering::Release);
     }
 
     /// Calls `on_drop` (outside any lock), cancels, requests, signals. The drops were
     /// counted by [`discard`](Self::discard).
+    #[inline]
     fn apply(&self, eff: Effects<T>) {
         if eff.is_empty() {
             return;
         }
+        if eff.drops.is_empty() && !eff.cancel_upstream && eff.request == 0 {
+            // Only a signal: an item committed.
+            if let Some(d) = self.drain.get() {
+                d.signal();
+            }
+            return;
+        }
+        self.apply_all(eff);
+    }
+
+    #[inline(never)]
+    fn apply_all(&self, eff: Effects<T>) {
         if eff.cancel_upstream {
             self.upstream.cancel();
         }
@@ -785,6 +809,10 @@ impl<T: Send + 'static, E: Send + 'static, N: StageName> Source for TimedSource<
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
         let shared = &self.shared;
+        // Lossless kinds may have to request from upstream here: they always look.
+        if !shared.kind.lossless() && !shared.work.load(Ordering::Acquire) {
+            return Pulled::Pending;
+        }
         let mut eff = Effects::new();
         let mut st = shared.lock();
         if let Some(e) = st.failed.take() {
