@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::drain::{self, DrainHandle, Pulled, Source};
 // The queue lock comes from the std-or-loom switch, so `create` can be model-checked.
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{lock, Condvar, Mutex, MutexGuard};
 use crate::{Error, Publisher, Subscriber};
 
@@ -131,6 +132,13 @@ struct Shared<T, E> {
     demand_changed: Condvar,
     drain: OnceLock<DrainHandle>,
     strategy: OverflowStrategy,
+    /// Whether `pull` may find anything to do: an item, a terminal signal, an overflow, or
+    /// producers waiting for demand. Raised under the queue lock wherever one of these
+    /// appears (before the drain is signalled), lowered under it by `pull` when it leaves
+    /// none; `pull` reads it without the lock and returns `Pending` at once when it is
+    /// down. The drain runs dry once per item when the consumer keeps up, and that second
+    /// pull would otherwise cost a lock.
+    work: AtomicBool,
 }
 
 impl<T, E> Shared<T, E> {
@@ -159,6 +167,7 @@ impl<T, E> Shared<T, E> {
     #[inline]
     fn accept(&self, mut q: MutexGuard<'_, Queue<T, E>>, item: T) -> Result<(), EmitError<T>> {
         q.items.push_back(item);
+        self.raise();
         let len = q.items.len() as u64;
         if len > q.counts.peak {
             q.counts.peak = len;
@@ -166,6 +175,12 @@ impl<T, E> Shared<T, E> {
         drop(q);
         self.signal();
         Ok(())
+    }
+
+    /// Something for `pull` to do appeared (called under the queue lock).
+    #[inline]
+    fn raise(&self) {
+        self.work.store(true, Ordering::Release);
     }
 
     fn ended(&self, q: &Queue<T, E>) -> bool {
@@ -258,6 +273,7 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
                 OverflowStrategy::Buffer(cap) => cap,
                 _ => 0,
             };
+            self.shared.raise();
             q.overflow = Some(Error::Overflow {
                 stage: "create",
                 capacity,
@@ -284,6 +300,7 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
         let mut q = self.shared.lock();
         if q.terminal.is_none() && !q.closed {
             q.terminal = Some(terminal);
+            self.shared.raise();
         }
         drop(q);
         self.shared.signal();
@@ -332,6 +349,7 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
                 return false;
             }
             q.waiters += 1;
+            self.shared.raise();
             q = self
                 .shared
                 .demand_changed
@@ -396,6 +414,7 @@ impl<T, E> Future for DemandReady<T, E> {
         // Registered under the queue lock, where `notify_demand` looks: not missed.
         if !q.demand_wakers.iter().any(|w| w.will_wake(cx.waker())) {
             q.demand_wakers.push(cx.waker().clone());
+            shared.raise();
         }
         Poll::Pending
     }
@@ -486,6 +505,9 @@ impl<T: Send + 'static, E: Send + 'static> Source for CreateSource<T, E> {
     }
 
     fn pull(&mut self, _cx: &mut Context<'_>) -> Pulled<T, E> {
+        if !self.0.work.load(Ordering::Acquire) {
+            return Pulled::Pending;
+        }
         let mut q = self.0.lock();
         if let Some(e) = q.overflow.take() {
             return Pulled::Error(e);
@@ -495,12 +517,25 @@ impl<T: Send + 'static, E: Send + 'static> Source for CreateSource<T, E> {
             if let Some(d) = self.0.drain.get() {
                 d.produced(1);
             }
+            if q.items.is_empty()
+                && q.terminal.is_none()
+                && q.waiters == 0
+                && q.demand_wakers.is_empty()
+            {
+                self.0.work.store(false, Ordering::Release);
+            }
             return Pulled::Item(item);
         }
         match q.terminal.take() {
             Some(Terminal::Complete) => Pulled::Complete,
             Some(Terminal::Error(e)) => Pulled::Error(e),
             None => {
+                // Only blocked producers keep work up: they are woken at each pass that
+                // runs dry with demand; pending `demand_ready` futures are woken now and
+                // register again (raising it) if they still find no demand.
+                if q.waiters == 0 {
+                    self.0.work.store(false, Ordering::Release);
+                }
                 // Demand is outstanding and nothing is queued: wake waiting producers.
                 self.0.notify_demand(q);
                 Pulled::Pending
@@ -549,6 +584,7 @@ where
             }),
             drain: OnceLock::new(),
             strategy: self.strategy,
+            work: AtomicBool::new(false),
         });
         drain::start(CreateSource(Arc::clone(&shared)), subscriber);
         let emitter = Emitter {
@@ -559,6 +595,7 @@ where
             let mut q = shared.lock();
             if q.terminal.is_none() {
                 q.terminal = Some(Terminal::Error(Error::from_panic("create", payload)));
+                shared.raise();
             }
             drop(q);
             shared.signal();
