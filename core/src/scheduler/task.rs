@@ -116,8 +116,9 @@ impl Task {
     }
 
     /// Runs the job for each of its firings that `proceed` (called before each run, with
-    /// the job's lock held) allows, and returns like [`run`](Self::run): true if a
-    /// periodic task should be scheduled again. A scheduler that knows several firings of
+    /// the job's lock held) allows, and returns like [`run`](Self::run): true if the
+    /// task should be scheduled again (a live periodic task, or a one-shot task that
+    /// `proceed` did not let run). A scheduler that knows several firings of
     /// a periodic task are due in a row (a virtual clock, catching up) runs them under a
     /// single acquisition of the job's lock instead of one per firing. `proceed` must not
     /// call into the task or its handle; it typically moves the clock to the firing's
@@ -146,7 +147,8 @@ impl Task {
             Some(Job::Every(f)) => f,
             Some(Job::Once(_)) => {
                 drop(guard);
-                return proceed() && self.run();
+                // Not run yet (true: still to be scheduled), or run once (false).
+                return !proceed() || self.run();
             }
         };
         // A cancel that found the lock taken has set the flag: no run after it. (Only an
