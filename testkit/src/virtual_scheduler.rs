@@ -73,14 +73,18 @@ struct State {
     heap: BinaryHeap<Reverse<Entry>>,
 }
 
-/// The heap as a runner last saw it under the lock.
+/// The heap as a runner last saw it under the lock, times in nanoseconds (saturated).
 struct Horizon {
-    /// Due time of the heap top.
-    top: Option<Duration>,
+    /// Due time of the heap top (`u64::MAX`: none).
+    top: u64,
     /// The end of the window being advanced.
-    limit: Duration,
+    limit: u64,
     /// `VirtualScheduler::pushes` then.
     pushes: u64,
+}
+
+fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 struct Entry {
@@ -442,10 +446,15 @@ impl VirtualScheduler {
                 instant = due;
                 same_instant = 1;
             }
-            // What the lock-free re-runs below must not pass.
+            // What the lock-free re-runs below must not pass, in nanoseconds (a bound
+            // beyond what a u64 holds is as good as none, since the clock mirror stops
+            // there).
             let horizon = Horizon {
-                top: state.heap.peek().map(|Reverse(top)| top.due),
-                limit,
+                top: state
+                    .heap
+                    .peek()
+                    .map_or(u64::MAX, |Reverse(top)| saturating_nanos(top.due)),
+                limit: saturating_nanos(limit),
                 pushes: self.pushes.load(AtomicOrdering::Relaxed),
             };
             drop(guard);
@@ -455,8 +464,17 @@ impl VirtualScheduler {
                 continue;
             };
             // The firing decided above, then those that may follow it at once, all under
-            // one acquisition of the task's lock.
-            let mut due = entry.due;
+            // one acquisition of the task's lock. Re-runs need the due time and period in
+            // nanoseconds below the mirror's ceiling; otherwise only the locked path runs.
+            let fast = match (
+                u64::try_from(entry.due.as_nanos()),
+                u64::try_from(period.as_nanos()),
+            ) {
+                (Ok(due), Ok(period)) => Some((due, period)),
+                _ => None,
+            };
+            let (mut due_nanos, period_nanos) = fast.unwrap_or((u64::MAX, u64::MAX));
+            let mut reruns = 0u64;
             let mut first = true;
             let periodic = entry.task.run_while(|| {
                 if first {
@@ -464,22 +482,26 @@ impl VirtualScheduler {
                     ran += 1;
                     return true;
                 }
-                let next = due.saturating_add(period);
-                // Beyond what the mirror holds, or out of turn: the locked path decides.
-                if ran >= budget || next == instant || !self.runs_first(next, &horizon) {
+                let next = due_nanos.saturating_add(period_nanos);
+                // Out of turn, out of the window or beyond what the mirror holds: the
+                // locked path decides.
+                if ran >= budget || next == u64::MAX || !self.runs_first(next, &horizon) {
                     return false;
                 }
-                let nanos = match u64::try_from(next.as_nanos()) {
-                    Ok(n) if n != u64::MAX => n,
-                    _ => return false,
-                };
-                self.now_nanos.fetch_max(nanos, AtomicOrdering::AcqRel);
-                instant = next;
-                same_instant = 1;
+                self.now_nanos.fetch_max(next, AtomicOrdering::AcqRel);
                 ran += 1;
-                due = next;
+                reruns += 1;
+                due_nanos = next;
                 true
             });
+            let due = if reruns > 0 {
+                let due = Duration::from_nanos(due_nanos);
+                instant = due;
+                same_instant = 1;
+                due
+            } else {
+                entry.due
+            };
             if periodic {
                 again = Some(Entry {
                     due: due.saturating_add(period),
@@ -489,13 +511,15 @@ impl VirtualScheduler {
         }
     }
 
-    /// True if a periodic task that just ran (not queued), due next at `due`, is the next
-    /// task to run and within the window, judged without the lock against what was seen
-    /// under it.
+    /// True if a periodic task that just ran (not queued), due next at `due` (in
+    /// nanoseconds), is the next task to run and within the window, judged without the
+    /// lock against what was seen under it: due strictly before the heap top (taking the
+    /// lock would pick it then, its fresh sequence number losing ties) and nothing
+    /// scheduled since.
     #[inline]
-    fn runs_first(&self, due: Duration, horizon: &Horizon) -> bool {
+    fn runs_first(&self, due: u64, horizon: &Horizon) -> bool {
         due <= horizon.limit
-            && horizon.top.is_none_or(|top| due < top)
+            && due < horizon.top
             && self.pushes.load(AtomicOrdering::Acquire) == horizon.pushes
     }
 

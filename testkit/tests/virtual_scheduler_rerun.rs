@@ -178,3 +178,20 @@ fn a_timer_scheduled_from_another_thread_is_not_overtaken() {
     vs.advance_by(ms(4));
     assert_eq!(taken(&l), ["p@1ms", "p@2ms", "t@2.1ms", "p@3ms", "p@4ms"]);
 }
+
+#[test]
+fn firings_beyond_the_nanosecond_mirror_still_run_in_order() {
+    // 100-year periods over 1000 years: the due times pass u64::MAX nanoseconds (about
+    // 584 years), where re-runs hand over to the locked path.
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let vs = VirtualScheduler::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (s2, vs2) = (seen.clone(), vs.clone());
+    let _h = vs.run_every(year * 100, year * 100, move || {
+        s2.lock().unwrap().push(vs2.elapsed());
+    });
+    assert_eq!(vs.advance_by(year * 1000), 10);
+    let expected: Vec<Duration> = (1..=10).map(|i| year * 100 * i).collect();
+    assert_eq!(*seen.lock().unwrap(), expected);
+    assert_eq!(vs.elapsed(), year * 1000);
+}
