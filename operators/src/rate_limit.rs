@@ -81,11 +81,7 @@ impl TokenBucket {
         if self.burst == 0 {
             return Err(ConfigError::new(STAGE, "the burst must be at least 1"));
         }
-        Ok(Bucket {
-            rate: u128::from(self.rate),
-            per_nanos: self.per.as_nanos(),
-            burst: self.burst,
-        })
+        Ok(Bucket::new(self.rate, self.per, self.burst))
     }
 }
 

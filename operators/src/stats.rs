@@ -40,11 +40,20 @@ impl DropReason {
         DropReason::Discarded,
     ];
 
+    /// The position of this reason in [`DropReason::ALL`] (a match, not a search: it is
+    /// on the per-item path of every dropping stage).
+    #[inline]
     fn index(self) -> usize {
-        DropReason::ALL
-            .iter()
-            .position(|r| *r == self)
-            .expect("ALL lists every reason")
+        match self {
+            DropReason::BufferFull => 0,
+            DropReason::Evicted => 1,
+            DropReason::BufferCleared => 2,
+            DropReason::Superseded => 3,
+            DropReason::NoDemand => 4,
+            DropReason::Throttled => 5,
+            DropReason::Shed => 6,
+            DropReason::Discarded => 7,
+        }
     }
 }
 
@@ -219,15 +228,20 @@ impl FlowStats {
     /// from their current values.
     pub(crate) fn local_counts(&self) -> LocalCounts {
         let c = &self.counters;
+        let mut dropped = [0; 8];
+        for (slot, counter) in dropped.iter_mut().zip(&c.dropped) {
+            *slot = counter.load(Ordering::Relaxed);
+        }
         LocalCounts {
             received: c.received.load(Ordering::Relaxed),
             emitted: c.emitted.load(Ordering::Relaxed),
             peak: c.peak.load(Ordering::Relaxed),
+            dropped,
         }
     }
 }
 
-/// `received`, `emitted` and the peak of a stage that is the only writer of these
+/// `received`, `emitted`, `dropped` and the peak of a stage that is the only writer of these
 /// counters and updates them under its own lock: it counts here and publishes the new
 /// value with a plain store, not a read-modify-write on a line shared with the other
 /// side of the stage. Readers see exactly what they would with `record_*` (relaxed
@@ -237,6 +251,9 @@ pub(crate) struct LocalCounts {
     received: u64,
     emitted: u64,
     peak: u64,
+    /// Only for the stages that count their drops here too (never mixed with
+    /// [`FlowStats::record_dropped`] on the same stats).
+    dropped: [u64; 8],
 }
 
 impl LocalCounts {
@@ -279,6 +296,14 @@ impl LocalCounts {
             .counters
             .emitted
             .store(self.emitted, Ordering::Relaxed);
+    }
+
+    /// Counts one dropped item (for a stage that counts all its drops here).
+    #[inline]
+    pub(crate) fn dropped(&mut self, stats: &FlowStats, reason: DropReason) {
+        let i = reason.index();
+        self.dropped[i] += 1;
+        stats.counters.dropped[i].store(self.dropped[i], Ordering::Relaxed);
     }
 
     /// Sets the number of items held now (and the peak, stored only when it grows).

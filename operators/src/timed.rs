@@ -21,7 +21,7 @@ use spillway_core::{
     TaskHandle,
 };
 
-use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::stats::{DropReason, FlowStats, LocalCounts, OnDrop};
 use crate::support::{self, UpstreamSlot};
 
 /// The per-item cost function of `rate_limit`.
@@ -50,17 +50,54 @@ pub enum RateLimitMode {
 /// nanosecond adds `rate` credits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bucket {
-    pub(crate) rate: u128,
-    pub(crate) per_nanos: u128,
-    pub(crate) burst: u64,
+    rate: u64,
+    per_nanos: u128,
+    burst: u64,
+    /// `burst` tokens in credits, computed once.
+    capacity: u128,
 }
 
 impl Bucket {
-    fn capacity(&self) -> u128 {
-        u128::from(self.burst).saturating_mul(self.per_nanos)
+    pub(crate) fn new(rate: u64, per: Duration, burst: u64) -> Bucket {
+        let per_nanos = per.as_nanos();
+        Bucket {
+            rate,
+            per_nanos,
+            burst,
+            capacity: u128::from(burst).saturating_mul(per_nanos),
+        }
     }
+
+    fn capacity(&self) -> u128 {
+        self.capacity
+    }
+
+    #[inline]
     fn price(&self, cost: u64) -> u128 {
+        if cost == 1 {
+            return self.per_nanos; // every item without a cost function
+        }
         u128::from(cost).saturating_mul(self.per_nanos)
+    }
+
+    /// The credits earned in `elapsed` nanoseconds (saturating).
+    #[inline]
+    fn earned(&self, elapsed: u128) -> u128 {
+        match u64::try_from(elapsed) {
+            // A 64 by 64 bit product fits in 128 bits: one multiplication, no check.
+            Ok(e) => u128::from(e) * u128::from(self.rate),
+            Err(_) => elapsed.saturating_mul(u128::from(self.rate)),
+        }
+    }
+
+    /// Whole tokens in `credit`.
+    #[inline]
+    fn tokens(&self, credit: u128) -> u64 {
+        match (u64::try_from(credit), u64::try_from(self.per_nanos)) {
+            // A 64-bit division instead of a 128-bit one (a library call).
+            (Ok(c), Ok(p)) => c / p,
+            _ => u64::try_from(credit / self.per_nanos).unwrap_or(u64::MAX),
+        }
     }
 }
 
@@ -76,6 +113,11 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// The kinds whose handling of an item depends on its time of arrival.
+    fn reads_clock(self) -> bool {
+        matches!(self, Kind::SampleFirst | Kind::RateLimit(..))
+    }
+
     /// Lossless kinds request bounded demand upstream and hold items until released.
     fn lossless(self) -> bool {
         matches!(
@@ -147,10 +189,48 @@ struct State<T, E> {
     window_open: bool,
     credit: u128,
     refilled_at: Instant,
+    /// The stage's counters, kept under this lock and published with plain stores (this
+    /// subscription is their only writer): no read-modify-write per item.
+    counts: LocalCounts,
+}
+
+/// The items an event dropped, handed to `on_drop` after the lock is released. Most
+/// events drop at most one item (`sample` replacing its latest, `rate_limit` refusing
+/// one), which is kept inline: no allocation per item.
+struct Drops<T> {
+    first: Option<(T, DropReason)>,
+    more: Vec<(T, DropReason)>,
+}
+
+impl<T> Drops<T> {
+    fn new() -> Self {
+        Drops {
+            first: None,
+            more: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, drop: (T, DropReason)) {
+        if self.first.is_none() {
+            self.first = Some(drop);
+        } else {
+            self.more.push(drop);
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = (T, DropReason)> {
+        self.first.into_iter().chain(self.more)
+    }
 }
 
 struct Effects<T> {
-    drops: Vec<(T, DropReason)>,
+    drops: Drops<T>,
     request: u64,
     cancel_upstream: bool,
     signal: bool,
@@ -159,11 +239,18 @@ struct Effects<T> {
 impl<T> Effects<T> {
     fn new() -> Self {
         Effects {
-            drops: Vec::new(),
+            drops: Drops::new(),
             request: 0,
             cancel_upstream: false,
             signal: false,
         }
+    }
+
+    /// Nothing to do after the lock: the common case of an item only held or replaced
+    /// without a drop.
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.drops.is_empty() && self.request == 0 && !self.cancel_upstream && !self.signal
     }
 }
 
@@ -179,6 +266,11 @@ struct Shared<T, E> {
     stats: FlowStats,
     on_drop: Option<OnDrop<T>>,
     on_drop_panicked: AtomicBool,
+    /// Lossy kinds: whether `TimedSource::pull` may find anything (a failure, a committed
+    /// item, a terminal signal). Written under the state lock by `count_held`, read
+    /// without it by `pull`, which otherwise returns `Pending` without locking: the drain
+    /// runs dry once per emitted item, and that second pull would cost a lock.
+    work: AtomicBool,
     cost: Option<CostFn<T>>,
     me: Weak<Shared<T, E>>,
 }
@@ -199,6 +291,7 @@ pub(crate) fn subscribe<N, P, S>(
     let context = subscriber.context();
     let scheduler = settings.scheduler.unwrap_or_else(|| context.scheduler());
     let now = scheduler.now();
+    let counts = settings.stats.local_counts();
     let credit = match kind {
         Kind::RateLimit(b, _) => b.capacity(),
         _ => 0,
@@ -220,6 +313,7 @@ pub(crate) fn subscribe<N, P, S>(
             window_open: false,
             credit,
             refilled_at: now,
+            counts,
         }),
         upstream: UpstreamSlot::default(),
         drain: OnceLock::new(),
@@ -231,6 +325,7 @@ pub(crate) fn subscribe<N, P, S>(
         stats: settings.stats,
         on_drop: settings.on_drop,
         on_drop_panicked: AtomicBool::new(false),
+        work: AtomicBool::new(false),
         cost,
         me: me.clone(),
     });
@@ -269,11 +364,24 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         demand.saturating_sub(st.ready.len() as u64)
     }
 
+    /// Counts a dropped item under the state lock, and keeps it for `on_drop` (called
+    /// after the lock is released) if there is a callback, or if dropping it runs code
+    /// (which should not run under the lock either). An item without drop glue and
+    /// without a callback is simply forgotten: `sample` replacing its latest `u64` has
+    /// nothing left to do after the lock.
+    #[inline]
+    fn discard(&self, st: &mut State<T, E>, eff: &mut Effects<T>, item: T, reason: DropReason) {
+        st.counts.dropped(&self.stats, reason);
+        if self.on_drop.is_some() || std::mem::needs_drop::<T>() {
+            eff.drops.push((item, reason));
+        }
+    }
+
     /// Hands `item` to downstream if demand is free for it; otherwise drops it as
     /// `NoDemand`. True if committed.
     fn commit(&self, st: &mut State<T, E>, item: T, eff: &mut Effects<T>) -> bool {
         if st.closed {
-            eff.drops.push((item, DropReason::Discarded));
+            self.discard(st, eff, item, DropReason::Discarded);
             return false;
         }
         if self.free_demand(st) > 0 {
@@ -281,7 +389,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             eff.signal = true;
             true
         } else {
-            eff.drops.push((item, DropReason::NoDemand));
+            self.discard(st, eff, item, DropReason::NoDemand);
             false
         }
     }
@@ -320,10 +428,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         st.failed = Some(error);
         st.end = None;
         Self::cancel_timers(st);
-        eff.drops
-            .extend(st.ready.drain(..).map(|i| (i, DropReason::Discarded)));
-        eff.drops
-            .extend(st.held.drain(..).map(|(i, _)| (i, DropReason::Discarded)));
+        let ready = std::mem::take(&mut st.ready);
+        let held = std::mem::take(&mut st.held);
+        for item in ready.into_iter().chain(held.into_iter().map(|(i, _)| i)) {
+            self.discard(st, eff, item, DropReason::Discarded);
+        }
         if !st.upstream_done {
             st.upstream_done = true;
             eff.cancel_upstream = true;
@@ -345,20 +454,25 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     fn refill(&self, st: &mut State<T, E>, bucket: Bucket, now: Instant) {
-        let elapsed = now.saturating_duration_since(st.refilled_at).as_nanos();
-        if elapsed > 0 {
-            st.refilled_at = now;
+        // Items arriving at the same instant (a burst, or many per virtual tick) find
+        // nothing to add; a full bucket stays full.
+        if now <= st.refilled_at {
+            return;
+        }
+        if st.credit < bucket.capacity() {
+            let elapsed = now.duration_since(st.refilled_at).as_nanos();
             st.credit = st
                 .credit
-                .saturating_add(elapsed.saturating_mul(bucket.rate))
+                .saturating_add(bucket.earned(elapsed))
                 .min(bucket.capacity());
         }
+        st.refilled_at = now;
     }
 
     /// The time until the bucket holds `price` credits.
     fn wait_for(st: &State<T, E>, bucket: Bucket, price: u128) -> Duration {
         let missing = price.saturating_sub(st.credit);
-        let nanos = missing.div_ceil(bucket.rate).max(1);
+        let nanos = missing.div_ceil(u128::from(bucket.rate)).max(1);
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
@@ -407,7 +521,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                     0
                 } else {
                     self.refill(st, bucket, now);
-                    let tokens = u64::try_from(st.credit / bucket.per_nanos).unwrap_or(u64::MAX);
+                    let tokens = bucket.tokens(st.credit);
                     let n = free.min(tokens.saturating_sub(st.in_flight));
                     if n == 0 && free > 0 && st.in_flight == 0 && st.timer.is_none() {
                         // Out of tokens: come back when one has refilled.
@@ -423,17 +537,41 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         eff.request = eff.request.saturating_add(n);
     }
 
-    fn update_buffered(&self, st: &State<T, E>) {
-        self.stats.set_buffered(st.ready.len() + st.held.len());
+    /// Counts the items held now and publishes whether the drain has work (see
+    /// `Shared::work`), under the state lock, just before it is released and `eff`
+    /// applied. Every locked section that changes `ready`, `end` or `failed` ends here.
+    fn count_held(&self, st: &mut State<T, E>) {
+        let held = st.ready.len() + st.held.len();
+        st.counts.buffered(&self.stats, held);
+        // Published before the drain is signalled (in `apply`), so a pass that follows
+        // the signal sees it.
+        let work = st.failed.is_some() || !st.ready.is_empty() || st.end.is_some();
+        self.work.store(work, Ordering::Release);
     }
 
-    /// Counts the drops, calls `on_drop` (outside any lock), cancels, requests, signals.
+    /// Calls `on_drop` (outside any lock), cancels, requests, signals. The drops were
+    /// counted by [`discard`](Self::discard).
+    #[inline]
     fn apply(&self, eff: Effects<T>) {
+        if eff.is_empty() {
+            return;
+        }
+        if eff.drops.is_empty() && !eff.cancel_upstream && eff.request == 0 {
+            // Only a signal: an item committed.
+            if let Some(d) = self.drain.get() {
+                d.signal();
+            }
+            return;
+        }
+        self.apply_all(eff);
+    }
+
+    #[inline(never)]
+    fn apply_all(&self, eff: Effects<T>) {
         if eff.cancel_upstream {
             self.upstream.cancel();
         }
-        for (item, reason) in eff.drops {
-            self.stats.record_dropped(reason);
+        for (item, reason) in eff.drops.into_iter() {
             let Some(f) = &self.on_drop else { continue };
             if self.on_drop_panicked.load(Ordering::Acquire) {
                 continue;
@@ -443,7 +581,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 let mut more = Effects::new();
                 let mut st = self.lock();
                 self.fail(&mut st, Error::from_panic(self.stage, payload), &mut more);
-                self.update_buffered(&st);
+                self.count_held(&mut st);
                 drop(st);
                 // The callback is not called again: the rest is only counted.
                 self.apply(more);
@@ -457,17 +595,19 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
+    /// Handles an item from upstream; `now` is the time of arrival for the kinds that
+    /// [read the clock](Kind::reads_clock).
     fn on_item(
         &self,
         st: &mut State<T, E>,
-        now: Instant,
+        now: Option<Instant>,
         item: T,
         cost: u64,
         eff: &mut Effects<T>,
     ) {
         if self.kind.lossless() {
             if st.in_flight == 0 {
-                eff.drops.push((item, DropReason::Discarded));
+                self.discard(st, eff, item, DropReason::Discarded);
                 let what = "upstream sent more items than requested";
                 self.fail(
                     st,
@@ -483,6 +623,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         match self.kind {
             Kind::SampleFirst => {
+                let now = now.unwrap_or_else(|| self.scheduler.now());
                 if !st.window_open && st.gate_until.is_none_or(|g| now >= g) {
                     if self.commit(st, item, eff) {
                         match now.checked_add(self.period) {
@@ -491,12 +632,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                         }
                     }
                 } else {
-                    eff.drops.push((item, DropReason::Throttled));
+                    self.discard(st, eff, item, DropReason::Throttled);
                 }
             }
             Kind::Sample | Kind::Audit | Kind::Debounce => {
                 if let Some((old, _)) = st.held.pop_front() {
-                    eff.drops.push((old, DropReason::Throttled));
+                    self.discard(st, eff, old, DropReason::Throttled);
                 }
                 st.held.push_back((item, 0));
                 match self.kind {
@@ -511,7 +652,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             Kind::ThrottleLatest => {
                 if st.window_open {
                     if let Some((old, _)) = st.held.pop_front() {
-                        eff.drops.push((old, DropReason::Throttled));
+                        self.discard(st, eff, old, DropReason::Throttled);
                     }
                     st.held.push_back((item, 0));
                 } else if self.commit(st, item, eff) {
@@ -526,8 +667,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 }
             }
             Kind::RateLimit(bucket, mode) => {
+                let now = now.unwrap_or_else(|| self.scheduler.now());
                 if cost > bucket.burst {
-                    eff.drops.push((item, DropReason::Throttled));
+                    self.discard(st, eff, item, DropReason::Throttled);
                     if mode != RateLimitMode::Drop {
                         self.reject(st, "an item's cost exceeds the burst capacity", eff);
                     }
@@ -542,15 +684,17 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                         self.refill(st, bucket, now);
                         let price = bucket.price(cost);
                         if st.credit < price {
-                            eff.drops.push((item, DropReason::Throttled));
+                            self.discard(st, eff, item, DropReason::Throttled);
                             if mode == RateLimitMode::Fail {
                                 self.reject(st, "rate limit exceeded", eff);
                             }
                         } else if self.free_demand(st) > 0 {
                             st.credit -= price;
-                            self.commit(st, item, eff);
+                            // Open (checked by the caller) and with demand: committed.
+                            st.ready.push_back(item);
+                            eff.signal = true;
                         } else {
-                            eff.drops.push((item, DropReason::NoDemand));
+                            self.discard(st, eff, item, DropReason::NoDemand);
                         }
                     }
                 }
@@ -602,7 +746,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             // A terminal may be waiting for the last held item.
             eff.signal = true;
         }
-        self.update_buffered(&st);
+        self.count_held(&mut st);
         drop(st);
         self.apply(eff);
     }
@@ -616,7 +760,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if let Some((item, _)) = st.held.pop_front() {
             self.commit(&mut st, item, &mut eff);
         }
-        self.update_buffered(&st);
+        self.count_held(&mut st);
         drop(st);
         self.apply(eff);
     }
@@ -631,13 +775,15 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if !self.kind.lossless() {
             Self::cancel_timers(&mut st);
             if end.is_err() || !self.flush {
-                eff.drops
-                    .extend(st.held.drain(..).map(|(i, _)| (i, DropReason::Discarded)));
+                let held = std::mem::take(&mut st.held);
+                for (item, _) in held {
+                    self.discard(&mut st, &mut eff, item, DropReason::Discarded);
+                }
             }
         }
         st.end = Some(end);
         eff.signal = true;
-        self.update_buffered(&st);
+        self.count_held(&mut st);
         drop(st);
         self.apply(eff);
     }
@@ -663,6 +809,10 @@ impl<T: Send + 'static, E: Send + 'static, N: StageName> Source for TimedSource<
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
         let shared = &self.shared;
+        // Lossless kinds may have to request from upstream here: they always look.
+        if !shared.kind.lossless() && !shared.work.load(Ordering::Acquire) {
+            return Pulled::Pending;
+        }
         let mut eff = Effects::new();
         let mut st = shared.lock();
         if let Some(e) = st.failed.take() {
@@ -678,12 +828,12 @@ impl<T: Send + 'static, E: Send + 'static, N: StageName> Source for TimedSource<
             if let Some(d) = shared.drain.get() {
                 d.produced(1);
             }
-            shared.stats.record_emitted(1);
+            st.counts.emitted(&shared.stats);
             if shared.kind.lossless() {
                 let now = shared.scheduler.now();
                 shared.replenish(&mut st, now, &mut eff);
             }
-            shared.update_buffered(&st);
+            shared.count_held(&mut st);
             drop(st);
             shared.apply(eff);
             return Pulled::Item(item);
@@ -742,13 +892,15 @@ impl<T, E, N> Drop for TimedSource<T, E, N> {
         left.extend(st.held.drain(..).map(|(i, _)| i));
         let cancel = !st.upstream_done;
         st.upstream_done = true;
+        for _ in &left {
+            st.counts.dropped(&shared.stats, DropReason::Discarded);
+        }
+        st.counts.buffered(&shared.stats, 0);
         drop(st);
-        shared.stats.set_buffered(0);
         if cancel {
             shared.upstream.cancel();
         }
         for item in left {
-            shared.stats.record_dropped(DropReason::Discarded);
             if let Some(f) = &shared.on_drop {
                 if !shared.on_drop_panicked.load(Ordering::Acquire) {
                     // Nobody is left to tell of a panic here.
@@ -796,7 +948,6 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for TimedUpstream<T, E> {
 
     fn on_next(&mut self, item: T) {
         let shared = &self.shared;
-        shared.stats.record_received();
         let mut eff = Effects::new();
         let cost = match &shared.cost {
             None => 1,
@@ -804,26 +955,30 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for TimedUpstream<T, E> {
                 Ok(c) => c,
                 Err(payload) => {
                     let mut st = shared.lock();
-                    eff.drops.push((item, DropReason::Discarded));
+                    st.counts.received(&shared.stats);
+                    shared.discard(&mut st, &mut eff, item, DropReason::Discarded);
                     shared.fail(&mut st, Error::from_panic(shared.stage, payload), &mut eff);
-                    shared.update_buffered(&st);
+                    shared.count_held(&mut st);
                     drop(st);
                     shared.apply(eff);
                     return;
                 }
             },
         };
-        let now = shared.scheduler.now();
+        // Only the kinds that decide on the time of arrival read the clock per item.
+        let now = shared.kind.reads_clock().then(|| shared.scheduler.now());
         let mut st = shared.lock();
+        st.counts.received(&shared.stats);
         if st.closed || st.failed.is_some() || st.end.is_some() {
-            eff.drops.push((item, DropReason::Discarded));
+            shared.discard(&mut st, &mut eff, item, DropReason::Discarded);
         } else {
             shared.on_item(&mut st, now, item, cost, &mut eff);
             if shared.kind.lossless() {
+                let now = now.unwrap_or_else(|| shared.scheduler.now());
                 shared.replenish(&mut st, now, &mut eff);
             }
         }
-        shared.update_buffered(&st);
+        shared.count_held(&mut st);
         drop(st);
         shared.apply(eff);
     }

@@ -55,10 +55,15 @@ pub const DEFAULT_IDLE_LIMIT: u64 = 100_000;
 /// ```
 pub struct VirtualScheduler {
     origin: Instant,
-    /// `state.now` in nanoseconds (saturated at `u64::MAX`), written under the lock each
-    /// time the clock moves, so that [`now`](Scheduler::now), which timed operators call
-    /// per item, reads it without locking.
+    /// The clock in nanoseconds (saturated at `u64::MAX`), so that
+    /// [`now`](Scheduler::now), which timed operators call per item, reads it without
+    /// locking. Only ever raised (`fetch_max`): under the lock with `state.now`, or
+    /// without it when a periodic task runs again at once (see `run_until`), in which
+    /// case `state.now` catches up at the next lock (`lock` takes the larger of the two).
     now_nanos: AtomicU64,
+    /// Bumped (under the lock) by every task scheduled: a runner that saw the heap
+    /// without the lock knows from it that no earlier task has appeared since.
+    pushes: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -66,6 +71,20 @@ struct State {
     now: Duration,
     seq: u64,
     heap: BinaryHeap<Reverse<Entry>>,
+}
+
+/// The heap as a runner last saw it under the lock, times in nanoseconds (saturated).
+struct Horizon {
+    /// Due time of the heap top (`u64::MAX`: none).
+    top: u64,
+    /// The end of the window being advanced.
+    limit: u64,
+    /// `VirtualScheduler::pushes` then.
+    pushes: u64,
+}
+
+fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 struct Entry {
@@ -188,6 +207,7 @@ impl VirtualScheduler {
         Arc::new(VirtualScheduler {
             origin: Instant::now(),
             now_nanos: AtomicU64::new(0),
+            pushes: AtomicU64::new(0),
             state: Mutex::new(State {
                 now: Duration::ZERO,
                 seq: 0,
@@ -196,8 +216,21 @@ impl VirtualScheduler {
         })
     }
 
+    /// The state, with `state.now` caught up with a clock moved without the lock.
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.catch_up(&mut state);
+        state
+    }
+
+    fn catch_up(&self, state: &mut State) {
+        let nanos = self.now_nanos.load(AtomicOrdering::Acquire);
+        if nanos != u64::MAX {
+            let mirrored = Duration::from_nanos(nanos);
+            if mirrored > state.now {
+                state.now = mirrored;
+            }
+        }
     }
 
     /// Moves the clock (under the state lock) and publishes it to lock-free readers.
@@ -205,7 +238,7 @@ impl VirtualScheduler {
         if now != state.now {
             state.now = now;
             let nanos = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
-            self.now_nanos.store(nanos, AtomicOrdering::Release);
+            self.now_nanos.fetch_max(nanos, AtomicOrdering::AcqRel);
         }
     }
 
@@ -327,10 +360,15 @@ impl VirtualScheduler {
 
     /// Runs due tasks up to `target` (or until idle for `None`), at most `budget` of them.
     ///
-    /// One lock per task run: a periodic task that ran is carried to the next turn of the
-    /// loop and re-queued under the same lock that picks the next task (with the sequence
-    /// number it would have had, since nothing else is queued in between), and when it is
-    /// due before everything in the heap it runs again without going through the heap.
+    /// At most one lock per task run: a periodic task that ran is carried to the next turn
+    /// of the loop and re-queued under the same lock that picks the next task (with the
+    /// sequence number it would have had, since nothing else is queued in between), and
+    /// when it is due before everything in the heap it runs again without going through
+    /// the heap. It even runs again without the lock while nothing was scheduled since the
+    /// lock was released (`pushes` unchanged) and it is still due strictly before the heap
+    /// top seen then (taking the lock would pick it: its fresh sequence number loses ties)
+    /// and within the window: an `interval` ticks between the firings of other timers at
+    /// the cost of the task run alone.
     fn run_until(&self, target: Option<Duration>, budget: u64) -> Result<u64, NotIdle> {
         let mut ran: u64 = 0;
         let mut same_instant: u64 = 0;
@@ -408,17 +446,81 @@ impl VirtualScheduler {
                 instant = due;
                 same_instant = 1;
             }
+            // What the lock-free re-runs below must not pass, in nanoseconds (a bound
+            // beyond what a u64 holds is as good as none, since the clock mirror stops
+            // there).
+            let horizon = Horizon {
+                top: state
+                    .heap
+                    .peek()
+                    .map_or(u64::MAX, |Reverse(top)| saturating_nanos(top.due)),
+                limit: saturating_nanos(limit),
+                pushes: self.pushes.load(AtomicOrdering::Relaxed),
+            };
             drop(guard);
-            ran += 1;
-            if entry.task.run() {
-                if let Some(period) = entry.period {
-                    again = Some(Entry {
-                        due: entry.due.saturating_add(period),
-                        ..entry
-                    });
+            let Some(period) = entry.period else {
+                ran += 1;
+                entry.task.run();
+                continue;
+            };
+            // The firing decided above, then those that may follow it at once, all under
+            // one acquisition of the task's lock. Re-runs need the due time and period in
+            // nanoseconds below the mirror's ceiling; otherwise only the locked path runs.
+            let fast = match (
+                u64::try_from(entry.due.as_nanos()),
+                u64::try_from(period.as_nanos()),
+            ) {
+                (Ok(due), Ok(period)) => Some((due, period)),
+                _ => None,
+            };
+            let (mut due_nanos, period_nanos) = fast.unwrap_or((u64::MAX, u64::MAX));
+            let mut reruns = 0u64;
+            let mut first = true;
+            let periodic = entry.task.run_while(|| {
+                if first {
+                    first = false;
+                    ran += 1;
+                    return true;
                 }
+                let next = due_nanos.saturating_add(period_nanos);
+                // Out of turn, out of the window or beyond what the mirror holds: the
+                // locked path decides.
+                if ran >= budget || next == u64::MAX || !self.runs_first(next, &horizon) {
+                    return false;
+                }
+                self.now_nanos.fetch_max(next, AtomicOrdering::AcqRel);
+                ran += 1;
+                reruns += 1;
+                due_nanos = next;
+                true
+            });
+            let due = if reruns > 0 {
+                let due = Duration::from_nanos(due_nanos);
+                instant = due;
+                same_instant = 1;
+                due
+            } else {
+                entry.due
+            };
+            if periodic {
+                again = Some(Entry {
+                    due: due.saturating_add(period),
+                    ..entry
+                });
             }
         }
+    }
+
+    /// True if a periodic task that just ran (not queued), due next at `due` (in
+    /// nanoseconds), is the next task to run and within the window, judged without the
+    /// lock against what was seen under it: due strictly before the heap top (taking the
+    /// lock would pick it then, its fresh sequence number losing ties) and nothing
+    /// scheduled since.
+    #[inline]
+    fn runs_first(&self, due: u64, horizon: &Horizon) -> bool {
+        due <= horizon.limit
+            && due < horizon.top
+            && self.pushes.load(AtomicOrdering::Acquire) == horizon.pushes
     }
 
     /// The number of live (not cancelled) timers.
@@ -489,6 +591,10 @@ impl VirtualScheduler {
         let mut state = self.lock();
         let seq = state.seq;
         state.seq += 1;
+        // Under the lock: a plain increment is enough.
+        let pushes = self.pushes.load(AtomicOrdering::Relaxed);
+        self.pushes
+            .store(pushes.wrapping_add(1), AtomicOrdering::Release);
         let due = state.now.saturating_add(delay);
         state.heap.push(Reverse(Entry {
             due,
@@ -537,11 +643,13 @@ impl Scheduler for VirtualScheduler {
 impl fmt::Debug for VirtualScheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.state.try_lock() {
-            Ok(state) => f
-                .debug_struct("VirtualScheduler")
-                .field("elapsed", &state.now)
-                .field("timers", &state.heap.len())
-                .finish(),
+            Ok(mut state) => {
+                self.catch_up(&mut state);
+                f.debug_struct("VirtualScheduler")
+                    .field("elapsed", &state.now)
+                    .field("timers", &state.heap.len())
+                    .finish()
+            }
             Err(_) => f.debug_struct("VirtualScheduler").finish_non_exhaustive(),
         }
     }

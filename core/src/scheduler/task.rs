@@ -115,6 +115,60 @@ impl Task {
         true
     }
 
+    /// Runs the job for each of its firings that `proceed` (called before each run, with
+    /// the job's lock held) allows, and returns like [`run`](Self::run): true if the
+    /// task should be scheduled again (a live periodic task, or a one-shot task that
+    /// `proceed` did not let run). A scheduler that knows several firings of
+    /// a periodic task are due in a row (a virtual clock, catching up) runs them under a
+    /// single acquisition of the job's lock instead of one per firing. `proceed` must not
+    /// call into the task or its handle; it typically moves the clock to the firing's
+    /// time. A one-shot job runs at most once; a job cancelled between two runs (from
+    /// inside itself or from another thread) is not run again, and is dropped when the
+    /// last run ends, as with `run`.
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+    /// use spillway_core::Task;
+    /// let runs = Arc::new(AtomicU32::new(0));
+    /// let r = runs.clone();
+    /// let task = Task::periodic(move || { r.fetch_add(1, Ordering::Relaxed); });
+    /// let mut firings = 0;
+    /// // Three firings are due: they run under one lock.
+    /// assert!(task.run_while(|| { firings += 1; firings <= 3 }));
+    /// assert_eq!(runs.load(Ordering::Relaxed), 3);
+    /// task.handle().cancel();
+    /// assert!(!task.run_while(|| true));
+    /// assert_eq!(runs.load(Ordering::Relaxed), 3);
+    /// ```
+    pub fn run_while(&self, mut proceed: impl FnMut() -> bool) -> bool {
+        let mut guard = lock(&self.slot.job);
+        let f = match guard.as_mut() {
+            None => return false,
+            Some(Job::Every(f)) => f,
+            Some(Job::Once(_)) => {
+                drop(guard);
+                // Not run yet (true: still to be scheduled), or run once (false).
+                return !proceed() || self.run();
+            }
+        };
+        // A cancel that found the lock taken has set the flag: no run after it. (Only an
+        // early stop; the read-modify-write after unlocking is what guarantees the drop.)
+        while !self.slot.cancelled.load(Ordering::Acquire) && proceed() {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(&mut *f)) {
+                let job = guard.take();
+                drop(guard);
+                drop(job);
+                resume_unwind(payload);
+            }
+        }
+        drop(guard);
+        if self.slot.cancelled.fetch_or(false, Ordering::AcqRel) {
+            drop_job(&self.slot);
+            return false;
+        }
+        true
+    }
+
     /// True once the task was cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.slot.cancelled.load(Ordering::Acquire)

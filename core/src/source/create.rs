@@ -6,13 +6,13 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::drain::{self, DrainHandle, Pulled, Source};
 // The queue lock comes from the std-or-loom switch, so `create` can be model-checked.
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{lock, Condvar, Mutex, MutexGuard};
 use crate::{Error, Publisher, Subscriber};
 
@@ -112,6 +112,18 @@ struct Queue<T, E> {
     /// Wakers of pending `demand_ready()` futures, registered under this lock for the same
     /// reason.
     demand_wakers: Vec<Waker>,
+    /// The counters of [`EmitterStats`], kept under this lock (which every push and pull
+    /// takes anyway) as plain integers: no atomic read-modify-write per item.
+    counts: Counts,
+}
+
+#[derive(Default)]
+struct Counts {
+    pushed: u64,
+    delivered: u64,
+    refused: u64,
+    evicted: u64,
+    peak: u64,
 }
 
 struct Shared<T, E> {
@@ -120,11 +132,13 @@ struct Shared<T, E> {
     demand_changed: Condvar,
     drain: OnceLock<DrainHandle>,
     strategy: OverflowStrategy,
-    pushed: AtomicU64,
-    delivered: AtomicU64,
-    refused: AtomicU64,
-    evicted: AtomicU64,
-    peak: AtomicU64,
+    /// Whether `pull` may find anything to do: an item, a terminal signal, an overflow, or
+    /// producers waiting for demand. Raised under the queue lock wherever one of these
+    /// appears (before the drain is signalled), lowered under it by `pull` when it leaves
+    /// none; `pull` reads it without the lock and returns `Pending` at once when it is
+    /// down. The drain runs dry once per item when the consumer keeps up, and that second
+    /// pull would otherwise cost a lock.
+    work: AtomicBool,
 }
 
 impl<T, E> Shared<T, E> {
@@ -149,6 +163,26 @@ impl<T, E> Shared<T, E> {
         demand.saturating_sub(q.items.len() as u64)
     }
 
+    /// Queues an accepted item and wakes the drain.
+    #[inline]
+    fn accept(&self, mut q: MutexGuard<'_, Queue<T, E>>, item: T) -> Result<(), EmitError<T>> {
+        q.items.push_back(item);
+        self.raise();
+        let len = q.items.len() as u64;
+        if len > q.counts.peak {
+            q.counts.peak = len;
+        }
+        drop(q);
+        self.signal();
+        Ok(())
+    }
+
+    /// Something for `pull` to do appeared (called under the queue lock).
+    #[inline]
+    fn raise(&self) {
+        self.work.store(true, Ordering::Release);
+    }
+
     fn ended(&self, q: &Queue<T, E>) -> bool {
         q.closed || self.drain.get().is_some_and(|d| d.is_cancelled())
     }
@@ -156,7 +190,18 @@ impl<T, E> Shared<T, E> {
     /// Wakes producers waiting for demand (called when the drain finds demand it cannot
     /// serve from the queue, and when the subscription ends), if there are any: waiters
     /// register under the queue lock, which the caller hands over, so none is missed.
-    fn notify_demand(&self, mut q: MutexGuard<'_, Queue<T, E>>) {
+    #[inline]
+    fn notify_demand(&self, q: MutexGuard<'_, Queue<T, E>>) {
+        // The common case (the drain runs dry once per item when the consumer keeps up):
+        // nobody waits, only the lock to release.
+        if q.waiters == 0 && q.demand_wakers.is_empty() {
+            return;
+        }
+        self.wake_demand(q);
+    }
+
+    #[cold]
+    fn wake_demand(&self, mut q: MutexGuard<'_, Queue<T, E>>) {
         let blocked = q.waiters > 0;
         let wakers = if q.demand_wakers.is_empty() {
             Vec::new()
@@ -191,11 +236,11 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
     /// [`OverflowStrategy`] decides, and a refused item comes back in the error.
     pub fn next(&self, item: T) -> Result<(), EmitError<T>> {
         let shared = &self.shared;
-        shared.pushed.fetch_add(1, Ordering::Relaxed);
         let mut q = shared.lock();
+        q.counts.pushed += 1;
         if q.closed || q.terminal.is_some() || q.overflow.is_some() || self.drain_cancelled() {
+            q.counts.refused += 1;
             drop(q);
-            shared.refused.fetch_add(1, Ordering::Relaxed);
             return Err(EmitError::Closed(item));
         }
         let demand = shared.demand();
@@ -206,14 +251,18 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
             _ if within_demand => true,
             OverflowStrategy::Buffer(cap) => excess < cap as u64,
             OverflowStrategy::Drop => {
+                q.counts.refused += 1;
                 drop(q);
-                shared.refused.fetch_add(1, Ordering::Relaxed);
                 return Err(EmitError::Dropped(item));
             }
             OverflowStrategy::Latest => {
                 if excess > 0 {
-                    q.items.pop_back();
-                    shared.evicted.fetch_add(1, Ordering::Relaxed);
+                    let replaced = q.items.pop_back();
+                    q.counts.evicted += 1;
+                    // Dropped outside the lock: an item may run arbitrary Drop code.
+                    let refused = shared.accept(q, item);
+                    drop(replaced);
+                    return refused;
                 }
                 true
             }
@@ -224,22 +273,17 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
                 OverflowStrategy::Buffer(cap) => cap,
                 _ => 0,
             };
+            self.shared.raise();
             q.overflow = Some(Error::Overflow {
                 stage: "create",
                 capacity,
             });
+            q.counts.refused += 1;
             drop(q);
-            shared.refused.fetch_add(1, Ordering::Relaxed);
             shared.signal();
             return Err(EmitError::Overflow(item));
         }
-        q.items.push_back(item);
-        shared
-            .peak
-            .fetch_max(q.items.len() as u64, Ordering::Relaxed);
-        drop(q);
-        shared.signal();
-        Ok(())
+        shared.accept(q, item)
     }
 
     /// Completes the pipeline once the queued items are delivered.
@@ -256,6 +300,7 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
         let mut q = self.shared.lock();
         if q.terminal.is_none() && !q.closed {
             q.terminal = Some(terminal);
+            self.shared.raise();
         }
         drop(q);
         self.shared.signal();
@@ -304,6 +349,7 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
                 return false;
             }
             q.waiters += 1;
+            self.shared.raise();
             q = self
                 .shared
                 .demand_changed
@@ -335,15 +381,15 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
 
     /// The emitter's counters.
     pub fn stats(&self) -> EmitterStats {
-        let queued = self.shared.lock().items.len() as u64;
-        let s = &self.shared;
+        let q = self.shared.lock();
+        let c = &q.counts;
         EmitterStats {
-            pushed: s.pushed.load(Ordering::Relaxed),
-            delivered: s.delivered.load(Ordering::Relaxed),
-            refused: s.refused.load(Ordering::Relaxed),
-            evicted: s.evicted.load(Ordering::Relaxed),
-            queued,
-            peak_queued: s.peak.load(Ordering::Relaxed),
+            pushed: c.pushed,
+            delivered: c.delivered,
+            refused: c.refused,
+            evicted: c.evicted,
+            queued: q.items.len() as u64,
+            peak_queued: c.peak,
         }
     }
 }
@@ -368,6 +414,7 @@ impl<T, E> Future for DemandReady<T, E> {
         // Registered under the queue lock, where `notify_demand` looks: not missed.
         if !q.demand_wakers.iter().any(|w| w.will_wake(cx.waker())) {
             q.demand_wakers.push(cx.waker().clone());
+            shared.raise();
         }
         Poll::Pending
     }
@@ -437,7 +484,7 @@ impl<T, E> Drop for CreateSource<T, E> {
         q.closed = true;
         let left = q.items.len() as u64;
         let items = std::mem::take(&mut q.items);
-        self.0.evicted.fetch_add(left, Ordering::Relaxed);
+        q.counts.evicted += left;
         self.0.notify_demand(q);
         drop(items); // outside the lock: items may run arbitrary Drop code
     }
@@ -458,14 +505,24 @@ impl<T: Send + 'static, E: Send + 'static> Source for CreateSource<T, E> {
     }
 
     fn pull(&mut self, _cx: &mut Context<'_>) -> Pulled<T, E> {
+        if !self.0.work.load(Ordering::Acquire) {
+            return Pulled::Pending;
+        }
         let mut q = self.0.lock();
         if let Some(e) = q.overflow.take() {
             return Pulled::Error(e);
         }
         if let Some(item) = q.items.pop_front() {
-            self.0.delivered.fetch_add(1, Ordering::Relaxed);
+            q.counts.delivered += 1;
             if let Some(d) = self.0.drain.get() {
                 d.produced(1);
+            }
+            if q.items.is_empty()
+                && q.terminal.is_none()
+                && q.waiters == 0
+                && q.demand_wakers.is_empty()
+            {
+                self.0.work.store(false, Ordering::Release);
             }
             return Pulled::Item(item);
         }
@@ -473,6 +530,12 @@ impl<T: Send + 'static, E: Send + 'static> Source for CreateSource<T, E> {
             Some(Terminal::Complete) => Pulled::Complete,
             Some(Terminal::Error(e)) => Pulled::Error(e),
             None => {
+                // Only blocked producers keep work up: they are woken at each pass that
+                // runs dry with demand; pending `demand_ready` futures are woken now and
+                // register again (raising it) if they still find no demand.
+                if q.waiters == 0 {
+                    self.0.work.store(false, Ordering::Release);
+                }
                 // Demand is outstanding and nothing is queued: wake waiting producers.
                 self.0.notify_demand(q);
                 Pulled::Pending
@@ -517,14 +580,11 @@ where
                 closed: false,
                 waiters: 0,
                 demand_wakers: Vec::new(),
+                counts: Counts::default(),
             }),
             drain: OnceLock::new(),
             strategy: self.strategy,
-            pushed: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
-            evicted: AtomicU64::new(0),
-            peak: AtomicU64::new(0),
+            work: AtomicBool::new(false),
         });
         drain::start(CreateSource(Arc::clone(&shared)), subscriber);
         let emitter = Emitter {
@@ -535,6 +595,7 @@ where
             let mut q = shared.lock();
             if q.terminal.is_none() {
                 q.terminal = Some(Terminal::Error(Error::from_panic("create", payload)));
+                shared.raise();
             }
             drop(q);
             shared.signal();

@@ -1,0 +1,132 @@
+//! Loom models of `create`'s lock-free "nothing to pull" check: the drain returns
+//! `Pending` without the queue lock when the `work` flag is down, so every item, terminal
+//! or overflow must raise it before the drain is signalled, and the drain must lower it
+//! only when nothing is left. A lost raise (or a lowering too eager) leaves an accepted
+//! item in the queue with demand outstanding: the models below check that every accepted
+//! item within demand is delivered, without a terminal signal to flush it.
+//!
+//! Run with:
+//! `CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
+//!  cargo test -p spillway-core --test loom_create_work --release`
+#![cfg(loom)]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use loom::sync::Mutex;
+use loom::thread;
+
+use spillway_core::prelude::*;
+use spillway_core::{Error, SharedSubscription};
+
+fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(f);
+}
+
+#[derive(Default)]
+struct Log {
+    items: Mutex<Vec<u64>>,
+    subscription: Mutex<Option<SharedSubscription>>,
+}
+
+impl Log {
+    fn request(&self, n: u64) {
+        let s = self
+            .subscription
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("subscribed");
+        s.request(n);
+    }
+    fn items(&self) -> Vec<u64> {
+        self.items.lock().unwrap().clone()
+    }
+}
+
+struct Probe {
+    log: Arc<Log>,
+    initial: u64,
+}
+
+impl Subscriber for Probe {
+    type Item = u64;
+    type Error = Infallible;
+    fn on_subscribe(&mut self, s: SharedSubscription) {
+        *self.log.subscription.lock().unwrap() = Some(s.clone());
+        if self.initial > 0 {
+            s.request(self.initial);
+        }
+    }
+    fn on_next(&mut self, item: u64) {
+        self.log.items.lock().unwrap().push(item);
+    }
+    fn on_error(&mut self, e: Error<Infallible>) {
+        panic!("unexpected error: {e:?}");
+    }
+    fn on_complete(&mut self) {
+        panic!("unexpected completion");
+    }
+}
+
+type Producer = Arc<Mutex<Option<thread::JoinHandle<Vec<bool>>>>>;
+
+/// A `create` whose producer thread pushes `items` (Buffer(4): all accepted) and reports
+/// which were accepted.
+fn source(items: u64) -> (Producer, impl Publisher<Item = u64, Error = Infallible>) {
+    let producer: Producer = Arc::default();
+    let slot = Arc::clone(&producer);
+    let p = create(
+        OverflowStrategy::Buffer(4),
+        move |e: Emitter<u64, Infallible>| {
+            *slot.lock().unwrap() = Some(thread::spawn(move || {
+                (0..items).map(|i| e.next(i).is_ok()).collect()
+            }));
+        },
+    );
+    (producer, p)
+}
+
+/// Items pushed before and while the demand arrives: all are delivered once both sides
+/// are done (the drain never sleeps on a queued item).
+#[test]
+fn items_racing_the_request_are_all_delivered() {
+    model(|| {
+        let (producer, p) = source(2);
+        let log = Arc::new(Log::default());
+        p.subscribe(Probe {
+            log: Arc::clone(&log),
+            initial: 0,
+        });
+        let l = Arc::clone(&log);
+        let t = thread::spawn(move || l.request(2));
+        t.join().unwrap();
+        let accepted = producer.lock().unwrap().take().unwrap().join().unwrap();
+        assert_eq!(accepted, [true, true]);
+        assert_eq!(log.items(), [0, 1]);
+    });
+}
+
+/// Demand already outstanding, items pushed while more demand arrives from another thread:
+/// the drain that ran dry (flag down) must see each later item.
+#[test]
+fn items_pushed_while_the_drain_runs_dry_are_delivered() {
+    model(|| {
+        let (producer, p) = source(2);
+        let log = Arc::new(Log::default());
+        p.subscribe(Probe {
+            log: Arc::clone(&log),
+            initial: 1,
+        });
+        let l = Arc::clone(&log);
+        let t = thread::spawn(move || l.request(1));
+        t.join().unwrap();
+        let accepted = producer.lock().unwrap().take().unwrap().join().unwrap();
+        assert_eq!(accepted, [true, true]);
+        assert_eq!(log.items(), [0, 1]);
+    });
+}
