@@ -106,6 +106,8 @@ struct Link {
     hooks: Option<Arc<dyn LinkHooks>>,
     /// A panic of a request hook, reported at the next upstream signal.
     panicked: Mutex<Option<String>>,
+    /// Set after `panicked` is filled: the per-item check reads this flag, not the lock.
+    has_panicked: AtomicBool,
     /// The stage ended early and cancelled upstream: later requests go nowhere.
     finished: AtomicBool,
 }
@@ -146,6 +148,9 @@ impl Link {
     }
 
     fn take_panic(&self) -> Option<String> {
+        if !self.has_panicked.load(Ordering::Acquire) {
+            return None; // the common case: no lock per item
+        }
         lock(&self.panicked).take()
     }
 }
@@ -161,6 +166,7 @@ impl Subscription for Link {
                     Error::from_panic(self.stage, payload)
                 {
                     *lock(&self.panicked) = Some(message);
+                    self.has_panicked.store(true, Ordering::Release);
                 }
             }
         }
@@ -251,6 +257,7 @@ where
             }),
             hooks: self.logic.link_hooks(),
             panicked: Mutex::new(None),
+            has_panicked: AtomicBool::new(false),
             finished: AtomicBool::new(false),
         });
         self.link = Some(Arc::clone(&link));
