@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use spillway_core::drain::BatchContext;
-use spillway_core::handoff::{Handoff, Pushed};
+use spillway_core::handoff::{channel, Drain, Pushed, Receiver, Sender};
 use spillway_core::{
     AtomicDemand, ConfigError, Context, Error, Publisher, Scheduler, SharedSubscription,
     Subscriber, Subscription, Task,
@@ -90,8 +90,8 @@ where
     {
         let context = downstream.context();
         let prefetch = self.prefetch;
+        let (tx, rx) = channel(prefetch);
         let shared = Arc::new_cyclic(|me| Shared {
-            handoff: Handoff::new(prefetch),
             ended: AtomicBool::new(false),
             end: Mutex::new(None),
             // We own the drain while on_subscribe runs.
@@ -105,6 +105,7 @@ where
             limit: (prefetch - prefetch / 4) as u64,
             drain: Mutex::new(DrainState {
                 downstream: None,
+                rx,
                 consumed: 0,
                 taken: 0,
             }),
@@ -125,6 +126,7 @@ where
         }
         self.upstream.subscribe(Producer {
             shared,
+            tx,
             context,
             received: 0,
             allowed: 0,
@@ -148,8 +150,10 @@ const BATCH: u64 = 128;
 const STALL_STEP: u32 = 4;
 
 /// The consumer's own state: only the drain owner locks it (uncontended).
-struct DrainState<D> {
+struct DrainState<T, D> {
     downstream: Option<D>,
+    /// The consuming end of the hand-off.
+    rx: Receiver<T>,
     /// Items taken from the ring since the last replenishing request.
     consumed: u64,
     /// Items taken from the ring in all (compared with `allowed`).
@@ -157,7 +161,6 @@ struct DrainState<D> {
 }
 
 struct Shared<T, E, S, D> {
-    handoff: Handoff<T>,
     /// Upstream ended: `end` holds its terminal signal, delivered after the queued items.
     ended: AtomicBool,
     end: Mutex<Option<Result<(), Error<E>>>>,
@@ -171,16 +174,17 @@ struct Shared<T, E, S, D> {
     prefetch: u64,
     /// Replenish by this much each time this many items were taken (75 %).
     limit: u64,
-    drain: Mutex<DrainState<D>>,
+    drain: Mutex<DrainState<T, D>>,
     me: Weak<Self>,
 }
 
-/// Pops at most `left` items: the batch handed to a fusing downstream. It ends early if
-/// the stage is cancelled meanwhile (at most the one in-flight item after `cancel`).
+/// A run of queued items (at most the `left` the pass allows): the batch handed to a
+/// fusing downstream. It ends early if the stage is cancelled meanwhile (at most the one
+/// in-flight item after `cancel`). The ring frees the slots of the items taken when the
+/// run is dropped, with one index store.
 struct Run<'a, T> {
-    handoff: &'a Handoff<T>,
+    items: Drain<'a, T>,
     flags: &'a AtomicU8,
-    left: u64,
     taken: u64,
 }
 
@@ -189,11 +193,10 @@ impl<T> Iterator for Run<'_, T> {
 
     #[inline]
     fn next(&mut self) -> Option<T> {
-        if self.left == 0 || self.flags.load(Ordering::Relaxed) != 0 {
+        if self.flags.load(Ordering::Relaxed) != 0 {
             return None;
         }
-        let item = self.handoff.pop()?;
-        self.left -= 1;
+        let item = self.items.next()?;
         self.taken += 1;
         Some(item)
     }
@@ -260,8 +263,10 @@ where
     /// Releases every queued item and the end, and hands back the downstream subscriber
     /// (if still there) for the caller to signal or drop.
     fn close(&self) -> Option<D> {
-        let downstream = lock(&self.drain).downstream.take();
-        self.handoff.close();
+        let mut d = lock(&self.drain);
+        let downstream = d.downstream.take();
+        d.rx.close();
+        drop(d);
         let end = lock(&self.end).take();
         drop(end);
         downstream
@@ -275,7 +280,7 @@ where
     /// that may come), or items that stopped coming, or an end or a flag; false if the
     /// ring stayed empty. Bounded: some tens of microseconds. Reads only: no lock, no
     /// write.
-    fn wait_for_items(&self, outstanding: u64) -> bool {
+    fn wait_for_items(&self, rx: &Receiver<T>, outstanding: u64) -> bool {
         let target = outstanding.min(BATCH) as usize;
         let mut seen = 0;
         let start = Instant::now();
@@ -293,7 +298,7 @@ where
             if self.ended.load(Ordering::Relaxed) || self.flags.load(Ordering::Relaxed) != 0 {
                 return true;
             }
-            let len = self.handoff.len();
+            let len = rx.len();
             // Items that stopped coming are taken only after the early, short pauses:
             // a producer between two pushes must not look stalled.
             if len >= target || (len > 0 && len == seen && step >= STALL_STEP) {
@@ -301,18 +306,18 @@ where
             }
             seen = len;
         }
-        !self.handoff.is_empty()
+        !rx.is_empty()
     }
 
     /// Delivers upstream's end if every item before it was delivered: true if it did.
-    fn try_end(&self, d: &mut DrainState<D>) -> bool {
+    fn try_end(&self, d: &mut DrainState<T, D>) -> bool {
         // `ended` is set after the last push: once seen, an empty ring stays empty.
-        if !self.ended.load(Ordering::Acquire) || !self.handoff.is_empty() {
+        if !self.ended.load(Ordering::Acquire) || !d.rx.is_empty() {
             return false;
         }
         let end = lock(&self.end).take();
         let downstream = d.downstream.take();
-        self.handoff.close();
+        d.rx.close();
         if let (Some(mut downstream), Some(end)) = (downstream, end) {
             match end {
                 Ok(()) => downstream.on_complete(),
@@ -358,12 +363,12 @@ where
             // Take items in runs of up to `BATCH` while more are on their way: popping
             // the slots the producer is still writing would move their cache lines
             // between the cores for every item.
-            let mut avail = self.handoff.len() as u64;
+            let mut avail = d.rx.len() as u64;
             if avail > 0 && avail < BATCH && !self.ended.load(Ordering::Relaxed) {
                 let outstanding = self.allowed.load(Ordering::Acquire).saturating_sub(d.taken);
                 if outstanding > avail {
-                    self.wait_for_items(outstanding);
-                    avail = self.handoff.len() as u64;
+                    self.wait_for_items(&d.rx, outstanding);
+                    avail = d.rx.len() as u64;
                 }
             }
             // A run stops at the next replenishing point, so that requests go out as
@@ -371,13 +376,15 @@ where
             let left = (demand.get() - emitted)
                 .min(self.limit - d.consumed)
                 .min(avail);
+            let left = usize::try_from(left).unwrap_or(usize::MAX);
             let downstream = d.downstream.as_mut().expect("checked above");
+            // (The run frees its slots when dropped, before the replenishing request
+            // below publishes the allowance for them.)
             let taken = if fused {
                 let counting = !demand.is_unbounded();
                 let mut run = Run {
-                    handoff: &self.handoff,
+                    items: d.rx.drain(left),
                     flags: &self.flags,
-                    left,
                     taken: 0,
                 };
                 if left > 0 {
@@ -389,8 +396,9 @@ where
                 run.taken
             } else {
                 let mut taken = 0;
-                while taken < left && self.flags.load(Ordering::Relaxed) == 0 {
-                    let Some(item) = self.handoff.pop() else {
+                let mut items = d.rx.drain(left);
+                while self.flags.load(Ordering::Relaxed) == 0 {
+                    let Some(item) = items.next() else {
                         break;
                     };
                     downstream.on_next(item);
@@ -420,7 +428,7 @@ where
             // A busy producer is likely to push again within nanoseconds: look again a
             // few times before parking, which would cost the producer a wake-up.
             let outstanding = self.allowed.load(Ordering::Acquire).saturating_sub(d.taken);
-            if (outstanding > 0 && self.wait_for_items(outstanding)) || !self.handoff.park() {
+            if (outstanding > 0 && self.wait_for_items(&d.rx, outstanding)) || !d.rx.park() {
                 continue;
             }
             break;
@@ -461,6 +469,8 @@ where
 /// The upstream side: queues items for the drain.
 struct Producer<T, E, S, D> {
     shared: Arc<Shared<T, E, S, D>>,
+    /// The producing end of the hand-off (upstream's signals are serial).
+    tx: Sender<T>,
     context: Context,
     /// Items received, checked against what was requested (a non-compliant upstream).
     received: u64,
@@ -484,7 +494,7 @@ where
         }
         self.done = true;
         let shared = &self.shared;
-        if !shared.handoff.is_closed() {
+        if !self.tx.is_closed() {
             let mut slot = lock(&shared.end);
             if slot.is_none() {
                 *slot = Some(end);
@@ -503,6 +513,11 @@ where
             capacity: self.shared.prefetch as usize,
         }));
     }
+}
+
+/// A count of items as a `usize` (saturating on 32-bit targets).
+fn clamp(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 impl<T, E, S, D> Subscriber for Producer<T, E, S, D>
@@ -541,11 +556,53 @@ where
                 return self.overflow(item);
             }
         }
-        match self.shared.handoff.push(item) {
+        match self.tx.push(item) {
             Ok(Pushed::Queued) | Ok(Pushed::Closed) => {}
             Ok(Pushed::Wake) => self.shared.signal(),
             Err(item) => self.overflow(item),
         }
+    }
+
+    /// A fused upstream hands over a run: it goes into the ring as one chunk, published
+    /// with one index store and one check of the consumer's state (one fence), instead
+    /// of one of each per item.
+    #[inline]
+    fn accepts_batches(&self) -> bool {
+        true
+    }
+
+    fn on_next_batch<I>(&mut self, items: I, batch: &BatchContext) -> u64
+    where
+        I: Iterator<Item = T>,
+    {
+        let mut items = items;
+        let limit = batch.limit().min(batch.max_items());
+        if self.done {
+            // Late items after an end: dropped, as `on_next` does.
+            return items.by_ref().take(clamp(limit)).count() as u64;
+        }
+        // Take what upstream may send (re-reading the allowance if the cached copy is
+        // too small): the ring has room for all of it, since the drain frees slots
+        // before it grants them again.
+        if self.received.saturating_add(limit) > self.allowed {
+            self.allowed = self.shared.allowed.load(Ordering::Acquire);
+        }
+        let allowed = self.allowed.saturating_sub(self.received).min(limit);
+        let (taken, pushed) = self.tx.push_iter(&mut items, clamp(allowed));
+        self.received += taken as u64;
+        if pushed == Pushed::Wake {
+            self.shared.signal();
+        }
+        // More items than upstream may send (its demand says more than was requested
+        // here), or than the ring has room for: the stage fails with `Overflow`.
+        let full = (taken as u64) < allowed && pushed != Pushed::Closed && self.tx.free() == 0;
+        if allowed < limit || full {
+            if let Some(item) = items.next() {
+                self.overflow(item);
+                return taken as u64 + 1;
+            }
+        }
+        taken as u64
     }
 
     fn on_error(&mut self, error: Error<E>) {
