@@ -135,19 +135,24 @@ where
     }
 }
 
-/// How many times, and for at least how long, the consumer looks again (with growing
-/// pauses, then yields) before parking, while upstream owes it items. The owed items may
+/// How many times, and for at least how long, the consumer looks again (one pause
+/// between looks, then yields) before parking, while upstream owes it items. The owed items may
 /// be a wake-up away (a producer thread that had run dry is woken by our request):
 /// parking sooner would add our own wake-up to that on every batch.
-const SPIN_STEPS: u32 = 12;
+///
+/// The ring's tail is written once per pushed run, so looking at it costs nothing
+/// until the producer publishes: the consumer looks after every pause (a pause can take
+/// ~50 ns on a virtual machine, so a growing back-off would add microseconds of
+/// latency to every hand-off).
+const SPIN_STEPS: u32 = 128;
 const SPIN_TIME: Duration = Duration::from_micros(50);
 
 /// An empty ring is looked at again until it holds this many items (or all that
 /// upstream may still send), or stops filling.
 const BATCH: u64 = 128;
 
-/// From this step of the back-off on, items that stopped coming are taken as they are.
-const STALL_STEP: u32 = 4;
+/// From this many pauses on, items that stopped coming are taken as they are.
+const STALL_STEP: u32 = 16;
 
 /// The consumer's own state: only the drain owner locks it (uncontended).
 struct DrainState<T, D> {
@@ -285,12 +290,10 @@ where
         let mut seen = 0;
         let start = Instant::now();
         for step in 0.. {
-            if step < 7 {
-                for _ in 0..(1u32 << step) {
-                    std::hint::spin_loop();
-                }
+            if step < SPIN_STEPS {
+                std::hint::spin_loop();
             } else {
-                if step >= SPIN_STEPS && start.elapsed() >= SPIN_TIME {
+                if start.elapsed() >= SPIN_TIME {
                     break;
                 }
                 std::thread::yield_now();
