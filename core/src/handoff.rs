@@ -43,7 +43,9 @@
 //! `--cfg loom` the ring is a model with the same index protocol and orderings (loom
 //! cannot see into `rtrb`), the state and fences are loom's.
 
+use std::any::Any;
 use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::sync::atomic::{fence, AtomicU8, Ordering};
@@ -143,6 +145,10 @@ impl<T> Sender<T> {
     /// [`Pushed::Queued`]. After [`close`](Receiver::close) it takes up to `max` items
     /// and drops them ([`Pushed::Closed`]).
     ///
+    /// If `items` panics (user code upstream), the items taken before the panic are
+    /// published (and the consumer woken if need be) before the panic goes on, so
+    /// that they are delivered ahead of the error it becomes.
+    ///
     /// ```
     /// use spillway_core::handoff::{channel, Pushed};
     ///
@@ -164,11 +170,30 @@ impl<T> Sender<T> {
         let Some(ring) = self.open_ring() else {
             return (items.take(max).count(), Pushed::Closed);
         };
-        let taken = ring.push_iter(items, max);
-        if taken == 0 {
-            return (0, Pushed::Queued);
+        let mut guarded = CatchPanic {
+            items,
+            payload: None,
+        };
+        let taken = ring.push_iter(&mut guarded, max);
+        let pushed = if taken == 0 {
+            Pushed::Queued
+        } else {
+            self.published()
+        };
+        if let Some(payload) = guarded.payload {
+            if pushed == Pushed::Wake {
+                // The caller cannot act on the wake-up: give the park back, so that the
+                // next push (or the end) wakes the consumer instead.
+                let _ = self.state.0.compare_exchange(
+                    RUNNING,
+                    PARKED,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                );
+            }
+            resume_unwind(payload);
         }
-        (taken, self.published())
+        (taken, pushed)
     }
 
     /// How many slots are free (a snapshot: the consumer may free more meanwhile).
@@ -220,6 +245,29 @@ impl<T> Sender<T> {
     fn closed(&mut self) -> Pushed {
         self.ring = None;
         Pushed::Closed
+    }
+}
+
+/// Ends an iteration at a panic, keeping the payload: the items taken before it are
+/// published by the caller, which then resumes the panic. (Costs nothing unless the
+/// iterator panics.)
+struct CatchPanic<'a, I> {
+    items: &'a mut I,
+    payload: Option<Box<dyn Any + Send>>,
+}
+
+impl<I: Iterator> Iterator for CatchPanic<'_, I> {
+    type Item = I::Item;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<I::Item> {
+        match catch_unwind(AssertUnwindSafe(|| self.items.next())) {
+            Ok(item) => item,
+            Err(payload) => {
+                self.payload = Some(payload);
+                None
+            }
+        }
     }
 }
 

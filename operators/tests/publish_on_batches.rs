@@ -211,3 +211,18 @@ fn a_huge_prefetch_does_not_allocate_its_ring_up_front() {
     assert!(seen.completed, "{seen:?}");
     assert_eq!((seen.count, seen.sum), (20_000, (0..20_000).sum()));
 }
+
+#[test]
+fn a_panic_mid_batch_delivers_the_items_before_it_then_the_error() {
+    let vs = VirtualScheduler::new();
+    let (sub, handle) = TestSubscriber::<u64, Infallible>::new(u64::MAX);
+    range(0, 100)
+        .map(|x| if x == 50 { panic!("boom at 50") } else { x })
+        .subscribe_on(vs.clone())
+        .publish_on(vs.clone(), 64)
+        .unwrap()
+        .subscribe(sub);
+    vs.run_until_idle().unwrap();
+    assert_eq!(handle.items(), (0..50).collect::<Vec<_>>());
+    handle.assert_error_matches(|e| matches!(e, Error::Panicked { stage: "map", .. }));
+}
