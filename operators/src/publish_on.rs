@@ -2,27 +2,34 @@
 //! bounded queue, with batched requests upstream.
 //!
 //! # The hand-off
-//! The two sides share a lock-free ring ([`Handoff`], capacity = `prefetch`):
-//! * the **producer** (upstream's subscriber, on upstream's thread) pushes each item
-//!   without a lock; only if the consumer had *parked* (found the ring empty and
-//!   stopped) does the push tell it to signal the drain. A busy consumer costs it
-//!   nothing more: no lock, no allocation, no task, no system call;
-//! * the **consumer** (the drain loop, on the scheduler) pops and delivers as many items
-//!   as demand allows per pass, in runs (one `on_next_batch` per run when downstream
-//!   fuses batches), settles demand once per pass and requests replenishment
-//!   `prefetch - prefetch/4` at a time. When the ring runs empty it looks again a few
-//!   times (a busy producer is likely to push within nanoseconds) before parking.
+//! The two sides share a single-producer / single-consumer ring
+//! ([`handoff::channel`](spillway_core::handoff::channel), capacity = `prefetch`): the
+//! upstream's signals are serial, and the drain has one owner, so each side owns its end
+//! and the ring needs no read-modify-write.
+//! * the **producer** (upstream's subscriber, on upstream's thread) takes a fused batch
+//!   from upstream (`accepts_batches`) as one run: the items go into the ring and are
+//!   published with one index store, then one check of the consumer's state (one fence)
+//!   tells whether the consumer had *parked* (found the ring empty and stopped), in
+//!   which case it signals the drain. Single items (a non-fusing upstream) cost the same
+//!   per item. A busy consumer costs it nothing more: no lock, no allocation, no task,
+//!   no system call;
+//! * the **consumer** (the drain loop, on the scheduler) takes runs of items from the
+//!   ring and delivers as many as demand allows per pass (one `on_next_batch` per run
+//!   when downstream fuses batches), frees their slots with one index store per run,
+//!   settles demand once per pass and requests replenishment `prefetch - prefetch/4` at
+//!   a time. When the ring runs empty it looks again for a little while (a busy
+//!   producer is likely to push within microseconds) before parking.
 //!
 //! The ring never overflows for a compliant upstream: it may only send what was
 //! requested, and requests are made for slots already emptied. The producer checks that
 //! (against a cached copy of the allowance) and fails the stage with `Overflow` if not.
 //!
-//! Why no wake-up is lost: see [`Handoff`] (a Dekker-style state check, model-checked
-//! with loom). A signal is the usual work-in-progress counter: whoever moves `wip` from
-//! zero schedules the drain, which loops until it has accounted for every increment, so a
-//! signal raised while the drain runs makes it pass once more. Demand (`requested`), the
-//! flags and the end are read at the start of each run, after the `wip` increment of
-//! whoever changed them.
+//! Why no wake-up is lost: see [`handoff`](spillway_core::handoff) (a Dekker-style
+//! state check, model-checked with loom). A signal is the usual work-in-progress counter:
+//! whoever moves `wip` from zero schedules the drain, which loops until it has accounted
+//! for every increment, so a signal raised while the drain runs makes it pass once more.
+//! Demand (`requested`), the flags and the end are read at the start of each run, after
+//! the `wip` increment of whoever changed them.
 
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
