@@ -1,12 +1,12 @@
-//! Loom models of the [`Handoff`] park / wake-up protocol (the queue of `publish_on`).
+//! Loom models of the [`handoff`](spillway_core::handoff) park / wake-up protocol (the queue of `publish_on`).
 //!
 //! Run with:
 //! `CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
 //!  cargo test -p spillway-core --test loom_handoff --release`
 //!
-//! Under loom the ring is a lock-protected queue whose emptiness is read through a
-//! `SeqCst` counter (as `ArrayQueue::is_empty` reads its indices); what is checked is
-//! the protocol around it: a consumer drains until the ring is empty, then parks; a push
+//! Under loom the ring is a model of the SPSC ring (`rtrb`'s index protocol: cached
+//! indices, one `Release` store of the tail per pushed run and of the head per drained
+//! run, `Acquire` loads); what is checked is the protocol around it: a consumer drains until the ring is empty, then parks; a push
 //! that finds it parked claims the wake-up (`Pushed::Wake`), and the "scheduler" runs the
 //! consumer again for each claimed wake-up. In every interleaving: every item is
 //! delivered exactly once and in order (no lost wake-up), a wake-up is only claimed for
@@ -20,7 +20,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Mutex;
 use loom::thread;
 
-use spillway_core::handoff::{Handoff, Pushed};
+use spillway_core::handoff::{channel, Pushed, Receiver, Sender};
 
 fn model<F: Fn() + Sync + Send + 'static>(f: F) {
     let mut builder = loom::model::Builder::new();
@@ -42,14 +42,19 @@ struct Consumer {
 }
 
 impl Consumer {
-    /// One drain run: pop everything, then park (or go on if items arrived meanwhile).
-    fn run(&self, h: &Handoff<u64>) {
+    /// One drain run: take everything queued (in runs of at most 2, freeing their
+    /// slots as a run ends), then park (or go on if items arrived meanwhile).
+    fn run(&self, rx: &mut Receiver<u64>) {
         assert_eq!(self.running.fetch_add(1, SeqCst), 0, "overlapping runs");
         loop {
-            while let Some(x) = h.pop() {
-                self.got.lock().unwrap().push(x);
+            loop {
+                let run: Vec<u64> = rx.drain(2).collect();
+                if run.is_empty() {
+                    break;
+                }
+                self.got.lock().unwrap().extend(run);
             }
-            if h.park() {
+            if rx.park() {
                 self.parks.fetch_add(1, SeqCst);
                 break;
             }
@@ -58,95 +63,146 @@ impl Consumer {
     }
 }
 
-fn producer(h: &Handoff<u64>, items: std::ops::Range<u64>) -> usize {
+/// Pushes `first` alone, then `rest` as one run: the wake-ups it claimed.
+fn producer(tx: &mut Sender<u64>, first: u64, rest: std::ops::Range<u64>) -> usize {
     let mut wakes = 0;
-    for i in items {
-        match h.push(i).expect("never full here") {
-            Pushed::Wake => wakes += 1,
-            Pushed::Queued => {}
-            Pushed::Closed => panic!("not closed"),
-        }
+    match tx.push(first).expect("never full here") {
+        Pushed::Wake => wakes += 1,
+        Pushed::Queued => {}
+        Pushed::Closed => panic!("not closed"),
+    }
+    let len = (rest.end - rest.start) as usize;
+    let (taken, pushed) = tx.push_iter(&mut rest.clone(), len);
+    assert_eq!(taken, len, "never full here");
+    match pushed {
+        Pushed::Wake => wakes += 1,
+        Pushed::Queued => {}
+        Pushed::Closed => panic!("not closed"),
     }
     wakes
 }
 
-/// A consumer running (from a first wake-up) while the producer pushes more: each
-/// claimed wake-up runs the consumer once more afterwards; all items arrive, in order.
+/// A consumer running (from a first wake-up) while the producer pushes an item, then a
+/// run of two: each claimed wake-up runs the consumer once more afterwards; all items
+/// arrive, in order.
 #[test]
 fn no_lost_wake_up() {
     model(|| {
-        let h = Arc::new(Handoff::<u64>::new(4));
+        let (mut tx, mut rx) = channel::<u64>(4);
         let c = Arc::new(Consumer::default());
         // The first push wakes (the hand-off starts parked).
-        assert_eq!(h.push(0), Ok(Pushed::Wake));
+        assert_eq!(tx.push(0), Ok(Pushed::Wake));
         let consumer = {
-            let (h, c) = (h.clone(), c.clone());
-            thread::spawn(move || c.run(&h))
+            let c = c.clone();
+            thread::spawn(move || {
+                c.run(&mut rx);
+                rx
+            })
         };
-        let wakes = producer(&h, 1..3);
-        consumer.join().unwrap();
+        let wakes = producer(&mut tx, 1, 2..4);
+        let mut rx = consumer.join().unwrap();
         // The scheduler: one more run per wake-up claimed by the producer.
         for _ in 0..wakes {
             c.wakes.fetch_add(1, SeqCst);
-            c.run(&h);
+            c.run(&mut rx);
         }
-        assert_eq!(*c.got.lock().unwrap(), vec![0, 1, 2], "lost or reordered");
-        assert!(h.is_empty());
+        assert_eq!(
+            *c.got.lock().unwrap(),
+            vec![0, 1, 2, 3],
+            "lost or reordered"
+        );
+        assert!(rx.is_empty());
         // Every run ended parked; every wake-up followed a park.
         assert_eq!(c.parks.load(SeqCst), 1 + wakes);
         // Parked at the end: the next push claims the wake-up.
-        assert_eq!(h.push(9), Ok(Pushed::Wake));
+        assert_eq!(tx.push(9), Ok(Pushed::Wake));
     });
 }
 
-/// A wake-up claimed by the producer while the consumer is still inside `park`: the
-/// consumer must stop (its run is over), and exactly one further run follows.
+/// A wake-up claimed by the producer's run while the consumer is still inside `park`:
+/// the consumer must stop (its run is over), and exactly one further run follows.
 #[test]
 fn park_races_with_push() {
     model(|| {
-        let h = Arc::new(Handoff::<u64>::new(2));
+        let (mut tx, mut rx) = channel::<u64>(2);
         let c = Arc::new(Consumer::default());
-        assert_eq!(h.push(0), Ok(Pushed::Wake));
-        assert_eq!(h.pop(), Some(0));
+        assert_eq!(tx.push(0), Ok(Pushed::Wake));
+        assert_eq!(rx.pop(), Some(0));
         let consumer = {
-            let (h, c) = (h.clone(), c.clone());
+            let c = c.clone();
             // A consumer that found the ring empty and parks.
             thread::spawn(move || {
-                if !h.park() {
-                    c.run(&h); // items arrived: it goes on itself
+                if !rx.park() {
+                    c.run(&mut rx); // items arrived: it goes on itself
                 } else {
                     c.parks.fetch_add(1, SeqCst);
                 }
+                rx
             })
         };
-        let wakes = producer(&h, 1..2);
-        consumer.join().unwrap();
-        assert!(wakes <= 1);
+        let (taken, pushed) = tx.push_iter(&mut (1..3), 2);
+        assert_eq!(taken, 2);
+        let wakes = usize::from(pushed == Pushed::Wake);
+        let mut rx = consumer.join().unwrap();
         for _ in 0..wakes {
-            c.run(&h);
+            c.run(&mut rx);
         }
-        assert_eq!(*c.got.lock().unwrap(), vec![1], "lost wake-up");
+        assert_eq!(*c.got.lock().unwrap(), vec![1, 2], "lost wake-up");
     });
 }
 
-/// `close` racing with a push: afterwards nothing is queued (the racing push dropped
-/// its item, or `close` did), and later pushes are refused.
+/// `close` racing with a run of pushes: afterwards nothing is queued (the racing push
+/// let go of the ring, or `close` dropped the items), and later pushes are refused.
 #[test]
 fn close_races_with_push() {
     model(|| {
-        let h = Arc::new(Handoff::<Arc<()>>::new(2));
+        let (mut tx, mut rx) = channel::<Arc<()>>(2);
         let token = Arc::new(());
         let pusher = {
-            let (h, t) = (h.clone(), token.clone());
+            let t = token.clone();
             thread::spawn(move || {
-                let _ = h.push(t);
+                let _ = tx.push_iter(&mut [t.clone(), t].into_iter(), 2);
+                tx
             })
         };
-        h.close();
-        pusher.join().unwrap();
-        assert!(h.is_empty(), "an item stayed queued after close");
+        rx.close();
+        let mut tx = pusher.join().unwrap();
+        assert!(rx.is_empty(), "an item stayed queued after close");
         assert_eq!(Arc::strong_count(&token), 1, "an item was not released");
-        assert_eq!(h.push(token.clone()), Ok(Pushed::Closed));
+        assert_eq!(tx.push(token.clone()), Ok(Pushed::Closed));
+        assert_eq!(
+            tx.push_iter(&mut [token.clone()].into_iter(), 1).1,
+            Pushed::Closed
+        );
         assert_eq!(Arc::strong_count(&token), 1);
+    });
+}
+
+/// Runs through a ring smaller than what is sent: the producer's cached head and the
+/// consumer's cached tail are refreshed when stale, slots are reused only once freed,
+/// every item arrives once, in order.
+#[test]
+fn wrap_around_with_cached_indices() {
+    model(|| {
+        let (mut tx, mut rx) = channel::<u64>(2);
+        let consumer = thread::spawn(move || {
+            let mut got = Vec::new();
+            while got.len() < 4 {
+                let before = got.len();
+                got.extend(rx.drain(2));
+                if got.len() == before {
+                    thread::yield_now();
+                }
+            }
+            got
+        });
+        let mut items = 0..4;
+        while !items.is_empty() {
+            let (taken, _) = tx.push_iter(&mut items, 3);
+            if taken == 0 {
+                thread::yield_now();
+            }
+        }
+        assert_eq!(consumer.join().unwrap(), vec![0, 1, 2, 3]);
     });
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use spillway_core::drain::BatchContext;
 use spillway_core::{
     Context, Error, Publisher, Scheduler, SharedSubscription, Subscriber, Subscription, Task,
 };
@@ -170,6 +171,20 @@ where
     #[inline]
     fn try_on_next(&mut self, item: D::Item) -> bool {
         self.downstream.try_on_next(item)
+    }
+
+    /// Fused batches go through unchanged: the stage only moves where upstream runs.
+    #[inline]
+    fn accepts_batches(&self) -> bool {
+        self.downstream.accepts_batches()
+    }
+
+    #[inline]
+    fn on_next_batch<I>(&mut self, items: I, batch: &BatchContext) -> u64
+    where
+        I: Iterator<Item = D::Item>,
+    {
+        self.downstream.on_next_batch(items, batch)
     }
 
     fn on_error(&mut self, error: Error<D::Error>) {
