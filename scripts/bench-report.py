@@ -100,7 +100,7 @@ def main():
     it, sc, fu, sp = ns(g + "iterator"), ns(g + "iterator_scalar"), ns(g + "futures_stream"), ns(g + "spillway_unbounded")
     b256, b32 = ns(g + "spillway_batched/256"), ns(g + "spillway_batched/32")
     if sp and it:
-        check("(1) spillway_unbounded <= 1.5x iterator (vectorised)", f"{sp / it:.2f}x", sp / it <= 1.5,
+        check("(1) spillway_unbounded <= 1.5x iterator", f"{sp / it:.2f}x", sp / it <= 1.5,
               f"{sp:.2f} vs {it:.2f} ns/item" + (f"; vs scalar iterator {sp / sc:.2f}x ({sc:.2f} ns)" if sc else ""))
     else:
         check("(1) spillway_unbounded <= 1.5x iterator", None, False, "")

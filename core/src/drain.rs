@@ -180,7 +180,8 @@ impl BatchContext {
 
     /// True when the batch offered yields at most [`limit`](Self::limit) items, so the
     /// chain may take every one of them without checking the limit: a loop without an
-    /// early exit, which the compiler can vectorise. Sources set it (with
+    /// early exit, which the compiler unrolls branch-free (and vectorises where the target
+    /// allows). Sources set it (with
     /// [`set_within_limit`](Self::set_within_limit)) when they offer a chunk no larger
     /// than the outstanding demand; since a fused stage hands on at most one item per item
     /// it takes, the promise holds all the way down the chain.

@@ -75,7 +75,7 @@ pub trait Subscriber: Send + 'static {
     /// items it leaves in the iterator stay with the source. When
     /// [`batch.within_limit()`](BatchContext::within_limit) is true the batch holds no
     /// more than the limit, and a sink may take it all without checking (a loop the
-    /// compiler can vectorise). Called by sources on the
+    /// compiler unrolls branch-free). Called by sources on the
     /// drain loop only when [`accepts_batches`](Self::accepts_batches) is true.
     /// Stages run their user code through [`BatchContext::run`], so a panic inside a batch is
     /// reported against the right stage.

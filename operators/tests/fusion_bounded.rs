@@ -79,7 +79,7 @@ impl Subscriber for Replenishing {
             }
             taken
         } else if batch.within_limit() {
-            // Take everything, as a vectorising sink would, and check the promise.
+            // Take everything, as a sink without a limit check would, and check the promise.
             let all: Vec<u64> = items.collect();
             seen.within_limit_batches += 1;
             if all.len() as u64 > batch.limit() {

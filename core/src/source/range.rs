@@ -60,7 +60,7 @@ impl Source for RangeSource {
         let end = self.end.min(self.next.saturating_add(batch.max_items()));
         if !batch.counts_used() {
             // Unbounded demand: the sink takes everything, and a by-value range is the
-            // loop the compiler vectorises best.
+            // loop the compiler optimises best (unrolled, branch-free).
             let items = self.next..end;
             self.next = end;
             return Some(sink.on_next_batch(items, batch));
@@ -68,8 +68,9 @@ impl Source for RangeSource {
         let limit = batch.limit();
         if limit >= CHUNK_AT_LEAST {
             // Bounded, with enough demand to pay for a call: offer no more than the demand,
-            // by value, so the chain takes all of it without a per-item limit check (the
-            // loop vectorises). A filter may leave demand over; the drain offers again.
+            // by value, so the chain takes all of it without a per-item limit check (no
+            // early exit: the loop unrolls branch-free). A filter may leave demand over;
+            // the drain offers again.
             let end = end.min(self.next.saturating_add(limit));
             let items = self.next..end;
             self.next = end;
