@@ -148,6 +148,26 @@ impl<T, E> Shared<T, E> {
         self.watch.as_ref().and_then(|w| w.update(len))
     }
 
+    /// After items were queued: pauses upstream at the high watermark and publishes the
+    /// level, then (outside the lock) reports it and wakes the drain if the queue had been
+    /// empty (a queue that was not has a pass on its way, or waits for a request).
+    fn queued(&self, mut inner: MutexGuard<'_, Inner<T, E>>, was_empty: bool) {
+        let c = &self.config;
+        if c.overflow == BufferOverflow::Backpressure
+            && !inner.paused
+            && inner.queue.len() >= c.high
+        {
+            inner.paused = true;
+            self.dropper.stats.record_paused();
+        }
+        let change = self.set_buffered(&mut inner);
+        drop(inner);
+        self.report(change);
+        if was_empty {
+            self.drain.signal();
+        }
+    }
+
     /// Reports a level change (outside the lock). A panic in the callback fails the
     /// stage: upstream is cancelled, the buffer discarded, downstream gets the error.
     fn report(&self, change: Option<Reported>) {
@@ -417,19 +437,7 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> BufferUpstream<T, E, K>
             inner.counts.received_n(stats, fits as u64);
             inner.in_flight = inner.in_flight.saturating_sub(fits as u64);
             inner.queue.extend(self.taken.drain(..fits));
-            if c.overflow == BufferOverflow::Backpressure
-                && !inner.paused
-                && inner.queue.len() >= c.high
-            {
-                inner.paused = true;
-                stats.record_paused();
-            }
-            let change = shared.set_buffered(&mut inner);
-            drop(inner);
-            shared.report(change);
-            if was_empty {
-                shared.drain.signal();
-            }
+            shared.queued(inner, was_empty);
         } else {
             drop(inner);
         }
@@ -536,19 +544,7 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
             shared.dropper.drop_item(old, reason);
             return;
         }
-        if c.overflow == BufferOverflow::Backpressure
-            && !inner.paused
-            && inner.queue.len() >= c.high
-        {
-            inner.paused = true;
-            stats.record_paused();
-        }
-        let change = shared.set_buffered(&mut inner);
-        drop(inner);
-        shared.report(change);
-        if was_empty {
-            shared.drain.signal();
-        }
+        shared.queued(inner, was_empty);
     }
 
     fn accepts_batches(&self) -> bool {

@@ -85,34 +85,8 @@ impl Task {
     /// task should be scheduled again. The job runs outside any lock, so it may cancel
     /// itself or schedule more work.
     pub fn run(&self) -> bool {
-        let mut guard = lock(&self.slot.job);
-        let f = match guard.as_mut() {
-            None => return false,
-            Some(Job::Every(f)) => f,
-            Some(Job::Once(_)) => {
-                let Some(Job::Once(f)) = guard.take() else {
-                    unreachable!("matched above")
-                };
-                drop(guard);
-                f();
-                return false;
-            }
-        };
-        // Under the lock, which `cancel` only tries: see `Slot`.
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-            // A panicking job is dropped, as a job taken out of the slot would have been.
-            let job = guard.take();
-            drop(guard);
-            drop(job);
-            resume_unwind(payload);
-        }
-        drop(guard);
-        // A read-modify-write, not a load: it pairs with `cancel`'s (see `Slot`).
-        if self.slot.cancelled.fetch_or(false, Ordering::AcqRel) {
-            drop_job(&self.slot);
-            return false;
-        }
-        true
+        let mut first = true;
+        self.run_while(|| std::mem::take(&mut first))
     }
 
     /// Runs the job for each of its firings that `proceed` (called before each run, with
@@ -146,15 +120,23 @@ impl Task {
             None => return false,
             Some(Job::Every(f)) => f,
             Some(Job::Once(_)) => {
+                if !proceed() {
+                    return true; // not run yet: still to be scheduled
+                }
+                let Some(Job::Once(f)) = guard.take() else {
+                    unreachable!("matched above")
+                };
                 drop(guard);
-                // Not run yet (true: still to be scheduled), or run once (false).
-                return !proceed() || self.run();
+                f();
+                return false;
             }
         };
         // A cancel that found the lock taken has set the flag: no run after it. (Only an
         // early stop; the read-modify-write after unlocking is what guarantees the drop.)
         while !self.slot.cancelled.load(Ordering::Acquire) && proceed() {
+            // Under the lock, which `cancel` only tries: see `Slot`.
             if let Err(payload) = catch_unwind(AssertUnwindSafe(&mut *f)) {
+                // A panicking job is dropped, as a job taken out of the slot would have been.
                 let job = guard.take();
                 drop(guard);
                 drop(job);
@@ -162,6 +144,7 @@ impl Task {
             }
         }
         drop(guard);
+        // A read-modify-write, not a load: it pairs with `cancel`'s (see `Slot`).
         if self.slot.cancelled.fetch_or(false, Ordering::AcqRel) {
             drop_job(&self.slot);
             return false;
