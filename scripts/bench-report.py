@@ -139,17 +139,30 @@ def main():
     o = "overflow/"
     fut = ns(o + "futures_try_send")
     counts = extra("overflow") or {}
+    fc = counts.get("futures_try_send", {})
+
+    def delivered_per_s(key, ns_per_offered):
+        c = counts.get(key, {})
+        if not (ns_per_offered and c.get("delivered") and c.get("offered")):
+            return None
+        return c["delivered"] / (ns_per_offered * c["offered"] * 1e-9)
+
+    fut_rate = delivered_per_s("futures_try_send", fut)
     for k in ("spillway_drop_newest", "spillway_drop_oldest"):
         v = ns(o + k)
         c = counts.get(k, {})
-        fc = counts.get("futures_try_send", {})
-        detail = (f"{v:.1f} vs {fut:.1f} ns/offered item; delivered {c.get('delivered', '?')} vs "
-                  f"{fc.get('delivered', '?')} of {c.get('offered', '?')}") if v and fut else ""
+        rate = delivered_per_s(k, v)
+        detail = (f"{rate / 1e6:.2f} vs {fut_rate / 1e6:.2f} M delivered/s "
+                  f"(delivered {c.get('delivered', '?')} vs {fc.get('delivered', '?')} of {c.get('offered', '?')} "
+                  f"in {v:.1f} vs {fut:.1f} ns per offered item)") if rate and fut_rate else ""
         if k == "spillway_drop_newest":
-            check("(5) DropNewest faster than futures try_send", f"{fut / v:.2f}x" if v and fut else None,
-                  bool(v and fut and fut / v > 1), detail)
-        elif v and fut:
-            results.append(("(5) info: DropOldest vs futures try_send", f"{fut / v:.2f}x", "info", detail))
+            check("(5) DropNewest delivers faster than futures try_send", f"{rate / fut_rate:.2f}x" if rate and fut_rate else None,
+                  bool(rate and fut_rate and rate / fut_rate > 1), detail)
+            if v and fut:
+                results.append(("(5) info: time per offered item vs futures", f"{fut / v:.2f}x", "info",
+                                f"{v:.1f} vs {fut:.1f} ns"))
+        elif rate and fut_rate:
+            results.append(("(5) info: DropOldest delivered/s vs futures try_send", f"{rate / fut_rate:.2f}x", "info", detail))
 
     pairs = [
         ("(6) merge(8) faster than select_all", "fan_in_8x125k/spillway_merge/32", "fan_in_8x125k/futures_select_all"),
