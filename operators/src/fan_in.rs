@@ -280,6 +280,14 @@ pub(crate) struct LaneKey {
     id: u64,
 }
 
+/// Sends requests collected under the lock, after it was released (a request may deliver
+/// synchronously, into this same operator).
+fn send_requests(requests: Vec<(SharedSubscription, u64)>) {
+    for (up, n) in requests {
+        up.request(n);
+    }
+}
+
 /// Everything behind the lock; policies read and pop lanes through its methods.
 pub(crate) struct State<T, E> {
     /// The slab of lanes: live ones and free slots.
@@ -878,15 +886,9 @@ impl<T, E> Fan<T, E> {
         st.outer_outstanding = st.outer_outstanding.produced(1);
         // The outer ran dry: places of finished scalar inners held back go now.
         st.flush_refill();
-        let requests = if st.requests.is_empty() {
-            Vec::new()
-        } else {
-            std::mem::take(&mut st.requests)
-        };
+        let requests = std::mem::take(&mut st.requests);
         drop(st);
-        for (up, n) in requests {
-            up.request(n);
-        }
+        send_requests(requests);
         true
     }
 
@@ -918,15 +920,9 @@ impl<T, E> Fan<T, E> {
             st.outer_refill += empties;
         }
         st.flush_refill();
-        let requests = if st.requests.is_empty() {
-            Vec::new()
-        } else {
-            std::mem::take(&mut st.requests)
-        };
+        let requests = std::mem::take(&mut st.requests);
         drop(st);
-        for (up, n) in requests {
-            up.request(n);
-        }
+        send_requests(requests);
         if wake {
             self.drain.signal();
         }
@@ -1189,9 +1185,7 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for InnerSubscriber<T, E> 
         // empty one that goes matters to a round robin only if it was the last.
         let wake = !st.quiet_lane_end || (drained && st.all_done());
         drop(st);
-        for (up, n) in requests {
-            up.request(n);
-        }
+        send_requests(requests);
         if wake {
             self.fan.drain.signal();
         }
