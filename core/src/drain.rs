@@ -9,6 +9,13 @@
 //! zero runs the loop; everyone else only records their request and leaves. The owner
 //! loops until it has seen every increment, so no signal is lost and the stack never
 //! grows with re-entrant requests. Demand is subtracted once per pass, not per item.
+//!
+//! An async source ([`Source::ASYNC`]) is polled with a waker that only *schedules* the
+//! next pass (see [`driver`](crate::driver)): on the terminal future's task when the
+//! pipeline ends in one, otherwise on an executor. A wake-up never runs the loop on the
+//! waking thread, and a wake-up during a pass is served by a later pass, not by looping.
+//! An async pass also hands control back after [`ASYNC_PASS_PULLS`] pulls (or when
+//! tokio's cooperative budget of the current task is spent), scheduling its continuation.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -16,7 +23,8 @@ use std::sync::{Arc, Weak};
 use std::task::{Context as TaskContext, Wake, Waker};
 
 use crate::demand::{AtomicDemand, Demand};
-use crate::sync::atomic::{fence, AtomicU8, AtomicUsize, Ordering};
+use crate::driver::{Dispatch, Wakeable};
+use crate::sync::atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::sync::{lock, Mutex};
 use crate::{Error, Stage, Subscriber, Subscription};
 
@@ -74,7 +82,8 @@ pub trait Source: Send + 'static {
     type Error: Send + 'static;
     /// The stage name used in errors.
     const STAGE: Stage;
-    /// True if `pull` may return `Pending` and needs a real waker.
+    /// True if `pull` may return `Pending` and needs a real waker. The waker schedules the
+    /// next pass on the pipeline's driver or executor; it never runs it itself.
     const ASYNC: bool = false;
     /// True if the source subtracts each item it hands out from the demand itself, with
     /// [`DrainHandle::produced`] (under its own lock), instead of the drain settling the
@@ -119,6 +128,11 @@ pub trait Source: Send + 'static {
 /// The most items offered to a subscriber chain in one batch: cancellation and
 /// `request(0)` are checked between batches.
 const BATCH: u64 = 8192;
+
+/// The most pulls of an async source in one pass. Then the pass schedules its
+/// continuation and returns, so a source that is always ready cannot keep a task (or the
+/// thread that requested) busy for long.
+pub const ASYNC_PASS_PULLS: u32 = 128;
 
 /// What a batched (fused) chain needs to know besides its items: whether it must count
 /// the items it uses (not when demand is unbounded, which keeps the fused loop tight),
@@ -242,6 +256,10 @@ pub(crate) struct Drain<Src, S> {
     flags: AtomicU8,
     inner: Mutex<Option<(Src, S)>>,
     me: Weak<Drain<Src, S>>,
+    /// Async sources only: where wake-ups send the next pass.
+    dispatch: Option<Dispatch>,
+    /// A pass is scheduled and has not started yet: further wake-ups are the same one.
+    scheduled: AtomicBool,
 }
 
 /// What a push-driven source (a timer, an emitter, an operator's upstream side) keeps of
@@ -336,6 +354,7 @@ where
     Src: Source,
     S: Subscriber<Item = Src::Item, Error = Src::Error>,
 {
+    let dispatch = Src::ASYNC.then(|| Dispatch::for_context(&subscriber.context()));
     let drain = Arc::new_cyclic(|me| Drain {
         requested: AtomicDemand::new(),
         // We own the drain while on_subscribe runs.
@@ -343,6 +362,8 @@ where
         flags: AtomicU8::new(0),
         inner: Mutex::new(Some((source, subscriber))),
         me: me.clone(),
+        dispatch,
+        scheduled: AtomicBool::new(false),
     });
     let handle = DrainHandle(drain.clone());
     let shared: Arc<dyn Subscription> = drain.clone();
@@ -376,6 +397,19 @@ where
     fn signal(&self) {
         if self.wip.fetch_add(1, Ordering::AcqRel) == 0 {
             self.drain_loop(1);
+        }
+    }
+
+    /// Schedules a pass on the driver or executor (what a wake-up does); never runs it.
+    fn schedule(&self) {
+        if self.flags.load(Ordering::Acquire) & (CANCELLED | TERMINATED) != 0 {
+            return; // a cancel runs its own pass; a terminated drain needs none
+        }
+        if self.scheduled.swap(true, Ordering::AcqRel) {
+            return; // already on its way
+        }
+        if let (Some(dispatch), Some(me)) = (&self.dispatch, self.me.upgrade()) {
+            dispatch.dispatch(me);
         }
     }
 
@@ -443,6 +477,7 @@ where
             Waker::noop().clone()
         };
         let mut cx = TaskContext::from_waker(&waker);
+        let mut pulls = 0u32;
         let mut emitted = 0u64;
         let mut demand = self.requested.get();
         // Fusion: a chain made only of batch-capable stages takes items a batch at a time.
@@ -500,11 +535,39 @@ where
                     continue;
                 }
             }
+            #[cfg(feature = "tokio")]
+            let mut coop = None;
+            if Src::ASYNC {
+                // Hand control back after a bounded amount of work: the continuation is
+                // scheduled like a wake-up, so the task (or thread) that runs this pass
+                // returns to its executor first.
+                if pulls == ASYNC_PASS_PULLS {
+                    self.settle(emitted);
+                    drop(guard);
+                    self.schedule();
+                    return;
+                }
+                pulls += 1;
+                // Inside a tokio task, take part in its cooperative budget like a tokio
+                // resource: when it is spent, the waker schedules the next pass.
+                #[cfg(feature = "tokio")]
+                match tokio::task::coop::poll_proceed(&mut cx) {
+                    std::task::Poll::Ready(restore) => coop = Some(restore),
+                    std::task::Poll::Pending => {
+                        self.settle(emitted);
+                        return;
+                    }
+                }
+            }
             *in_source = true;
             let next = src.pull(&mut cx);
             *in_source = false;
             match next {
                 Pulled::Item(item) => {
+                    #[cfg(feature = "tokio")]
+                    if let Some(restore) = coop.take() {
+                        restore.made_progress();
+                    }
                     // A discarded item (a filter said no) uses no demand; a source that
                     // settled it already gets it back.
                     if sub.try_on_next(item) {
@@ -577,15 +640,33 @@ where
     }
 }
 
+/// The waker of an async source: it only schedules the next pass.
 impl<Src, S> Wake for Drain<Src, S>
 where
     Src: Source,
     S: Subscriber<Item = Src::Item, Error = Src::Error>,
 {
     fn wake(self: Arc<Self>) {
-        self.signal();
+        self.schedule();
     }
     fn wake_by_ref(self: &Arc<Self>) {
+        self.schedule();
+    }
+}
+
+impl<Src, S> Wakeable for Drain<Src, S>
+where
+    Src: Source,
+    S: Subscriber<Item = Src::Item, Error = Src::Error>,
+{
+    fn run(self: Arc<Self>) {
+        // Cleared before the pass polls anything: a wake-up during the pass schedules
+        // another one.
+        self.scheduled.store(false, Ordering::Release);
         self.signal();
+    }
+    fn reschedule(self: Arc<Self>) {
+        self.scheduled.store(false, Ordering::Release);
+        self.schedule();
     }
 }

@@ -32,6 +32,7 @@ mod config;
 mod context;
 mod demand;
 pub mod drain;
+pub mod driver;
 mod error;
 pub mod handoff;
 mod publisher;
@@ -45,6 +46,7 @@ mod sync;
 pub use crate::config::ConfigError;
 pub use crate::context::Context;
 pub use crate::demand::{AtomicDemand, Demand};
+pub use crate::driver::{BoxTask, Spawner};
 pub use crate::error::{Error, Stage};
 pub use crate::publisher::{Processor, Publisher, Scalar};
 #[cfg(feature = "tokio")]

@@ -983,11 +983,17 @@ pub trait OperatorExt: Publisher + Sized {
     /// `concurrency + max_queued` items are ever requested and not yet emitted. Nothing is
     /// emitted without downstream demand.
     ///
-    /// The futures need no executor: the stage's drain loop polls them, on the thread that
-    /// requests or on the thread that wakes a future (a tokio timer inside a tokio runtime,
-    /// say), like [`from_stream`](spillway_core::prelude::from_stream). `f` runs on the thread
-    /// that delivers the item. Completion waits for every future; an upstream error is
-    /// delivered at once and drops the running futures. A panic in `f` or in a future
+    /// The futures need no executor of their own: the stage's drain loop polls them on the
+    /// thread that requests or delivers, and after a future's wake-up the pipeline's
+    /// terminal future (`collect().await`, `into_stream`, ...) polls them on its task; a
+    /// pipeline that ends in a plain subscriber uses the executor named with
+    /// [`poll_on`](Self::poll_on), or else tokio's runtime (inside one) or the shared timer
+    /// thread. A waker only schedules: nothing runs on the waking thread. `f` runs on the
+    /// thread that delivers the item. Completion waits for every future. **An upstream
+    /// error waits too**: the futures in flight finish and their results go out (as
+    /// downstream demand allows) before the error;
+    /// [`abort_on_error`](crate::MapAsync::abort_on_error) drops them and fails at once
+    /// instead. A panic in `f` or in a future
     /// cancels upstream and fails with [`Error::Panicked`](spillway_core::Error::Panicked);
     /// an upstream that emits more than requested fails the stage with
     /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation). Cancelling
@@ -2296,6 +2302,36 @@ pub trait OperatorExt: Publisher + Sized {
         S: spillway_core::Scheduler,
     {
         crate::PublishOn::new(self, scheduler, prefetch)
+    }
+
+    /// Names the executor that runs the async stages above this point (`from_stream`,
+    /// `map_async`, `then`, ...) after their wake-ups, instead of the terminal future the
+    /// pipeline ends in (or, when it ends in a plain subscriber, instead of the context's
+    /// scheduler: tokio's runtime inside one, a shared timer thread outside).
+    ///
+    /// A waker never runs pipeline code itself: it schedules the stage's next pass, and
+    /// `spawner` runs it as a task, so the stages between the async stage and the next
+    /// thread boundary run on `spawner`'s threads. Use it for a pipeline that ends in
+    /// [`subscribe_fn`](spillway_core::PublisherExt::subscribe_fn) or a hand-written
+    /// subscriber that no one polls, or to keep async stages off the awaiting task.
+    ///
+    /// Demand: passes every signal through unchanged (1:1, batches too).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{mpsc, Arc};
+    /// use spillway::prelude::*;
+    ///
+    /// let pool = futures::executor::ThreadPool::new().unwrap();
+    /// let (tx, rx) = mpsc::channel();
+    /// let _h = from_stream(futures::stream::iter(0..3))
+    ///     .then(|x| async move { x * 2 })
+    ///     .poll_on(Arc::new(pool))
+    ///     .subscribe_fn(move |x| tx.send(x).unwrap());
+    /// assert_eq!(rx.iter().take(3).collect::<Vec<_>>(), vec![0, 2, 4]);
+    /// ```
+    fn poll_on(self, spawner: std::sync::Arc<dyn spillway_core::Spawner>) -> crate::PollOn<Self> {
+        crate::PollOn::new(self, spawner)
     }
 
     /// Subscribes to upstream on `scheduler`, and makes every later request there: a

@@ -47,6 +47,7 @@ mod on_backpressure_latest;
 mod on_backpressure_reduce;
 mod on_error_resume;
 mod on_error_return;
+mod poll_on;
 mod pressure;
 mod publish;
 mod publish_on;
@@ -117,6 +118,7 @@ pub use crate::on_backpressure_latest::OnBackpressureLatest;
 pub use crate::on_backpressure_reduce::OnBackpressureReduce;
 pub use crate::on_error_resume::OnErrorResume;
 pub use crate::on_error_return::OnErrorReturn;
+pub use crate::poll_on::PollOn;
 pub use crate::pressure::{
     Pressure, PressureBuffer, PressureChange, PressureGauge, PressureLevels,
 };

@@ -1,10 +1,13 @@
 //! `map_async`: run an async function per item, `concurrency` at a time, results in input
 //! order. Also the shared engine of `map_async_unordered`, `then` and `try_map_async`.
 //!
-//! Executor-free: the futures are polled by the stage's drain loop, whose waker re-runs
-//! it, exactly as core's `from_stream` polls its stream. A future is polled on the thread
-//! that requests from the stage or that wakes the future (a tokio timer inside a tokio
-//! runtime, say); nothing is spawned.
+//! The futures are polled by the stage's drain loop, as core's `from_stream` polls its
+//! stream: on the thread that requests from the stage or delivers to it, and, after a
+//! future's wake-up, by the pipeline's terminal future (or its executor; see
+//! `spillway_core::driver`). A waker only schedules that pass; nothing runs inside it.
+//!
+//! When upstream fails, the futures in flight finish and their results go out (as demand
+//! allows) before the error, unless the stage was built with `abort_on_error`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -38,6 +41,8 @@ pub struct MapAsync<P, F> {
 pub(crate) struct Limits {
     pub(crate) concurrency: usize,
     pub(crate) queue: usize,
+    /// On an upstream error, drop the futures in flight instead of finishing them.
+    pub(crate) abort_on_error: bool,
 }
 
 impl Limits {
@@ -52,6 +57,7 @@ impl Limits {
         Ok(Limits {
             concurrency,
             queue: concurrency,
+            abort_on_error: false,
         })
     }
 
@@ -77,6 +83,36 @@ impl<P, F> MapAsync<P, F> {
     /// slot until they are emitted.
     pub fn max_queued(mut self, queue: usize) -> Self {
         self.limits.queue = queue;
+        self
+    }
+
+    /// On an upstream error, drops the futures in flight and sends the error at once.
+    /// By default they finish first and their results go out ahead of the error (so a
+    /// future that never finishes holds the error back: abort, or bound it with a timeout).
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let never_done = |x: u32| async move {
+    ///     futures::future::pending::<()>().await;
+    ///     x
+    /// };
+    /// let source = from_try_stream(futures::stream::iter(vec![Ok(1), Err("bad")]));
+    /// let results: Vec<_> = source
+    ///     .map_async(2, never_done)
+    ///     .unwrap()
+    ///     .abort_on_error()
+    ///     .into_stream(4)
+    ///     .collect()
+    ///     .await;
+    /// // Item 1's future was in flight when the error came: dropped, the error at once.
+    /// assert_eq!(results.len(), 1);
+    /// assert!(results[0].is_err());
+    /// # });
+    /// ```
+    pub fn abort_on_error(mut self) -> Self {
+        self.limits.abort_on_error = true;
         self
     }
 }
@@ -139,6 +175,7 @@ pub(crate) fn subscribe<P, F, Fut, R, K, S>(
             incoming: VecDeque::new(),
             requested: 0,
             end: None,
+            upstream_done: false,
             failed: None,
             closed: false,
             subscribed: false,
@@ -173,9 +210,11 @@ struct Inner<Fut, E> {
     incoming: VecDeque<Pin<Box<Fut>>>,
     /// Requested from upstream and not yet received.
     requested: u64,
-    /// Upstream's terminal signal: completion waits for the futures; an error is
-    /// delivered at once.
+    /// Upstream's terminal signal, until it goes downstream: it waits for the futures in
+    /// flight (an error goes at once with `abort_on_error`).
     end: Option<Result<(), Error<E>>>,
+    /// Upstream sent its terminal signal (stays set after `end` is taken).
+    upstream_done: bool,
     /// A failure of the upstream side (panic in `f`, protocol violation): at once.
     failed: Option<Error<E>>,
     /// Downstream cancelled or the stage terminated.
@@ -273,7 +312,7 @@ where
         let limits = self.shared.limits;
         let n = {
             let mut inner = self.shared.lock();
-            if !inner.subscribed || inner.end.is_some() || inner.closed || inner.failed.is_some() {
+            if !inner.subscribed || inner.upstream_done || inner.closed || inner.failed.is_some() {
                 return;
             }
             let in_flight = inner.requested + (inner.incoming.len() + self.running) as u64;
@@ -287,13 +326,14 @@ where
         self.shared.upstream.request(n);
     }
 
-    /// A failure to deliver at once (upstream side failure or upstream error).
+    /// A failure to deliver at once: the upstream side's own (a panic in `f`, a protocol
+    /// violation), or upstream's error when the stage aborts on errors.
     fn failure(&self) -> Option<Error<E>> {
         let mut inner = self.shared.lock();
         if let Some(e) = inner.failed.take() {
             return Some(e);
         }
-        if matches!(inner.end, Some(Err(_))) {
+        if self.shared.limits.abort_on_error && matches!(inner.end, Some(Err(_))) {
             if let Some(Err(e)) = inner.end.take() {
                 return Some(e);
             }
@@ -301,13 +341,22 @@ where
         None
     }
 
-    /// True once upstream completed and every result went out.
-    fn finished_all(&self) -> bool {
-        let inner = self.shared.lock();
-        matches!(inner.end, Some(Ok(())))
+    /// Upstream's terminal signal, once every future finished and every result went out:
+    /// completion, or upstream's error after the work that was in flight.
+    fn finished_all(&self) -> Option<Pulled<R, E>> {
+        let mut inner = self.shared.lock();
+        let drained = inner.end.is_some()
             && inner.incoming.is_empty()
             && self.slots.is_empty()
-            && self.finished.is_empty()
+            && self.finished.is_empty();
+        if !drained {
+            return None;
+        }
+        match inner.end.take() {
+            Some(Ok(())) => Some(Pulled::Complete),
+            Some(Err(e)) => Some(Pulled::Error(e)),
+            None => None,
+        }
     }
 }
 
@@ -347,10 +396,7 @@ where
         if let Some(e) = self.failure() {
             return Pulled::Error(e);
         }
-        if self.finished_all() {
-            return Pulled::Complete;
-        }
-        Pulled::Pending
+        self.finished_all().unwrap_or(Pulled::Pending)
     }
 
     fn poll_end(&mut self, cx: &mut TaskContext<'_>) -> Option<Pulled<R, E>> {
@@ -365,7 +411,7 @@ where
         if let Some(e) = self.failure() {
             return Some(Pulled::Error(e));
         }
-        self.finished_all().then_some(Pulled::Complete)
+        self.finished_all()
     }
 }
 
@@ -375,7 +421,7 @@ impl<Fut: Future, R, E, K> Drop for AsyncSource<Fut, R, E, K> {
         let (upstream_done, incoming) = {
             let mut inner = self.shared.lock();
             inner.closed = true;
-            (inner.end.is_some(), std::mem::take(&mut inner.incoming))
+            (inner.upstream_done, std::mem::take(&mut inner.incoming))
         };
         drop(incoming);
         if !upstream_done {
@@ -446,7 +492,7 @@ where
         }
         {
             let inner = self.shared.lock();
-            if inner.closed || inner.failed.is_some() || inner.end.is_some() {
+            if inner.closed || inner.failed.is_some() || inner.upstream_done {
                 return;
             }
             if inner.requested == 0 {
@@ -481,7 +527,8 @@ where
         self.done = true;
         {
             let mut inner = self.shared.lock();
-            if inner.end.is_none() {
+            if !inner.upstream_done {
+                inner.upstream_done = true;
                 inner.end = Some(Err(error));
             }
         }
@@ -495,7 +542,8 @@ where
         self.done = true;
         {
             let mut inner = self.shared.lock();
-            if inner.end.is_none() {
+            if !inner.upstream_done {
+                inner.upstream_done = true;
                 inner.end = Some(Ok(()));
             }
         }

@@ -36,6 +36,13 @@ impl<P, F> MapAsyncUnordered<P, F> {
         self.limits.queue = queue;
         self
     }
+    /// On an upstream error, drops the futures in flight and sends the error at once.
+    /// By default they finish first and their results go out ahead of the error, as
+    /// [`MapAsync::abort_on_error`](crate::MapAsync::abort_on_error) shows.
+    pub fn abort_on_error(mut self) -> Self {
+        self.limits.abort_on_error = true;
+        self
+    }
 }
 
 struct Named;

@@ -15,11 +15,24 @@ const STAGE: &str = "then";
 pub struct Then<P, F> {
     upstream: P,
     f: F,
+    abort_on_error: bool,
 }
 
 impl<P, F> Then<P, F> {
     pub(crate) fn new(upstream: P, f: F) -> Self {
-        Then { upstream, f }
+        Then {
+            upstream,
+            f,
+            abort_on_error: false,
+        }
+    }
+
+    /// On an upstream error, drops the future in flight and sends the error at once. By
+    /// default it finishes first and its result goes out ahead of the error, as
+    /// [`MapAsync::abort_on_error`](crate::MapAsync::abort_on_error) shows.
+    pub fn abort_on_error(mut self) -> Self {
+        self.abort_on_error = true;
+        self
     }
 }
 
@@ -42,7 +55,8 @@ where
     where
         S: Subscriber<Item = Fut::Output, Error = P::Error>,
     {
-        let limits = Limits::new(STAGE, 1).expect("1 is a valid concurrency");
+        let mut limits = Limits::new(STAGE, 1).expect("1 is a valid concurrency");
+        limits.abort_on_error = self.abort_on_error;
         map_async::subscribe::<_, _, _, _, Named, _>(
             self.upstream,
             self.f,

@@ -14,7 +14,10 @@ use futures::channel::oneshot;
 use proptest::prelude::*;
 use spillway::prelude::*;
 use spillway::Error;
-use spillway_testkit::{tck, PublisherProbe, TestPublisher, TestSubscriber, Violation};
+use spillway_testkit::{
+    tck, PublisherProbe, TestPublisher, TestSubscriber, TestSubscriberHandle, Violation,
+    VirtualScheduler,
+};
 
 /// Deterministic pseudo-random processing time in 100..=300 ms for item `i` (xorshift).
 fn processing_time(i: u64) -> Duration {
@@ -110,17 +113,32 @@ async fn seed_example_2_error_in_transform_reports_its_stage() {
 }
 
 /// A recording pipeline whose futures the test completes by hand, in any order.
+///
+/// A finished future's wake-up only schedules the stage's next pass (a waker never runs
+/// pipeline code); the subscriber's virtual scheduler is the executor that runs it, when
+/// `finish` calls `run_due`, so every step stays on the test's thread and deterministic.
 struct Manual {
     tp: TestPublisher<u32, ()>,
     senders: Arc<Mutex<Vec<Option<oneshot::Sender<u32>>>>>,
+    vs: Arc<VirtualScheduler>,
 }
 
 impl Manual {
     fn new() -> Manual {
+        Manual::with_publisher(TestPublisher::new())
+    }
+
+    fn with_publisher(tp: TestPublisher<u32, ()>) -> Manual {
         Manual {
-            tp: TestPublisher::new(),
+            tp,
             senders: Arc::new(Mutex::new(Vec::new())),
+            vs: VirtualScheduler::new(),
         }
+    }
+
+    /// A test subscriber whose context schedules the stage's passes on `vs`.
+    fn subscriber(&self, initial: u64) -> (TestSubscriber<u32, ()>, TestSubscriberHandle<u32, ()>) {
+        TestSubscriber::with_scheduler(initial, self.vs.clone())
     }
 
     /// `f`: item i -> a future finished by `finish(i)` with the value `i * 10`.
@@ -137,7 +155,17 @@ impl Manual {
         }
     }
 
+    /// Finishes future `i`, then runs the pass its wake-up scheduled.
     fn finish(&self, i: u32) {
+        let tx = self.senders.lock().unwrap()[i as usize]
+            .take()
+            .expect("started");
+        let _ = tx.send(i * 10);
+        self.vs.run_due();
+    }
+
+    /// Finishes future `i` without running the scheduled pass.
+    fn finish_unrun(&self, i: u32) {
         let tx = self.senders.lock().unwrap()[i as usize]
             .take()
             .expect("started");
@@ -165,7 +193,7 @@ impl Manual {
 #[test]
 fn normal_out_of_order_completion_keeps_input_order() {
     let m = Manual::new();
-    let (sub, h) = TestSubscriber::new(u64::MAX);
+    let (sub, h) = m.subscriber(u64::MAX);
     m.tp.publisher().map_async(3, m.f()).unwrap().subscribe(sub);
     assert_eq!(m.tp.total_requested(), 3);
     m.send([0, 1, 2]);
@@ -185,7 +213,7 @@ fn normal_out_of_order_completion_keeps_input_order() {
 #[test]
 fn unordered_emits_in_completion_order() {
     let m = Manual::new();
-    let (sub, h) = TestSubscriber::new(u64::MAX);
+    let (sub, h) = m.subscriber(u64::MAX);
     m.tp.publisher()
         .map_async_unordered(3, m.f())
         .unwrap()
@@ -203,7 +231,7 @@ fn unordered_emits_in_completion_order() {
 #[test]
 fn completion_waits_for_running_futures() {
     let m = Manual::new();
-    let (sub, h) = TestSubscriber::new(u64::MAX);
+    let (sub, h) = m.subscriber(u64::MAX);
     m.tp.publisher().map_async(2, m.f()).unwrap().subscribe(sub);
     m.send([0, 1]);
     m.tp.complete();
@@ -220,7 +248,7 @@ fn completion_waits_for_running_futures() {
 #[test]
 fn backpressured_results_wait_and_the_full_queue_stops_requests() {
     let m = Manual::new();
-    let (sub, h) = TestSubscriber::new(0);
+    let (sub, h) = m.subscriber(0);
     m.tp.publisher()
         .map_async(2, m.f())
         .unwrap()
@@ -278,7 +306,7 @@ fn unbounded() {
 #[test]
 fn cancel_mid_stream_reaches_upstream_and_drops_running_futures() {
     let m = Manual::new();
-    let (sub, h) = TestSubscriber::new(u64::MAX);
+    let (sub, h) = m.subscriber(u64::MAX);
     m.tp.publisher().map_async(2, m.f()).unwrap().subscribe(sub);
     m.send([0, 1]);
     m.finish(0);
@@ -289,14 +317,120 @@ fn cancel_mid_stream_reaches_upstream_and_drops_running_futures() {
 }
 
 #[test]
-fn upstream_error_is_delivered_at_once_dropping_running_futures() {
+fn upstream_error_waits_for_running_futures_and_delivers_their_results_first() {
     let m = Manual::new();
-    let (sub, h) = TestSubscriber::new(u64::MAX);
+    let (sub, h) = m.subscriber(u64::MAX);
     m.tp.publisher().map_async(2, m.f()).unwrap().subscribe(sub);
+    m.send([0, 1]);
+    m.tp.error(());
+    h.assert_not_terminated(); // two futures still running
+    assert!(!m.dropped(0) && !m.dropped(1), "in-flight work is kept");
+    m.finish(1);
+    h.assert_items(&[]); // ordered: 1 waits behind 0
+    m.finish(0);
+    h.assert_items(&[0, 10]);
+    h.assert_error_matches(|e| matches!(e, Error::User(())));
+}
+
+#[test]
+fn upstream_error_after_in_flight_results_waits_for_demand() {
+    let m = Manual::new();
+    let (sub, h) = m.subscriber(0);
+    m.tp.publisher()
+        .map_async_unordered(2, m.f())
+        .unwrap()
+        .subscribe(sub);
+    m.send([0, 1]);
+    m.tp.error(());
+    m.finish(0);
+    m.finish(1);
+    h.assert_items(&[]);
+    h.assert_not_terminated(); // results wait for demand, the error behind them
+    h.request(1);
+    h.assert_items(&[0]);
+    h.assert_not_terminated();
+    h.request(1);
+    h.assert_items(&[0, 10]);
+    h.assert_error_matches(|e| matches!(e, Error::User(())));
+}
+
+#[test]
+fn abort_on_error_delivers_the_error_at_once_dropping_running_futures() {
+    let m = Manual::new();
+    let (sub, h) = m.subscriber(u64::MAX);
+    m.tp.publisher()
+        .map_async(2, m.f())
+        .unwrap()
+        .abort_on_error()
+        .subscribe(sub);
     m.send([0, 1]);
     m.tp.error(());
     h.assert_error_matches(|e| matches!(e, Error::User(())));
     assert!(m.dropped(0) && m.dropped(1));
+}
+
+/// One item in flight when upstream fails: it finishes and goes out before the error,
+/// or, when aborting, is dropped and only the error goes out.
+fn check_in_flight_on_error(abort: bool, subscribe: impl FnOnce(&Manual, TestSubscriber<u32, ()>)) {
+    let m = Manual::new();
+    let (sub, h) = m.subscriber(u64::MAX);
+    subscribe(&m, sub);
+    m.send([0]);
+    m.tp.error(());
+    if abort {
+        h.assert_items(&[]);
+        assert!(m.dropped(0), "aborting drops the running future");
+    } else {
+        h.assert_not_terminated();
+        m.finish(0);
+        h.assert_items(&[0]);
+    }
+    h.assert_error_matches(|e| matches!(e, Error::User(())));
+}
+
+#[test]
+fn every_async_stage_finishes_in_flight_work_on_upstream_error_unless_aborting() {
+    for abort in [false, true] {
+        check_in_flight_on_error(abort, |m, sub| {
+            let p = m.tp.publisher().map_async(2, m.f()).unwrap();
+            if abort {
+                p.abort_on_error().subscribe(sub)
+            } else {
+                p.subscribe(sub)
+            }
+        });
+        check_in_flight_on_error(abort, |m, sub| {
+            let p = m.tp.publisher().map_async_unordered(2, m.f()).unwrap();
+            if abort {
+                p.abort_on_error().subscribe(sub)
+            } else {
+                p.subscribe(sub)
+            }
+        });
+        check_in_flight_on_error(abort, |m, sub| {
+            let p = m.tp.publisher().then(m.f());
+            if abort {
+                p.abort_on_error().subscribe(sub)
+            } else {
+                p.subscribe(sub)
+            }
+        });
+        check_in_flight_on_error(abort, |m, sub| {
+            let mut f = m.f();
+            let p =
+                m.tp.publisher()
+                    .try_map_async(2, move |x| {
+                        let fut = f(x);
+                        async move { Ok::<_, ()>(fut.await) }
+                    })
+                    .unwrap();
+            if abort {
+                p.abort_on_error().subscribe(sub)
+            } else {
+                p.subscribe(sub)
+            }
+        });
+    }
 }
 
 #[test]
@@ -345,12 +479,11 @@ fn panic_in_future_fails_with_the_stage() {
 
 #[test]
 fn non_compliant_upstream_is_a_protocol_violation() {
-    let m = Manual {
-        tp: TestPublisher::non_compliant(&[Violation::EmitWithoutDemand]),
-        senders: Arc::new(Mutex::new(Vec::new())),
-    };
+    let m = Manual::with_publisher(TestPublisher::non_compliant(&[
+        Violation::EmitWithoutDemand,
+    ]));
     let tp = &m.tp;
-    let (sub, h) = TestSubscriber::new(u64::MAX);
+    let (sub, h) = m.subscriber(u64::MAX);
     tp.publisher()
         .map_async(1, m.f())
         .unwrap()
@@ -394,7 +527,7 @@ fn zero_concurrency_is_a_config_error() {
 #[test]
 fn then_runs_one_at_a_time() {
     let m = Manual::new();
-    let (sub, h) = TestSubscriber::new(u64::MAX);
+    let (sub, h) = m.subscriber(u64::MAX);
     m.tp.publisher().then(m.f()).subscribe(sub);
     assert_eq!(m.tp.total_requested(), 1);
     m.tp.next(0);
@@ -483,7 +616,7 @@ proptest! {
     #[test]
     fn reference_model(ops in proptest::collection::vec(op(), 1..80), concurrency in 1usize..4, queue in 0usize..3, ordered in any::<bool>()) {
         let m = Manual::new();
-        let (sub, h) = TestSubscriber::new(0);
+        let (sub, h) = m.subscriber(0);
         let f = m.f();
         if ordered {
             m.tp.publisher().map_async(concurrency, f).unwrap().max_queued(queue).subscribe(sub);
@@ -543,4 +676,20 @@ fn stats_free_stage_counts_nothing_lost() {
     assert_eq!(delivered.load(Ordering::SeqCst), 50);
     assert_eq!(h.item_count(), 50);
     h.assert_complete();
+}
+
+/// The waker of a finished future runs no pipeline code: it schedules one pass on the
+/// executor (here the subscriber's virtual scheduler), and the item arrives when that runs.
+#[test]
+fn a_wake_up_only_schedules_the_next_pass() {
+    let m = Manual::new();
+    let (sub, h) = m.subscriber(u64::MAX);
+    m.tp.publisher().map_async(2, m.f()).unwrap().subscribe(sub);
+    m.send([0, 1]);
+    m.finish_unrun(0); // wakes the stage on this thread...
+    m.finish_unrun(1);
+    h.assert_items(&[]); // ...which delivered nothing
+    assert_eq!(m.vs.pending(), 1, "two wake-ups, one pass scheduled");
+    m.vs.run_due();
+    h.assert_items(&[0, 10]);
 }

@@ -306,7 +306,8 @@ const D: &[u64] = &[1, 3, 1, 1, 1, 1, 1, 1, 1, 1];
 #[test]
 fn map_async_completion() {
     // f(1) takes 3 frames (1 -> 4), f(2) one (3 -> 4): both out at frame 4, in input
-    // order; a slot freed is one more request upstream.
+    // order; a slot freed is one more request upstream (both wake-ups of frame 4 are
+    // served by one pass, so the two slots are asked for in one request).
     let p = picture("r∞", 12, |rig| {
         let f = delayed(rig, D);
         rig.cold("-1-2-3-|").map_async(2, f).unwrap()
@@ -326,7 +327,9 @@ fn map_async_order() {
 
 #[test]
 fn map_async_error() {
-    // The upstream error is delivered at once; f(2), still running, is dropped.
+    // The upstream error waits for f(2), still running: its result goes out first, then
+    // the error (`abort_on_error` would drop it and fail at once). Upstream, already
+    // terminated, is not cancelled.
     let p = picture("r∞", 10, |rig| {
         let f = delayed(rig, &[1, 1, 5, 1, 1, 1, 1, 1, 1, 1]);
         rig.cold("-12#").map_async(2, f).unwrap()

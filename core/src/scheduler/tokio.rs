@@ -51,7 +51,10 @@ impl Scheduler for TokioScheduler {
             if task.is_cancelled() {
                 return;
             }
-            tokio::time::sleep(delay).await;
+            // A zero delay (an async stage's next pass, say) needs no timer entry.
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             task.run();
         });
     }

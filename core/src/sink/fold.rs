@@ -10,10 +10,12 @@ use std::task::{Context as TaskContext, Poll};
 use futures_util::task::AtomicWaker;
 
 use crate::drain::BatchContext;
-use crate::{Error, Publisher, SharedSubscription, Stage, Subscriber};
+use crate::driver::Driver;
+use crate::{Context, Error, Publisher, SharedSubscription, Stage, Subscriber};
 
 /// Future for [`fold`](super::PublisherExt::fold) and the sinks built on it. Subscribes on
-/// first poll; dropping it cancels the subscription.
+/// first poll; dropping it cancels the subscription. Its poll runs the async stages
+/// upstream after their wake-ups (it is their [`Driver`]).
 #[must_use = "futures do nothing unless polled"]
 pub struct Fold<P: Publisher, A, F> {
     state: State<P, A, F>,
@@ -34,6 +36,7 @@ struct Shared<A, E> {
     result: Mutex<Option<Result<A, Error<E>>>>,
     subscription: Mutex<Option<SharedSubscription>>,
     waker: AtomicWaker,
+    driver: Driver,
 }
 
 impl<A, E> Shared<A, E> {
@@ -130,8 +133,10 @@ where
                 result: Mutex::new(None),
                 subscription: Mutex::new(None),
                 waker: AtomicWaker::new(),
+                driver: Driver::new(),
             });
             shared.waker.register(cx.waker());
+            shared.driver.register(cx.waker());
             this.state = State::Running(Arc::clone(&shared));
             publisher.subscribe(FoldSubscriber {
                 _item: std::marker::PhantomData,
@@ -147,6 +152,8 @@ where
             panic!("Fold polled after completion");
         };
         shared.waker.register(cx.waker());
+        shared.driver.register(cx.waker());
+        shared.driver.run_ready();
         let result = shared
             .result
             .lock()
@@ -154,6 +161,7 @@ where
             .take();
         match result {
             Some(result) => {
+                shared.driver.detach();
                 this.state = State::Done;
                 Poll::Ready(result)
             }
@@ -165,6 +173,7 @@ where
 impl<P: Publisher, A, F> Drop for Fold<P, A, F> {
     fn drop(&mut self) {
         if let State::Running(shared) = &self.state {
+            shared.driver.detach();
             let subscription = shared
                 .subscription
                 .lock()
@@ -283,5 +292,9 @@ where
             self.subscription = None;
             self.shared.finish(Ok(acc));
         }
+    }
+
+    fn context(&self) -> Context {
+        Context::default().driven_by(self.shared.driver.clone())
     }
 }

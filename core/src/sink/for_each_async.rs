@@ -11,9 +11,19 @@ use std::task::{Context as TaskContext, Poll};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::task::AtomicWaker;
 
-use crate::{Error, Publisher, SharedSubscription, Subscriber};
+use crate::driver::Driver;
+use crate::{Context, Error, Publisher, SharedSubscription, Subscriber};
+
+/// The most futures one poll sees complete before it yields to the executor (a
+/// synchronous upstream and ready futures would otherwise run to the end in one poll).
+const POLL_COMPLETIONS: u64 = 256;
 
 /// Future for [`for_each_async`](super::PublisherExt::for_each_async).
+///
+/// When upstream fails, the futures already running are finished first and the error is
+/// reported after them ([`completed`](Self::completed) says how many futures ran to the
+/// end); [`abort_on_error`](Self::abort_on_error) drops them at once instead. A panic in
+/// `f` or in a future ends it at once, dropping the others.
 #[must_use = "futures do nothing unless polled"]
 pub struct ForEachAsync<P: Publisher, F, Fut> {
     publisher: Option<P>,
@@ -21,6 +31,10 @@ pub struct ForEachAsync<P: Publisher, F, Fut> {
     concurrency: usize,
     shared: Option<Arc<Shared<P::Item, P::Error>>>,
     in_flight: FuturesUnordered<Pin<Box<Fut>>>,
+    /// Upstream's error, held until the futures in flight are done.
+    failed: Option<Error<P::Error>>,
+    abort_on_error: bool,
+    completed: u64,
     done: bool,
 }
 
@@ -33,6 +47,8 @@ struct Shared<T, E> {
     inner: Mutex<Inner<T, E>>,
     subscription: Mutex<Option<SharedSubscription>>,
     waker: AtomicWaker,
+    /// Runs the async stages upstream after their wake-ups, in `poll`.
+    driver: Driver,
 }
 
 impl<T, E> Shared<T, E> {
@@ -60,8 +76,44 @@ impl<P: Publisher, F, Fut> ForEachAsync<P, F, Fut> {
             concurrency,
             shared: None,
             in_flight: FuturesUnordered::new(),
+            failed: None,
+            abort_on_error: false,
+            completed: 0,
             done: false,
         }
+    }
+
+    /// On an upstream error, drops the futures in flight and reports the error at once,
+    /// instead of letting them finish first.
+    ///
+    /// ```
+    /// use spillway_core::{prelude::*, Error};
+    /// # futures::executor::block_on(async {
+    /// let source = from_try_stream(futures::stream::iter(vec![Ok(1), Err("bad")]));
+    /// let mut run = source.for_each_async(4, |_| futures::future::pending::<()>()).abort_on_error();
+    /// assert!(matches!((&mut run).await, Err(Error::User("bad"))));
+    /// assert_eq!(run.completed(), 0); // the pending future was dropped
+    /// # });
+    /// ```
+    pub fn abort_on_error(mut self) -> Self {
+        self.abort_on_error = true;
+        self
+    }
+
+    /// How many futures ran to completion so far: after an upstream error, every future
+    /// that was in flight when it came (unless [`abort_on_error`](Self::abort_on_error)).
+    ///
+    /// ```
+    /// use spillway_core::{prelude::*, Error};
+    /// # futures::executor::block_on(async {
+    /// let source = from_try_stream(futures::stream::iter(vec![Ok(1), Ok(2), Err("bad")]));
+    /// let mut run = source.for_each_async(4, |_| async {});
+    /// assert!(matches!((&mut run).await, Err(Error::User("bad"))));
+    /// assert_eq!(run.completed(), 2); // both items were handled before the error
+    /// # });
+    /// ```
+    pub fn completed(&self) -> u64 {
+        self.completed
     }
 }
 
@@ -92,8 +144,10 @@ where
                 }),
                 subscription: Mutex::new(None),
                 waker: AtomicWaker::new(),
+                driver: Driver::new(),
             });
             shared.waker.register(cx.waker());
+            shared.driver.register(cx.waker());
             this.shared = Some(Arc::clone(&shared));
             publisher.subscribe(QueueSubscriber {
                 shared,
@@ -101,8 +155,11 @@ where
             });
         }
         let shared = Arc::clone(this.shared.as_ref().expect("subscribed above"));
+        let mut completed_in_poll = 0u64;
         loop {
             shared.waker.register(cx.waker());
+            shared.driver.register(cx.waker());
+            shared.driver.run_ready();
             // Start a future for each item received (never more than `concurrency`, since
             // we requested no more than the free slots).
             let (items, end) = {
@@ -118,35 +175,51 @@ where
                     }
                 }
             }
-            if let Some(Err(e)) = end {
-                return this.fail(&shared, e);
-            }
-            if let Some(Ok(())) = end {
-                shared.lock().end = Some(Ok(())); // keep it until in-flight work is done
+            match end {
+                Some(Err(e)) if this.abort_on_error => return this.fail(&shared, e),
+                // Let the futures in flight finish; report the error after them.
+                Some(Err(e)) => this.failed = Some(e),
+                // Keep it until in-flight work is done.
+                Some(Ok(())) => shared.lock().end = Some(Ok(())),
+                None => {}
             }
             let in_flight = &mut this.in_flight;
             let mut finished = 0u64;
             loop {
                 match catch_unwind(AssertUnwindSafe(|| in_flight.poll_next_unpin(cx))) {
-                    Ok(Poll::Ready(Some(()))) => finished += 1,
+                    Ok(Poll::Ready(Some(()))) => {
+                        finished += 1;
+                        this.completed += 1;
+                    }
                     Ok(Poll::Ready(None)) | Ok(Poll::Pending) => break,
                     Err(payload) => {
                         return this.fail(&shared, Error::from_panic("for_each_async", payload))
                     }
                 }
             }
+            if this.in_flight.is_empty() && this.failed.is_some() {
+                let e = this.failed.take().expect("checked");
+                return this.fail(&shared, e);
+            }
             let completed = matches!(shared.lock().end, Some(Ok(())));
             if this.in_flight.is_empty() && completed && shared.lock().items.is_empty() {
                 this.done = true;
+                shared.driver.detach();
                 return Poll::Ready(Ok(()));
             }
-            if finished == 0 {
+            if finished == 0 || this.failed.is_some() {
                 return Poll::Pending;
             }
             // Slots freed: ask for as many new items, then look for them at once (a
             // synchronous upstream delivers inside `request`).
             if let Some(s) = shared.subscription() {
                 s.request(finished);
+            }
+            completed_in_poll += finished;
+            if completed_in_poll >= POLL_COMPLETIONS {
+                // Enough for one poll: hand control back to the executor, and come back.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
         }
     }
@@ -158,6 +231,7 @@ impl<P: Publisher, F, Fut> ForEachAsync<P, F, Fut> {
         shared: &Shared<P::Item, P::Error>,
         error: Error<P::Error>,
     ) -> Poll<Result<(), Error<P::Error>>> {
+        shared.driver.detach();
         if let Some(s) = shared.subscription() {
             s.cancel();
         }
@@ -170,6 +244,7 @@ impl<P: Publisher, F, Fut> ForEachAsync<P, F, Fut> {
 impl<P: Publisher, F, Fut> Drop for ForEachAsync<P, F, Fut> {
     fn drop(&mut self) {
         if let Some(shared) = &self.shared {
+            shared.driver.detach();
             if !self.done {
                 if let Some(s) = shared.subscription() {
                     s.cancel();
@@ -214,5 +289,9 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for QueueSubscriber<T, E> 
     fn on_complete(&mut self) {
         self.shared.lock().end = Some(Ok(()));
         self.shared.waker.wake();
+    }
+
+    fn context(&self) -> Context {
+        Context::default().driven_by(self.shared.driver.clone())
     }
 }

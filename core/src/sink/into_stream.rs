@@ -15,7 +15,8 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use futures_core::{FusedStream, Stream};
 
 use crate::drain::BatchContext;
-use crate::{Error, Publisher, SharedSubscription, Subscriber};
+use crate::driver::Driver;
+use crate::{Context, Error, Publisher, SharedSubscription, Subscriber};
 
 /// Stream for [`into_stream`](super::PublisherExt::into_stream).
 #[must_use = "streams do nothing unless polled"]
@@ -50,6 +51,8 @@ struct Inner<T, E> {
 struct Shared<T, E> {
     inner: Mutex<Inner<T, E>>,
     subscription: OnceLock<SharedSubscription>,
+    /// Runs the async stages upstream after their wake-ups, in `poll_next`.
+    driver: Driver,
 }
 
 impl<T, E> Shared<T, E> {
@@ -126,6 +129,7 @@ impl<P: Publisher> Stream for IntoStream<P> {
                     parked: None,
                 }),
                 subscription: OnceLock::new(),
+                driver: Driver::new(),
             });
             this.state = State::Running(Running {
                 shared: Arc::clone(&shared),
@@ -142,10 +146,15 @@ impl<P: Publisher> Stream for IntoStream<P> {
             return Poll::Ready(None);
         };
         if running.local.is_empty() {
+            // Run what async stages upstream were woken for (only when the local items
+            // are used up: a consumer that has items to take needs no new ones yet).
+            running.shared.driver.register(cx.waker());
+            running.shared.driver.run_ready();
             let mut inner = running.shared.lock();
             if inner.items.is_empty() {
                 if let Some(end) = inner.end.take() {
                     drop(inner);
+                    running.shared.driver.detach();
                     this.state = State::Done;
                     return Poll::Ready(end.err().map(Err));
                 }
@@ -183,6 +192,7 @@ impl<P: Publisher> FusedStream for IntoStream<P> {
 impl<P: Publisher> Drop for IntoStream<P> {
     fn drop(&mut self) {
         if let State::Running(running) = &self.state {
+            running.shared.driver.detach();
             if let Some(s) = running.shared.subscription.get() {
                 s.cancel();
             }
@@ -254,5 +264,9 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for StreamSubscriber<T, E>
             flush(buf, inner);
             inner.end = Some(Ok(()));
         });
+    }
+
+    fn context(&self) -> Context {
+        Context::default().driven_by(self.shared.driver.clone())
     }
 }

@@ -25,9 +25,16 @@ pub struct FromTryStream<St> {
 /// Emits the items of `stream`, polling it only while demand is outstanding: a stream
 /// behind a slow subscriber is simply not polled, which is backpressure in pull form.
 ///
-/// No executor is needed: the stream is polled on the thread that requests, and again on
-/// the thread that wakes it. Works with tokio and tokio-stream streams and with
-/// async-stream's `stream!` generators.
+/// No executor of its own is needed: the stream is polled on the thread that requests,
+/// and after a wake-up by the pipeline's terminal future (`collect().await`,
+/// `into_stream`, `for_each_async`, ...) on its own task, within its cooperative budget
+/// inside tokio. A pipeline that ends in a plain subscriber is polled by the executor its
+/// context names, or else tokio's runtime (inside one) or the shared timer thread (see
+/// [`driver`](crate::driver)). The waker only schedules: nothing runs on the thread that
+/// wakes the stream. A pass polls the stream at most
+/// [`ASYNC_PASS_PULLS`](crate::drain::ASYNC_PASS_PULLS) times before it hands control
+/// back. Works with tokio and tokio-stream streams and with async-stream's `stream!`
+/// generators.
 ///
 /// ```
 /// use spillway_core::prelude::*;

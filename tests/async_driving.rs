@@ -1,0 +1,564 @@
+//! Who polls an async stage, tested the way users run pipelines: every async source and
+//! stage, and a five-stage mixed pipeline, awaited (a) in a multi-thread runtime's main
+//! future (what `#[tokio::main]` runs), (b) in a current-thread runtime, (c) inside
+//! `tokio::spawn`, (d) under `futures::executor::block_on` with no runtime, and (e) with
+//! tokio's cooperative budget already spent when the pipeline starts; each with 10,000
+//! items ready at once and with items arriving from another thread.
+//!
+//! Every run is guarded by a watchdog that fails the test with a diagnosis instead of
+//! hanging, and counts the polls of the source stream and of the awaiting future: a spin
+//! (a pass looping on its own wake-ups) fails the bound instead of burning CPU.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use spillway::prelude::*;
+use tokio_stream::wrappers::ReceiverStream;
+
+const N: u64 = 10_000;
+/// A test that has not finished by then is stuck.
+const WATCHDOG: Duration = Duration::from_secs(60);
+
+// ------------------------------------------------------------------ instruments
+
+/// Counts the polls of the stream it wraps.
+struct CountPolls<St> {
+    inner: St,
+    polls: Arc<AtomicU64>,
+}
+
+impl<St: Stream + Unpin> Stream for CountPolls<St> {
+    type Item = St::Item;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<St::Item>> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+/// Counts the polls of the future it wraps.
+struct CountFuturePolls<F> {
+    inner: Pin<Box<F>>,
+    polls: Arc<AtomicU64>,
+}
+
+impl<F: Future> Future for CountFuturePolls<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// Spends the whole cooperative budget of the current tokio task, then polls the inner
+/// future in the same poll: the pipeline starts with nothing left.
+struct BudgetSpent<F> {
+    inner: Pin<Box<F>>,
+    spent: bool,
+}
+
+impl<F: Future> Future for BudgetSpent<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        if !self.spent {
+            self.spent = true;
+            let mut units = 0;
+            while let Poll::Ready(restore) = tokio::task::coop::poll_proceed(cx) {
+                restore.made_progress();
+                units += 1;
+                assert!(units < 100_000, "not inside a tokio task with a budget");
+            }
+            assert!(!tokio::task::coop::has_budget_remaining());
+        }
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// A future that is pending once (waking itself), then ready: an async step that yields.
+struct YieldOnce<T> {
+    value: Option<T>,
+    yielded: bool,
+}
+
+impl<T: Unpin> Future for YieldOnce<T> {
+    type Output = T;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        if !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.value.take().expect("polled after completion"))
+    }
+}
+
+fn yield_once<T: Unpin>(value: T) -> YieldOnce<T> {
+    YieldOnce {
+        value: Some(value),
+        yielded: false,
+    }
+}
+
+// ------------------------------------------------------------------ executors
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Exec {
+    /// `Runtime::block_on` of a multi-thread runtime: `#[tokio::main]`'s main future.
+    MultiThreadMain,
+    /// A current-thread runtime (`#[tokio::test]`).
+    CurrentThread,
+    /// Inside `tokio::spawn` on a multi-thread runtime.
+    Spawned,
+    /// `futures::executor::block_on`, no runtime at all.
+    BlockOn,
+    /// A tokio task whose cooperative budget is spent before the pipeline starts.
+    BudgetSpent,
+}
+
+const EXECUTORS: [Exec; 5] = [
+    Exec::MultiThreadMain,
+    Exec::CurrentThread,
+    Exec::Spawned,
+    Exec::BlockOn,
+    Exec::BudgetSpent,
+];
+
+/// How the source's items arrive.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Feed {
+    /// All N items wait in the channel before the pipeline starts.
+    ReadyAtOnce,
+    /// A producer thread sends them while the pipeline runs.
+    FromAnotherThread,
+}
+
+/// Runs `make()`'s future on `exec` under the watchdog; returns its output and how many
+/// times it was polled.
+fn run_on<T, Fut>(name: &str, exec: Exec, make: impl FnOnce() -> Fut + Send + 'static) -> (T, u64)
+where
+    T: Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let (tx, rx) = std_mpsc::channel();
+    let polls = Arc::new(AtomicU64::new(0));
+    let counted = polls.clone();
+    std::thread::Builder::new()
+        .name(format!("{name}-{exec:?}"))
+        .spawn(move || {
+            let counted_future = move || CountFuturePolls {
+                inner: Box::pin(make()),
+                polls: counted,
+            };
+            let out = match exec {
+                Exec::MultiThreadMain => {
+                    multi_thread().block_on(async move { counted_future().await })
+                }
+                Exec::CurrentThread => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async move { counted_future().await }),
+                Exec::Spawned => {
+                    let rt = multi_thread();
+                    rt.block_on(async move { tokio::spawn(counted_future()).await.unwrap() })
+                }
+                Exec::BlockOn => futures::executor::block_on(counted_future()),
+                Exec::BudgetSpent => multi_thread().block_on(async move {
+                    tokio::spawn(BudgetSpent {
+                        inner: Box::pin(counted_future()),
+                        spent: false,
+                    })
+                    .await
+                    .unwrap()
+                }),
+            };
+            let _ = tx.send(out);
+        })
+        .unwrap();
+    match rx.recv_timeout(WATCHDOG) {
+        Ok(out) => (out, polls.load(Ordering::Relaxed)),
+        Err(_) => panic!(
+            "{name} under {exec:?} did not finish within {WATCHDOG:?}: a hang or a spin \
+             (the awaiting future was polled {} times so far)",
+            polls.load(Ordering::Relaxed)
+        ),
+    }
+}
+
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A tokio channel holding the N items (or fed by a thread), wrapped to count its polls.
+fn source(feed: Feed, polls: &Arc<AtomicU64>) -> CountPolls<ReceiverStream<u64>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(N as usize);
+    match feed {
+        Feed::ReadyAtOnce => {
+            for i in 0..N {
+                tx.try_send(i).unwrap();
+            }
+        }
+        Feed::FromAnotherThread => {
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    if tx.blocking_send(i).is_err() {
+                        return; // the pipeline was dropped
+                    }
+                }
+            });
+        }
+    }
+    CountPolls {
+        inner: ReceiverStream::new(rx),
+        polls: polls.clone(),
+    }
+}
+
+/// A bound on polls per item that a spin cannot meet: every item may cost a poll that
+/// finds nothing (items from another thread), and every pass a poll that ends it early
+/// (tokio's budget, the pass bound).
+fn assert_no_spin(name: &str, exec: Exec, feed: Feed, what: &str, polls: u64) {
+    let bound = 2 * N + 200;
+    assert!(
+        polls <= bound,
+        "{name} under {exec:?} ({feed:?}): {what} polled {polls} times for {N} items \
+         (bound {bound}): a pass loops on its own wake-ups"
+    );
+}
+
+type Pipeline =
+    fn(CountPolls<ReceiverStream<u64>>) -> Pin<Box<dyn Future<Output = Vec<u64>> + Send>>;
+
+/// Every async source and stage, each ending in a future that yields the items seen.
+fn pipelines() -> Vec<(&'static str, Pipeline)> {
+    vec![
+        ("from_stream.collect", |s| {
+            Box::pin(async move { from_stream(s).collect().await.unwrap() })
+        }),
+        ("from_try_stream.collect", |s| {
+            Box::pin(async move {
+                from_try_stream(s.map(Ok::<u64, ()>))
+                    .collect()
+                    .await
+                    .unwrap()
+            })
+        }),
+        ("from_stream.count", |s| {
+            Box::pin(async move { vec![from_stream(s).count().await.unwrap()] })
+        }),
+        ("from_stream.fold", |s| {
+            Box::pin(async move {
+                from_stream(s)
+                    .fold(Vec::new(), |mut v, x| {
+                        v.push(x);
+                        v
+                    })
+                    .await
+                    .unwrap()
+            })
+        }),
+        ("map_async", |s| {
+            Box::pin(async move {
+                from_stream(s)
+                    .map_async(4, yield_once)
+                    .unwrap()
+                    .collect()
+                    .await
+                    .unwrap()
+            })
+        }),
+        ("map_async_unordered", |s| {
+            Box::pin(async move {
+                let mut v = from_stream(s)
+                    .map_async_unordered(4, yield_once)
+                    .unwrap()
+                    .collect()
+                    .await
+                    .unwrap();
+                v.sort_unstable();
+                v
+            })
+        }),
+        ("then", |s| {
+            Box::pin(async move { from_stream(s).then(yield_once).collect().await.unwrap() })
+        }),
+        ("try_map_async", |s| {
+            Box::pin(async move {
+                from_stream(s)
+                    .try_map_async(4, |x| async move { Ok(yield_once(x).await) })
+                    .unwrap()
+                    .collect()
+                    .await
+                    .unwrap()
+            })
+        }),
+        ("for_each_async", |s| {
+            Box::pin(async move {
+                let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+                let out = seen.clone();
+                from_stream(s)
+                    .for_each_async(4, move |x| {
+                        let seen = seen.clone();
+                        async move {
+                            let x = yield_once(x).await;
+                            seen.lock().unwrap().push(x);
+                        }
+                    })
+                    .await
+                    .unwrap();
+                let mut v = out.lock().unwrap().clone();
+                v.sort_unstable(); // four at a time: completion order may differ
+                v
+            })
+        }),
+        ("into_stream", |s| {
+            Box::pin(async move {
+                from_stream(s)
+                    .into_stream(16)
+                    .map(Result::unwrap)
+                    .collect::<Vec<_>>()
+                    .await
+            })
+        }),
+        ("five_stages", |s| {
+            // async source -> async map -> sync filter+map -> batches -> async sink
+            Box::pin(async move {
+                let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+                let out = seen.clone();
+                from_stream(s)
+                    .map_async(4, |x| async move { yield_once(x).await })
+                    .unwrap()
+                    .filter(|_| true)
+                    .map(|x| x)
+                    .chunks(100)
+                    .unwrap()
+                    .for_each_async(2, move |batch| {
+                        let seen = seen.clone();
+                        async move {
+                            let batch = yield_once(batch).await;
+                            seen.lock().unwrap().push(batch);
+                        }
+                    })
+                    .await
+                    .unwrap();
+                let mut batches = out.lock().unwrap().clone();
+                batches.sort_unstable_by_key(|b: &Vec<u64>| b[0]);
+                batches.into_iter().flatten().collect()
+            })
+        }),
+    ]
+}
+
+fn check(name: &'static str, pipeline: Pipeline, exec: Exec, feed: Feed) {
+    let source_polls = Arc::new(AtomicU64::new(0));
+    let s = source(feed, &source_polls);
+    let (items, future_polls) = run_on(name, exec, move || pipeline(s));
+    if name == "from_stream.count" {
+        assert_eq!(items, vec![N], "{name} under {exec:?} ({feed:?})");
+    } else {
+        assert!(
+            items.iter().copied().eq(0..N),
+            "{name} under {exec:?} ({feed:?}): {} items, not 0..{N} in order",
+            items.len()
+        );
+    }
+    assert_no_spin(
+        name,
+        exec,
+        feed,
+        "the source stream",
+        source_polls.load(Ordering::Relaxed),
+    );
+    assert_no_spin(name, exec, feed, "the awaiting future", future_polls);
+}
+
+#[test]
+fn every_async_stage_on_every_executor_with_items_ready_at_once() {
+    for (name, pipeline) in pipelines() {
+        for exec in EXECUTORS {
+            check(name, pipeline, exec, Feed::ReadyAtOnce);
+        }
+    }
+}
+
+#[test]
+fn every_async_stage_on_every_executor_with_items_from_another_thread() {
+    for (name, pipeline) in pipelines() {
+        for exec in EXECUTORS {
+            check(name, pipeline, exec, Feed::FromAnotherThread);
+        }
+    }
+}
+
+/// The reported hang, word for word: 1,000 items already waiting in a tokio `mpsc`
+/// channel, counted by a pipeline awaited directly in a multi-thread runtime's main
+/// future (what `#[tokio::main]` runs). It spun at 100% CPU forever: tokio's budget ran
+/// out, the channel answered `Pending` and woke at once, and the wake ran the next pass
+/// on the same stack, so control never went back to the runtime.
+#[test]
+fn regression_from_stream_count_awaited_in_tokio_main_finishes() {
+    let (n, polls) = run_on("tokio_main_count", Exec::MultiThreadMain, || async {
+        let (tx, rx) = tokio::sync::mpsc::channel(1000);
+        for i in 0..1000u64 {
+            tx.send(i).await.unwrap();
+        }
+        drop(tx);
+        from_stream(ReceiverStream::new(rx)).count().await.unwrap()
+    });
+    assert_eq!(n, 1000);
+    assert!(polls < 100, "polled {polls} times for 1,000 ready items");
+}
+
+/// A pipeline waiting on nothing uses no CPU: on tokio's paused clock, the runtime
+/// advances time only when every task is idle, so a one-hour timeout fires at once in
+/// virtual time if, and only if, the pipeline stopped polling. A pipeline that kept
+/// rescheduling itself would never let the clock move (and the watchdog would fail).
+#[test]
+fn a_pipeline_waiting_on_nothing_is_idle() {
+    let polls = Arc::new(AtomicU64::new(0));
+    let counted = polls.clone();
+    let (timed_out, _) = run_on("idle", Exec::CurrentThread, move || async move {
+        tokio::time::pause();
+        let (tx, rx) = tokio::sync::mpsc::channel::<u64>(1);
+        let s = CountPolls {
+            inner: ReceiverStream::new(rx),
+            polls: counted,
+        };
+        let pipeline = from_stream(s).map_async(2, yield_once).unwrap().count();
+        let out = tokio::time::timeout(Duration::from_secs(3600), pipeline).await;
+        drop(tx);
+        out.is_err()
+    });
+    assert!(
+        timed_out,
+        "the pipeline ended although its source never did"
+    );
+    assert!(
+        polls.load(Ordering::Relaxed) <= 2,
+        "the idle source was polled {} times",
+        polls.load(Ordering::Relaxed)
+    );
+}
+
+/// A pipeline ending in a plain subscriber (no future to drive it) runs its async
+/// stages on the context's executor: tokio's runtime inside one, the shared timer thread
+/// outside, or the spawner named with `poll_on`.
+#[test]
+fn a_plain_subscriber_is_driven_by_the_ambient_or_named_executor() {
+    fn collect_with(
+        subscribe: impl FnOnce(std_mpsc::Sender<u64>) -> spillway::Disposable,
+    ) -> Vec<u64> {
+        let (tx, rx) = std_mpsc::channel();
+        let _handle = subscribe(tx);
+        (0..N)
+            .map(|_| {
+                rx.recv_timeout(WATCHDOG)
+                    .expect("an item within the watchdog")
+            })
+            .collect()
+    }
+    let expected: Vec<u64> = (0..N).collect();
+    let polls = Arc::new(AtomicU64::new(0));
+
+    // No runtime: the shared timer thread runs the passes.
+    let s = source(Feed::FromAnotherThread, &polls);
+    let got = collect_with(move |tx| {
+        from_stream(s)
+            .then(yield_once)
+            .subscribe_fn(move |x| tx.send(x).unwrap())
+    });
+    assert_eq!(got, expected);
+
+    // Inside a tokio runtime: tokio runs them.
+    let rt = multi_thread();
+    let s = source(Feed::FromAnotherThread, &polls);
+    let got = collect_with(move |tx| {
+        let _guard = rt.enter();
+        let h = from_stream(s)
+            .then(yield_once)
+            .subscribe_fn(move |x| tx.send(x).unwrap());
+        std::mem::forget(rt); // kept running for the rest of the test process
+        h
+    });
+    assert_eq!(got, expected);
+
+    // Named: a futures thread pool.
+    let pool = futures::executor::ThreadPool::new().unwrap();
+    let s = source(Feed::FromAnotherThread, &polls);
+    let got = collect_with(move |tx| {
+        from_stream(s)
+            .then(yield_once)
+            .poll_on(Arc::new(pool))
+            .subscribe_fn(move |x| tx.send(x).unwrap())
+    });
+    assert_eq!(got, expected);
+}
+
+/// Stages after an async source run on the task that awaits the pipeline, never on the
+/// thread that wakes the source (here a producer thread of our own).
+#[test]
+fn stages_after_a_wake_up_run_on_the_awaiting_task_not_the_waking_thread() {
+    let (threads, _) = run_on("which_thread", Exec::CurrentThread, || async {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        std::thread::Builder::new()
+            .name("waker".into())
+            .spawn(move || {
+                for i in 0..1000u64 {
+                    tx.blocking_send(i).unwrap();
+                }
+            })
+            .unwrap();
+        from_stream(ReceiverStream::new(rx))
+            .map(|_| std::thread::current().name().map(String::from))
+            .collect()
+            .await
+            .unwrap()
+    });
+    assert_eq!(threads.len(), 1000);
+    assert!(
+        threads.iter().all(|t| t.as_deref() != Some("waker")),
+        "a stage ran on the waking thread"
+    );
+}
+
+/// One busy pipeline cannot starve the other tasks of its worker: on a current-thread
+/// runtime, a pipeline counting 100,000 items of an always-ready stream hands control back
+/// after each bounded pass, so a ticker task sharing the thread keeps running meanwhile.
+#[test]
+fn a_busy_pipeline_yields_to_other_tasks_on_its_worker() {
+    const ITEMS: u64 = 100_000;
+    let ((count, ticks_during), _) = run_on("fairness", Exec::CurrentThread, || async {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let ticker_ticks = ticks.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                ticker_ticks.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        });
+        tokio::task::yield_now().await; // let the ticker start
+        let before = ticks.load(Ordering::Relaxed);
+        let count = from_stream(futures::stream::iter(0..ITEMS))
+            .count()
+            .await
+            .unwrap();
+        let during = ticks.load(Ordering::Relaxed) - before;
+        ticker.abort();
+        (count, during)
+    });
+    assert_eq!(count, ITEMS);
+    let passes = ITEMS / u64::from(spillway::drain::ASYNC_PASS_PULLS);
+    assert!(
+        ticks_during >= passes / 2,
+        "the ticker ran {ticks_during} times while the pipeline made about {passes} passes: \
+         the pipeline kept the thread"
+    );
+}
