@@ -134,6 +134,9 @@ enum Feed {
     ReadyAtOnce,
     /// A producer thread sends them while the pipeline runs.
     FromAnotherThread,
+    /// A producer task on the same runtime sends them while the pipeline runs (a thread
+    /// under `block_on`, which has no runtime).
+    FromAnotherTask,
 }
 
 /// Runs `make()`'s future on `exec` under the watchdog; returns its output and how many
@@ -197,9 +200,43 @@ fn multi_thread() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A tokio channel holding the N items (or fed by a thread), wrapped to count its polls.
-fn source(feed: Feed, polls: &Arc<AtomicU64>) -> CountPolls<ReceiverStream<u64>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(N as usize);
+/// Sends 0..N into `tx` from a task of the current runtime, or from a thread outside one.
+fn spawn_producer(tx: tokio::sync::mpsc::Sender<u64>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => drop(handle.spawn(async move {
+            for i in 0..N {
+                if tx.send(i).await.is_err() {
+                    return;
+                }
+            }
+        })),
+        Err(_) => drop(std::thread::spawn(move || {
+            for i in 0..N {
+                if tx.blocking_send(i).is_err() {
+                    return;
+                }
+            }
+        })),
+    }
+}
+
+/// A tokio channel holding the N items (or fed by a thread, or by a task once the
+/// pipeline's future starts), wrapped to count its polls; the sender for a task feed.
+fn source(
+    feed: Feed,
+    polls: &Arc<AtomicU64>,
+) -> (
+    CountPolls<ReceiverStream<u64>>,
+    Option<tokio::sync::mpsc::Sender<u64>>,
+) {
+    // Small for a live feed, so the producer really waits for the pipeline.
+    let capacity = if feed == Feed::ReadyAtOnce {
+        N as usize
+    } else {
+        64
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+    let mut task_feed = None;
     match feed {
         Feed::ReadyAtOnce => {
             for i in 0..N {
@@ -215,11 +252,13 @@ fn source(feed: Feed, polls: &Arc<AtomicU64>) -> CountPolls<ReceiverStream<u64>>
                 }
             });
         }
+        Feed::FromAnotherTask => task_feed = Some(tx),
     }
-    CountPolls {
+    let stream = CountPolls {
         inner: ReceiverStream::new(rx),
         polls: polls.clone(),
-    }
+    };
+    (stream, task_feed)
 }
 
 /// A bound on polls per item that a spin cannot meet: every item may cost a poll that
@@ -359,8 +398,16 @@ fn pipelines() -> Vec<(&'static str, Pipeline)> {
 
 fn check(name: &'static str, pipeline: Pipeline, exec: Exec, feed: Feed) {
     let source_polls = Arc::new(AtomicU64::new(0));
-    let s = source(feed, &source_polls);
-    let (items, future_polls) = run_on(name, exec, move || pipeline(s));
+    let (s, task_feed) = source(feed, &source_polls);
+    let (items, future_polls) = run_on(name, exec, move || {
+        let run = pipeline(s);
+        async move {
+            if let Some(tx) = task_feed {
+                spawn_producer(tx);
+            }
+            run.await
+        }
+    });
     if name == "from_stream.count" {
         assert_eq!(items, vec![N], "{name} under {exec:?} ({feed:?})");
     } else {
@@ -394,6 +441,15 @@ fn every_async_stage_on_every_executor_with_items_from_another_thread() {
     for (name, pipeline) in pipelines() {
         for exec in EXECUTORS {
             check(name, pipeline, exec, Feed::FromAnotherThread);
+        }
+    }
+}
+
+#[test]
+fn every_async_stage_on_every_executor_with_items_from_another_task() {
+    for (name, pipeline) in pipelines() {
+        for exec in EXECUTORS {
+            check(name, pipeline, exec, Feed::FromAnotherTask);
         }
     }
 }
@@ -469,7 +525,7 @@ fn a_plain_subscriber_is_driven_by_the_ambient_or_named_executor() {
     let polls = Arc::new(AtomicU64::new(0));
 
     // No runtime: the shared timer thread runs the passes.
-    let s = source(Feed::FromAnotherThread, &polls);
+    let (s, _) = source(Feed::FromAnotherThread, &polls);
     let got = collect_with(move |tx| {
         from_stream(s)
             .then(yield_once)
@@ -479,7 +535,7 @@ fn a_plain_subscriber_is_driven_by_the_ambient_or_named_executor() {
 
     // Inside a tokio runtime: tokio runs them.
     let rt = multi_thread();
-    let s = source(Feed::FromAnotherThread, &polls);
+    let (s, _) = source(Feed::FromAnotherThread, &polls);
     let got = collect_with(move |tx| {
         let _guard = rt.enter();
         let h = from_stream(s)
@@ -492,7 +548,7 @@ fn a_plain_subscriber_is_driven_by_the_ambient_or_named_executor() {
 
     // Named: a futures thread pool.
     let pool = futures::executor::ThreadPool::new().unwrap();
-    let s = source(Feed::FromAnotherThread, &polls);
+    let (s, _) = source(Feed::FromAnotherThread, &polls);
     let got = collect_with(move |tx| {
         from_stream(s)
             .then(yield_once)
