@@ -272,14 +272,22 @@ where
         }
     }
 
-    /// Adopts the new futures and polls every running one with the drain's waker.
-    fn poll_all(&mut self, cx: &mut TaskContext<'_>) -> Result<(), Error<E>> {
-        {
-            let mut inner = self.shared.lock();
-            self.running += inner.incoming.len();
-            self.slots
-                .extend(inner.incoming.drain(..).map(Slot::Running));
+    /// Under one lock: a failure to deliver at once (the upstream side's own, a panic in
+    /// `f` or a protocol violation, or upstream's error when the stage aborts on errors),
+    /// else adopts the futures the upstream side made.
+    fn adopt(&mut self) -> Option<Error<E>> {
+        let mut inner = self.shared.lock();
+        if let Some(e) = Self::failure(&mut inner, self.shared.limits) {
+            return Some(e);
         }
+        self.running += inner.incoming.len();
+        self.slots
+            .extend(inner.incoming.drain(..).map(Slot::Running));
+        None
+    }
+
+    /// Polls every running future with the drain's waker.
+    fn poll_running(&mut self, cx: &mut TaskContext<'_>) -> Result<(), Error<E>> {
         let mut i = 0;
         while i < self.slots.len() {
             let Slot::Running(fut) = &mut self.slots[i] else {
@@ -306,34 +314,60 @@ where
         Ok(())
     }
 
-    /// Requests from upstream what the free slots allow: never more than `concurrency`
-    /// requested-or-running, never more than `concurrency + queue` held in all.
-    fn refill(&self) {
-        let limits = self.shared.limits;
-        let n = {
-            let mut inner = self.shared.lock();
-            if !inner.subscribed || inner.upstream_done || inner.closed || inner.failed.is_some() {
-                return;
+    /// True if a finished result may go out now.
+    fn has_ready(&self) -> bool {
+        if self.ordered {
+            matches!(self.slots.front(), Some(Slot::Ready(_)))
+        } else {
+            !self.finished.is_empty()
+        }
+    }
+
+    /// One step, with two lock acquisitions in all: adopts the new futures (or finds a
+    /// failure), polls the running ones if `poll`, then works out what to request from
+    /// upstream (sent after the lock) and the failure or end to deliver, if any.
+    fn step(&mut self, cx: &mut TaskContext<'_>, poll: bool) -> Option<Pulled<R, E>> {
+        if let Some(e) = self.adopt() {
+            return Some(Pulled::Error(e));
+        }
+        if poll {
+            if let Err(e) = self.poll_running(cx) {
+                return Some(Pulled::Error(e));
             }
-            let in_flight = inner.requested + (inner.incoming.len() + self.running) as u64;
-            let ready = (self.slots.len() - self.running + self.finished.len()) as u64;
-            let n = (limits.concurrency as u64)
-                .saturating_sub(in_flight)
-                .min(limits.total().saturating_sub(in_flight + ready));
-            inner.requested += n;
-            n
+        }
+        let (n, end) = {
+            let mut inner = self.shared.lock();
+            let n = self.refill_amount(&mut inner);
+            (n, self.end(&mut inner))
         };
         self.shared.upstream.request(n);
+        end
+    }
+
+    /// What the free slots allow to request from upstream (and counts it as requested):
+    /// never more than `concurrency` requested-or-running, never more than
+    /// `concurrency + queue` held in all.
+    fn refill_amount(&self, inner: &mut Inner<Fut, E>) -> u64 {
+        let limits = self.shared.limits;
+        if !inner.subscribed || inner.upstream_done || inner.closed || inner.failed.is_some() {
+            return 0;
+        }
+        let in_flight = inner.requested + (inner.incoming.len() + self.running) as u64;
+        let ready = (self.slots.len() - self.running + self.finished.len()) as u64;
+        let n = (limits.concurrency as u64)
+            .saturating_sub(in_flight)
+            .min(limits.total().saturating_sub(in_flight + ready));
+        inner.requested += n;
+        n
     }
 
     /// A failure to deliver at once: the upstream side's own (a panic in `f`, a protocol
     /// violation), or upstream's error when the stage aborts on errors.
-    fn failure(&self) -> Option<Error<E>> {
-        let mut inner = self.shared.lock();
+    fn failure(inner: &mut Inner<Fut, E>, limits: Limits) -> Option<Error<E>> {
         if let Some(e) = inner.failed.take() {
             return Some(e);
         }
-        if self.shared.limits.abort_on_error && matches!(inner.end, Some(Err(_))) {
+        if limits.abort_on_error && matches!(inner.end, Some(Err(_))) {
             if let Some(Err(e)) = inner.end.take() {
                 return Some(e);
             }
@@ -341,10 +375,13 @@ where
         None
     }
 
-    /// Upstream's terminal signal, once every future finished and every result went out:
-    /// completion, or upstream's error after the work that was in flight.
-    fn finished_all(&self) -> Option<Pulled<R, E>> {
-        let mut inner = self.shared.lock();
+    /// A failure to deliver at once, or upstream's terminal signal once every future
+    /// finished and every result went out: completion, or upstream's error after the work
+    /// that was in flight.
+    fn end(&self, inner: &mut Inner<Fut, E>) -> Option<Pulled<R, E>> {
+        if let Some(e) = Self::failure(inner, self.shared.limits) {
+            return Some(Pulled::Error(e));
+        }
         let drained = inner.end.is_some()
             && inner.incoming.is_empty()
             && self.slots.is_empty()
@@ -377,41 +414,17 @@ where
     }
 
     fn pull(&mut self, cx: &mut TaskContext<'_>) -> Pulled<R, E> {
-        if let Some(e) = self.failure() {
-            return Pulled::Error(e);
+        // A result that may go out now needs no poll.
+        let poll = !self.has_ready();
+        if let Some(end) = self.step(cx, poll) {
+            return end;
         }
-        let item = match self.take_ready() {
-            Some(r) => Some(r),
-            None => {
-                if let Err(e) = self.poll_all(cx) {
-                    return Pulled::Error(e);
-                }
-                self.take_ready()
-            }
-        };
-        self.refill();
-        if let Some(r) = item {
-            return Pulled::Item(r);
-        }
-        if let Some(e) = self.failure() {
-            return Pulled::Error(e);
-        }
-        self.finished_all().unwrap_or(Pulled::Pending)
+        self.take_ready().map_or(Pulled::Pending, Pulled::Item)
     }
 
     fn poll_end(&mut self, cx: &mut TaskContext<'_>) -> Option<Pulled<R, E>> {
         // No downstream demand: keep the futures running; their results queue up.
-        if let Some(e) = self.failure() {
-            return Some(Pulled::Error(e));
-        }
-        if let Err(e) = self.poll_all(cx) {
-            return Some(Pulled::Error(e));
-        }
-        self.refill();
-        if let Some(e) = self.failure() {
-            return Some(Pulled::Error(e));
-        }
-        self.finished_all()
+        self.step(cx, true)
     }
 }
 
