@@ -48,6 +48,19 @@ pub(crate) enum Rule {
     WhileBusy(usize),
 }
 
+impl Rule {
+    /// An empty batch, sized for the items a count rule closes it at (capped, so a huge
+    /// count does not reserve memory its batches may never fill), as futures' `chunks`
+    /// does: no regrowth while a batch fills.
+    fn fresh_batch<T>(&self) -> Vec<T> {
+        const MAX_RESERVED: usize = 4096;
+        match *self {
+            Rule::Count(n) | Rule::CountOrTimer(n) => Vec::with_capacity(n.min(MAX_RESERVED)),
+            Rule::Weight(_) | Rule::WhileBusy(_) => Vec::new(),
+        }
+    }
+}
+
 /// The user's weighing function, called outside any lock.
 pub(crate) type Weigh<T> = Box<dyn FnMut(&T) -> u64 + Send>;
 
@@ -161,7 +174,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         st.generation = st.generation.wrapping_add(1);
         if !st.open.is_empty() {
-            let batch = std::mem::take(&mut st.open);
+            let batch = std::mem::replace(&mut st.open, self.rule.fresh_batch());
             st.open_weight = 0;
             st.ready.push_back(batch);
         }

@@ -121,7 +121,9 @@ impl<P: Publisher> Stream for IntoStream<P> {
                     stage: "into_stream",
                 })));
             }
-            let capacity = this.batch.min(4096) as usize;
+            // Small at first: the queues grow to what is really in flight, so a large
+            // batch of large items reserves nothing up front.
+            let capacity = this.batch.min(32) as usize;
             let shared = Arc::new(Shared {
                 inner: Mutex::new(Inner {
                     items: VecDeque::with_capacity(capacity),
