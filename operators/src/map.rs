@@ -70,7 +70,14 @@ where
 
     #[inline]
     fn on_next(&mut self, item: T) {
-        self.try_on_next(item);
+        // From an upstream that counts every item against demand: an item a filtering
+        // stage below discarded needs a replacement request, or the demand it used is
+        // lost and the pipeline stalls under bounded demand.
+        if !self.try_on_next(item) && !self.done {
+            if let Some(up) = &self.upstream {
+                up.request(1);
+            }
+        }
     }
 
     #[inline]
