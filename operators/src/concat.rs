@@ -13,6 +13,9 @@ use crate::support::{self, DrainSlot};
 
 const STAGE: &str = "concat";
 
+/// The most items requested from the current source and not yet delivered downstream.
+const PREFETCH: u64 = 256;
+
 /// Publisher for the [`concat`](crate::concat()) function and the
 /// [`concat_with`](crate::OperatorExt::concat_with) method.
 #[must_use = "publishers do nothing until subscribed"]
@@ -23,11 +26,13 @@ pub struct Concat<T, E> {
 /// Emits every item of the first publisher in `sources`, then every item of the second,
 /// and so on: each publisher is subscribed only once the previous one has completed.
 ///
-/// Demand: requests from the current source exactly what downstream has requested and
-/// not yet received (nothing at zero demand, unbounded if downstream is unbounded);
-/// demand the current source did not use when it completes is requested from the next
-/// one, so downstream never has to repeat a request. Nothing is prefetched. An error
-/// ends the whole stream (the remaining sources are never subscribed); cancelling
+/// Demand: requests from the current source what downstream has requested and not yet
+/// received, up to 256 at a time (nothing at zero demand; under unbounded demand, 256,
+/// topped up each time a quarter of them went out), so a `request` never pulls a
+/// synchronous source to its end and a cancel stops it within 256 items; demand the
+/// current source did not use when it completes is requested from the next one, so
+/// downstream never has to repeat a request. An error ends the whole stream after the
+/// items received before it (the remaining sources are never subscribed); cancelling
 /// cancels the current source. A source that sends more than requested fails with
 /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
 ///
@@ -144,16 +149,22 @@ impl<T: Send + 'static, E: Send + 'static> ConcatSource<T, E> {
     fn step(&mut self, with_item: bool) -> Option<Pulled<T, E>> {
         let shared = &self.0;
         let mut st = shared.lock();
-        if let Some(e) = st.error.take() {
-            return Some(Pulled::Error(e));
-        }
         if with_item {
             if let Some(item) = st.queue.pop_front() {
                 shared.drain.produced_one();
+                let top_up = Self::top_up(shared, &mut st);
+                drop(st);
+                if let Some((up, n)) = top_up {
+                    up.request(n);
+                }
                 return Some(Pulled::Item(item));
             }
         } else if !st.queue.is_empty() {
-            return None;
+            return None; // items wait for demand, and an error waits behind them
+        }
+        // The queue is empty: what was received before an error has gone out.
+        if let Some(e) = st.error.take() {
+            return Some(Pulled::Error(e));
         }
         if !st.active {
             let Some(next) = st.rest.pop_front() else {
@@ -170,24 +181,41 @@ impl<T: Send + 'static, E: Send + 'static> ConcatSource<T, E> {
             next(inner); // its on_subscribe re-runs the drain, which then requests
             return None;
         }
-        let up = st.current.clone().filter(|_| with_item)?;
-        // Exact: this source settles demand item by item.
-        let demand = shared.drain.demand();
-        let want = if demand.is_unbounded() {
-            if st.in_flight.is_unbounded() {
-                0
-            } else {
-                u64::MAX
-            }
-        } else {
-            demand.get().saturating_sub(st.in_flight.get())
-        };
-        st.in_flight = st.in_flight.add(want);
+        if !with_item {
+            return None;
+        }
+        let top_up = Self::top_up(shared, &mut st);
         drop(st);
-        if want > 0 {
-            up.request(want);
+        if let Some((up, n)) = top_up {
+            up.request(n);
         }
         None
+    }
+
+    /// What to request from the current source now: enough to keep up to
+    /// `min(outstanding demand, PREFETCH)` items requested or queued, asked for once a
+    /// quarter of that has gone out. Never unbounded: a synchronous source emits inside
+    /// `request`, so an unbounded request would pull it to its end (or forever) before
+    /// the first item went downstream, and a cancel could not stop it.
+    fn top_up(shared: &Shared<T, E>, st: &mut State<T, E>) -> Option<(SharedSubscription, u64)> {
+        let up = st.current.clone()?;
+        // Exact: this source settles demand item by item.
+        let demand = shared.drain.demand();
+        let cap = if demand.is_unbounded() {
+            PREFETCH
+        } else {
+            demand.get().min(PREFETCH)
+        };
+        let held = st.in_flight.get().saturating_add(st.queue.len() as u64);
+        if held > cap - cap / 4 {
+            return None;
+        }
+        let want = cap - held;
+        if want == 0 {
+            return None;
+        }
+        st.in_flight = st.in_flight.add(want);
+        Some((up, want))
     }
 }
 
@@ -268,8 +296,12 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for ConcatSubscriber<T, E>
 
     fn on_error(&mut self, error: Error<E>) {
         let current = {
-            let st = self.shared.lock();
-            st.generation == self.generation && st.active
+            let mut st = self.shared.lock();
+            let current = st.generation == self.generation && st.active;
+            if current {
+                st.current = None; // it terminated: nothing to cancel
+            }
+            current
         };
         if current {
             self.shared.fail(error);

@@ -1192,9 +1192,10 @@ pub trait OperatorExt: Publisher + Sized {
     /// form of [`concat`](crate::concat()) (which see). Chain
     /// [`Concat::with`](crate::Concat::with) to add more.
     ///
-    /// Demand: requests from the current publisher exactly downstream's outstanding
-    /// demand (nothing at zero demand); demand `self` did not use is requested from
-    /// `other` as soon as it is subscribed.
+    /// Demand: requests from the current publisher downstream's outstanding demand, up to
+    /// 256 at a time (nothing at zero demand), so one `request` never pulls a synchronous
+    /// source to its end; demand `self` did not use is requested from `other` as soon as it
+    /// is subscribed. An error goes out after the items received before it.
     ///
     /// ```text
     /// self:         -1-2-|

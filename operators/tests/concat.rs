@@ -11,6 +11,8 @@ use spillway::prelude::*;
 use spillway::Error;
 use spillway_testkit::tck;
 use spillway_testkit::{PublisherProbe, TestPublisher, TestSubscriber, Violation};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 fn two() -> [TestPublisher<u32, String>; 2] {
     [TestPublisher::new(), TestPublisher::new()]
@@ -84,16 +86,101 @@ fn unused_demand_is_carried_over_to_the_next_source() {
 }
 
 #[test]
-fn unbounded_is_requested_once() {
+fn unbounded_demand_is_requested_in_bounded_steps() {
     let tps = two();
     let h = concatenated(&tps, u64::MAX);
     send(&tps[0], 0..10);
-    let asked: Vec<u64> = tps[0].requests().iter().map(|r| r.1).collect();
-    assert_eq!(asked, vec![u64::MAX]);
+    let asked = |tp: &TestPublisher<u32, String>| -> Vec<u64> {
+        tp.requests().iter().map(|r| r.1).collect()
+    };
+    assert_eq!(
+        asked(&tps[0]),
+        vec![256],
+        "never unbounded: a synchronous source would run to its end"
+    );
+    send(&tps[0], 10..100);
+    assert_eq!(
+        asked(&tps[0]),
+        vec![256, 64],
+        "topped up once a quarter went out"
+    );
     tps[0].complete();
-    assert_eq!(tps[1].total_requested(), u64::MAX);
+    assert_eq!(tps[1].total_requested(), 256);
     tps[1].complete();
+    h.assert_item_count(100);
     assert_completed(&h);
+}
+
+/// Requests unbounded demand in `on_subscribe` and cancels from `on_next` at the k-th item.
+struct CancelAt {
+    k: u64,
+    seen: Arc<AtomicU64>,
+    subscription: Option<spillway::SharedSubscription>,
+}
+
+impl Subscriber for CancelAt {
+    type Item = u64;
+    type Error = std::convert::Infallible;
+    fn on_subscribe(&mut self, s: spillway::SharedSubscription) {
+        self.subscription = Some(s.clone());
+        s.request(u64::MAX);
+    }
+    fn on_next(&mut self, _: u64) {
+        if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.k {
+            if let Some(s) = self.subscription.take() {
+                s.cancel();
+            }
+        }
+    }
+    fn on_error(&mut self, _: Error<Self::Error>) {}
+    fn on_complete(&mut self) {}
+}
+
+/// Rules 3.4, 3.12, 3.13: under unbounded demand over an endless synchronous source, the
+/// first items reach the subscriber while `request` runs, a cancel from `on_next` stops
+/// the source within the prefetch, and `subscribe` (which made the request) returns.
+#[test]
+fn an_endless_synchronous_source_under_unbounded_demand_stays_live() {
+    let pulled = Arc::new(AtomicU64::new(0));
+    let seen = Arc::new(AtomicU64::new(0));
+    let (p, s) = (pulled.clone(), seen.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let endless = generate(0u64, move |n| {
+            p.fetch_add(1, Ordering::SeqCst);
+            *n += 1;
+            Some(*n)
+        });
+        endless.concat_with(empty()).subscribe(CancelAt {
+            k: 3,
+            seen: s,
+            subscription: None,
+        });
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("subscribe never returned: the request pulled an endless source");
+    assert_eq!(seen.load(Ordering::SeqCst), 3, "nothing after the cancel");
+    let pulls = pulled.load(Ordering::SeqCst);
+    assert!(
+        pulls <= 3 + 256,
+        "the source was pulled {pulls} times for 3 items"
+    );
+}
+
+#[test]
+fn items_received_before_an_error_go_out_before_it() {
+    use futures::StreamExt;
+    let out = futures::executor::block_on(async {
+        from_try_stream(futures::stream::iter(vec![Ok(1), Ok(2), Err("e")]))
+            .concat_with(empty())
+            .into_stream(16)
+            .collect::<Vec<_>>()
+            .await
+    });
+    assert_eq!(out.len(), 3);
+    assert!(matches!(out[0], Ok(1)) && matches!(out[1], Ok(2)));
+    assert!(matches!(out[2], Err(Error::User("e"))));
 }
 
 #[test]

@@ -73,7 +73,7 @@ fn concat_completion() {
 #[test]
 fn concat_carries_demand_over() {
     // r3: a uses 2 of it, so b is asked for the 1 left as soon as it is subscribed; the
-    // r∞ at frame 8 goes to b.
+    // r∞ at frame 8 goes to b, as 256 at a time (never unbounded).
     let p = picture("r3-------r∞", 14, |rig| {
         let l = rig.lanes();
         concat([l.cold("a", "-1-2|"), l.cold("b", "-3-4-5|")])
