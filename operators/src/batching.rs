@@ -48,7 +48,24 @@ pub(crate) enum Rule {
     WhileBusy(usize),
 }
 
+/// The most items a batching stage asks upstream for and holds at once, beyond what one
+/// or two batches need.
+const MAX_IN_FLIGHT: u64 = 256;
+
 impl Rule {
+    /// The most items requested or held at once: two batches of a count rule (at least
+    /// [`MAX_IN_FLIGHT`]), [`MAX_IN_FLIGHT`] for the weight rule, `max` for
+    /// `batch_while_busy`.
+    fn max_in_flight(&self) -> u64 {
+        match *self {
+            Rule::Count(n) | Rule::CountOrTimer(n) => {
+                (n as u64).saturating_mul(2).max(MAX_IN_FLIGHT)
+            }
+            Rule::Weight(_) => MAX_IN_FLIGHT,
+            Rule::WhileBusy(max) => max as u64,
+        }
+    }
+
     /// An empty batch, sized for the items a count rule closes it at (capped, so a huge
     /// count does not reserve memory its batches may never fill), as futures' `chunks`
     /// does: no regrowth while a batch fills.
@@ -156,12 +173,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             ),
             Rule::WhileBusy(max) => (Demand::new(max as u64), st.held as u64),
         };
-        if target.is_unbounded() {
-            st.in_flight = Demand::UNBOUNDED;
-            return u64::MAX;
-        }
+        // Never unbounded, however large the demand: a synchronous upstream emits inside
+        // `request`, so an unbounded (or huge) request would pull it to its end, or
+        // forever, before a batch went downstream, and a cancel could not stop it. The
+        // credit is recomputed as items arrive and batches go out.
         let n = target
             .get()
+            .min(self.rule.max_in_flight())
             .saturating_sub(outstanding.saturating_add(in_flight));
         st.in_flight = st.in_flight.add(n);
         n

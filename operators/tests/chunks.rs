@@ -121,13 +121,23 @@ fn incremental_request() {
 }
 
 #[test]
-fn unbounded_request_is_forwarded_unbounded() {
+fn unbounded_demand_is_requested_in_bounded_steps() {
     let r = rig(4, 0);
     r.down.request(u64::MAX);
-    assert_eq!(r.tp.requests().last().unwrap().1, u64::MAX);
-    // A huge finite request saturates into unbounded as well.
+    // Never unbounded: two batches' worth, at least 256, recomputed as items arrive.
+    assert_eq!(r.tp.total_requested(), 256);
+    for i in 0..8 {
+        r.tp.next(i);
+    }
+    r.down.assert_item_count(2);
+    assert_eq!(
+        r.tp.total_requested(),
+        256 + 8,
+        "topped up as batches went out"
+    );
+    // A huge finite request is bounded the same way.
     let r2 = rig(4, u64::MAX / 2);
-    assert_eq!(r2.tp.total_requested(), u64::MAX);
+    assert_eq!(r2.tp.total_requested(), 256);
 }
 
 #[test]
