@@ -380,6 +380,20 @@ pub trait OperatorExt: Publisher + Sized {
     /// ([`PressureLevels::seed`](crate::PressureLevels::seed): low < 50% <= medium < 70%
     /// <= high < 90% <= critical).
     ///
+    /// Levels have hysteresis ([`PressureLevels::next_level`](crate::PressureLevels::next_level)):
+    /// a level is entered as soon as utilisation reaches its threshold, but left only when
+    /// utilisation falls below its threshold minus the margin
+    /// ([`PressureLevels::hysteresis`](crate::PressureLevels::hysteresis), 10 points by
+    /// default: the seed's high level is entered at 70% and left below 60%), so a buffer
+    /// hovering at a threshold, one item in and one out, does not call `on_change` on
+    /// every item. A big move still changes several levels at once (a drained buffer goes
+    /// from critical straight to low, in one change).
+    ///
+    /// Order: changes are reported in the order they happened, one at a time (never two
+    /// calls at once, even when upstream and downstream run on different threads), and
+    /// each change starts where the previous one ended (its `from` is the previous `to`;
+    /// the first one's is `Low`).
+    ///
     /// Demand: like [`on_backpressure_buffer`](Self::on_backpressure_buffer) with
     /// [`BufferOverflow::Backpressure`]: requests up to the high watermark (default
     /// `capacity`) upstream, stops (pauses upstream) when that many items are buffered or
@@ -396,9 +410,10 @@ pub trait OperatorExt: Publisher + Sized {
     /// overfills the buffer fails with [`Error::Overflow`](spillway_core::Error::Overflow).
     ///
     /// ```text
-    /// pressure(10, seed), downstream requests nothing until t=10:
-    /// upstream:    -1-2-3-4-5-6-7-8-9-a-------    (10 requested, then paused)
-    /// level:       L--------M---H---C---------    at 5, 7, 9 buffered
+    /// pressure(10, seed): downstream requests nothing until 10 are buffered (a), then
+    /// takes them one by one; up at 50%, 70%, 90%, down below 80%, 60%, 40%:
+    /// buffered:  0 1 2 3 4 5 6 7 8 9 a 9 8 7 6 5 4 3 2
+    /// level:     L         M   H   C       H   M   L
     /// ```
     ///
     /// # Errors
@@ -423,6 +438,8 @@ pub trait OperatorExt: Publisher + Sized {
     /// for i in 0..8 {
     ///     tp.next(i); // 80% full
     /// }
+    /// assert_eq!(gauge.level(), Pressure::High);
+    /// handle.request(2); // 60%: high is left only below 60%
     /// assert_eq!(gauge.level(), Pressure::High);
     /// handle.request(u64::MAX);
     /// assert_eq!(gauge.level(), Pressure::Low);
