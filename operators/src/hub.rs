@@ -342,12 +342,16 @@ where
             return;
         }
         inner.rebuild_signals();
-        if self.auto_disconnect.load(Ordering::Acquire)
-            && inner.subs.is_empty()
-            && inner.connected
-            && inner.end.is_none()
+        if self.auto_disconnect.load(Ordering::Acquire) && inner.subs.is_empty() && inner.connected
         {
-            let after = self.close(&mut inner, disconnected(self.stage));
+            // The last one out ends the connection: what no one will receive is discarded
+            // (and counted), even when upstream has already finished; a later subscriber
+            // gets the terminal signal, never items of the old connection.
+            let after = if inner.end.is_none() {
+                self.close(&mut inner, disconnected(self.stage))
+            } else {
+                self.discard_undelivered(&mut inner)
+            };
             drop(inner);
             self.finish(after);
             return;
@@ -365,6 +369,15 @@ where
     /// see it at once; the caller runs the returned aftermath outside the lock.
     fn close(&self, inner: &mut Inner<T, E>, error: Error<E>) -> Aftermath<T> {
         inner.end = Some(Err(error));
+        Aftermath {
+            cancel_upstream: true,
+            ..self.discard_undelivered(inner)
+        }
+    }
+
+    /// Discards the items that have not reached every subscriber (those kept only for
+    /// replay stay); the caller runs the returned aftermath outside the lock.
+    fn discard_undelivered(&self, inner: &mut Inner<T, E>) -> Aftermath<T> {
         let pending = inner.pending;
         let keep = (pending - inner.head) as usize;
         let discarded: Vec<T> = inner.queue.drain(keep..).collect();
@@ -378,7 +391,7 @@ where
             discarded,
             reason: DropReason::Discarded,
             signals: Some(inner.signals.clone()),
-            cancel_upstream: true,
+            cancel_upstream: false,
         }
     }
 

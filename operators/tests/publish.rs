@@ -501,3 +501,25 @@ fn virtual_time_late_subscriber_of_a_shared_hot_source() {
     let diagram = spillway_testkit::marble::Diagram::from_handle(&b, Default::default());
     assert!(diagram.items().ends_with('|'), "{}", diagram.items());
 }
+
+/// Issue 11 §7: a `share` over an upstream that has finished, left by its only subscriber
+/// with items undelivered, discards and counts them (received = emitted + dropped, nothing
+/// buffered forever), and a later subscriber gets the terminal signal, not the old items.
+#[test]
+fn share_left_by_its_last_subscriber_after_upstream_finished_discards_and_counts_the_rest() {
+    let shared = range(0, 10).share();
+    let stats = shared.stats();
+    let (a, ha) = sub(4);
+    shared.clone().subscribe(a);
+    ha.assert_items(&[0, 1, 2, 3]);
+    ha.cancel();
+    let s = stats.snapshot();
+    assert_eq!(s.buffered, 0, "nothing held for no one: {s:?}");
+    assert_eq!(s.received, 10);
+    assert_eq!(s.emitted, 4);
+    assert_eq!(s.dropped_for(DropReason::Discarded), 6, "{s:?}");
+    let (b, hb) = sub(100);
+    shared.subscribe(b);
+    hb.assert_items(&[]);
+    hb.assert_complete();
+}
