@@ -16,33 +16,73 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The upstream subscription of an operator whose downstream side runs on a drain loop,
 /// set once when upstream calls `on_subscribe`.
+///
+/// Requests and a cancel made before that (an upstream whose `on_subscribe` comes later,
+/// from another thread: `subscribe_on`, say) are kept and passed on when the subscription
+/// arrives, as Reactor's deferred subscription does: dropping them stalled the pipeline
+/// (`flat_map_iter` below `subscribe_on` never got its item) or leaked the upstream (a
+/// `request(0)` answered before `on_subscribe` never cancelled it).
 #[derive(Default)]
-pub(crate) struct UpstreamSlot(OnceLock<SharedSubscription>);
+pub(crate) struct UpstreamSlot {
+    subscription: OnceLock<SharedSubscription>,
+    early: Mutex<Early>,
+}
+
+/// What was asked of the upstream before its subscription arrived.
+#[derive(Default)]
+struct Early {
+    demand: Demand,
+    cancelled: bool,
+}
 
 impl UpstreamSlot {
-    /// Stores the subscription; false (and the new one cancelled) if one was already set
-    /// (rule 2.5).
+    /// Stores the subscription and passes on what was asked before; false (and the new
+    /// one cancelled) if one was already set (rule 2.5).
     pub(crate) fn set(&self, subscription: SharedSubscription) -> bool {
-        match self.0.set(subscription) {
-            Ok(()) => true,
-            Err(second) => {
-                second.cancel();
-                false
-            }
+        if let Err(second) = self.subscription.set(subscription) {
+            second.cancel();
+            return false;
         }
+        // Set before this lock: a request or cancel that finds no subscription under
+        // the lock is recorded before this flush takes it.
+        let early = std::mem::take(&mut *lock(&self.early));
+        let up = self.subscription.get().expect("set above");
+        if early.cancelled {
+            up.cancel();
+        } else if !early.demand.is_zero() {
+            up.request(early.demand.get());
+        }
+        true
     }
 
     pub(crate) fn request(&self, n: u64) {
-        if n > 0 {
-            if let Some(up) = self.0.get() {
+        if n == 0 {
+            return;
+        }
+        if let Some(up) = self.subscription.get() {
+            return up.request(n);
+        }
+        let mut early = lock(&self.early);
+        match self.subscription.get() {
+            Some(up) => {
+                drop(early);
                 up.request(n);
             }
+            None => early.demand = early.demand.add(n),
         }
     }
 
     pub(crate) fn cancel(&self) {
-        if let Some(up) = self.0.get() {
-            up.cancel();
+        if let Some(up) = self.subscription.get() {
+            return up.cancel();
+        }
+        let mut early = lock(&self.early);
+        match self.subscription.get() {
+            Some(up) => {
+                drop(early);
+                up.cancel();
+            }
+            None => early.cancelled = true,
         }
     }
 }
