@@ -1275,8 +1275,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// consumed only while downstream has demand, so every combination is delivered, none
     /// is skipped (use a lossy stage downstream to keep only the newest). Completes when
     /// both sides have completed and every update was consumed, or at once when a side
-    /// completes without ever emitting; an error from either side is delivered at once
-    /// and cancels the other. A panic in `f` fails with
+    /// completes without ever emitting (no combination can ever be made, so waiting for
+    /// the other side would only delay the end: RxJS's `combineLatest` and Reactor's
+    /// `Flux.combineLatest` complete at once in this case too; the other side is
+    /// cancelled, and its items received so far, which can combine with nothing, are
+    /// dropped); an error from either side is delivered at once and cancels the other. A
+    /// panic in `f` fails with
     /// [`Error::Panicked`](spillway_core::Error::Panicked) and cancels both sides.
     ///
     /// ```text
