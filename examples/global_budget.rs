@@ -24,8 +24,11 @@ async fn main() -> Result<(), spillway::ConfigError> {
         let received = Arc::new(AtomicU64::new(0));
         let counter = received.clone();
         // A simulated endless stream of lines, each fetched with some network latency
-        // (up to 4 fetches at once), produced only as requested: the budget bounds the
-        // lines being fetched or waiting, across the three streams.
+        // (up to 4 fetches at once per stream), produced only as requested. The budget
+        // bounds the lines handed on by `within_budget` and not yet consumed, across the
+        // three streams; it does not bound the fetches above it: each `map_async(4)`
+        // still runs up to 4 (and holds up to 4 results), so the work in progress is at
+        // most 3 x 8 fetches plus the budget.
         let lines = generate(0u64, move |n| {
             *n += 1;
             Some(format!("{name} line {n}"))
