@@ -27,8 +27,7 @@ async fn main() -> Result<(), spillway::ConfigError> {
         // (up to 4 fetches at once per stream), produced only as requested. The budget
         // bounds the lines handed on by `within_budget` and not yet consumed, across the
         // three streams; it does not bound the fetches above it: each `map_async(4)`
-        // still runs up to 4 (and holds up to 4 results), so the work in progress is at
-        // most 3 x 8 fetches plus the budget.
+        // still runs up to 4 fetches (12 in all) and holds up to 4 finished results.
         let lines = generate(0u64, move |n| {
             *n += 1;
             Some(format!("{name} line {n}"))
