@@ -618,3 +618,99 @@ fn a_busy_pipeline_yields_to_other_tasks_on_its_worker() {
          the pipeline kept the thread"
     );
 }
+
+/// Counts the futures that ran to the end and those dropped before.
+#[derive(Default)]
+struct Tally {
+    finished: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// Pending `n` times (waking itself each time), then ready: work that is still in flight
+/// after the few passes it takes for an upstream error to arrive.
+async fn yield_n<T>(value: T, n: usize) -> T {
+    for _ in 0..n {
+        yield_once(()).await;
+    }
+    value
+}
+
+/// A unit of work that reports how it ended (the report is armed when it is made, so a
+/// future dropped before its first poll counts too).
+fn unit_of_work(tally: Arc<Tally>) -> impl Future<Output = ()> {
+    struct Guard(Arc<Tally>, bool);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let counter = if self.1 {
+                &self.0.finished
+            } else {
+                &self.0.dropped
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let guard = Guard(tally, false);
+    async move {
+        let mut guard = guard; // the whole guard, not just its flag
+        yield_n((), 20).await;
+        guard.1 = true;
+    }
+}
+
+/// An upstream error after N items: the N units in flight complete and the error comes
+/// after them (`completed()` says N); with `abort_on_error()` they are dropped.
+#[test]
+fn for_each_async_finishes_in_flight_work_on_upstream_error_unless_aborting() {
+    const IN_FLIGHT: u64 = 6;
+    for abort in [false, true] {
+        let tally = Arc::new(Tally::default());
+        let t = tally.clone();
+        let (result, completed) = futures::executor::block_on(async move {
+            let items = (0..IN_FLIGHT).map(Ok).chain([Err("bad line")]);
+            let source = from_try_stream(futures::stream::iter(items));
+            // One slot more than items: the error arrives while all N are in flight.
+            let slots = IN_FLIGHT as usize + 1;
+            let run = source.for_each_async(slots, move |_| unit_of_work(t.clone()));
+            let mut run = if abort { run.abort_on_error() } else { run };
+            let result = (&mut run).await;
+            (result, run.completed())
+        });
+        assert!(matches!(result, Err(spillway::Error::User("bad line"))));
+        if abort {
+            assert_eq!(completed, 0);
+            assert_eq!(tally.dropped.load(Ordering::SeqCst), IN_FLIGHT, "dropped");
+        } else {
+            assert_eq!(completed, IN_FLIGHT, "every unit in flight completed");
+            assert_eq!(tally.finished.load(Ordering::SeqCst), IN_FLIGHT);
+            assert_eq!(tally.dropped.load(Ordering::SeqCst), 0);
+        }
+    }
+}
+
+/// The same for the `map_async` family: the results in flight go out before the error.
+#[test]
+fn map_async_delivers_in_flight_results_before_an_upstream_error_unless_aborting() {
+    const IN_FLIGHT: u64 = 5;
+    for abort in [false, true] {
+        let out = futures::executor::block_on(async move {
+            let items = (0..IN_FLIGHT).map(Ok).chain([Err("bad line")]);
+            let stage = from_try_stream(futures::stream::iter(items))
+                .map_async(IN_FLIGHT as usize + 1, |x| yield_n(x, 20))
+                .unwrap();
+            let stage = if abort { stage.abort_on_error() } else { stage };
+            stage.into_stream(16).collect::<Vec<_>>().await
+        });
+        let (oks, errs): (Vec<_>, Vec<_>) = out.into_iter().partition(Result::is_ok);
+        assert_eq!(errs.len(), 1, "the error, last");
+        if abort {
+            assert!(oks.is_empty(), "aborted: nothing in flight delivered");
+        } else {
+            let oks: Vec<u64> = oks.into_iter().map(Result::unwrap).collect();
+            assert_eq!(
+                oks,
+                (0..IN_FLIGHT).collect::<Vec<_>>(),
+                "all in flight, in order"
+            );
+        }
+    }
+}
