@@ -542,14 +542,9 @@ fn lines_group(
     g.finish();
 }
 
-fn peak_rss_kb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
+#[path = "support/rss.rs"]
+mod rss;
+use rss::peak_rss_kb;
 
 /// A child process: one run of one variant, then its peak RSS.
 fn child(args: &[String]) {

@@ -57,14 +57,9 @@ fn calibrate(ns: u64) -> u64 {
         .max(1.0) as u64
 }
 
-fn peak_rss_kb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
+#[path = "support/rss.rs"]
+mod rss;
+use rss::peak_rss_kb;
 
 fn child(variant: &str, n: u64, spins: u64) {
     let producer = Worker::new("mem-producer");
