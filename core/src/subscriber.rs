@@ -109,6 +109,10 @@ pub trait Subscriber: Send + 'static {
     }
 }
 
+/// A boxed subscriber (`Box<dyn Subscriber<..>>` too) forwards every signal. It accepts
+/// batches when the inner one does, so the stages above it stay fused; the batch reaches
+/// the inner subscriber item by item, through `try_on_next` (its own `on_next_batch` is
+/// generic, so it cannot be called through the box).
 impl<S: Subscriber + ?Sized> Subscriber for Box<S> {
     type Item = S::Item;
     type Error = S::Error;
@@ -120,6 +124,9 @@ impl<S: Subscriber + ?Sized> Subscriber for Box<S> {
     }
     fn try_on_next(&mut self, item: Self::Item) -> bool {
         (**self).try_on_next(item)
+    }
+    fn accepts_batches(&self) -> bool {
+        (**self).accepts_batches()
     }
     fn on_error(&mut self, error: Error<Self::Error>) {
         (**self).on_error(error)
