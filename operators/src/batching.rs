@@ -275,12 +275,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             st.failed = Some(error);
         }
         dropped.extend(extra);
-        drop(st);
         self.dropper.stats.set_buffered(0);
+        drop(st);
         if cancel {
             self.upstream.cancel();
         }
-        self.dropper.drop_all(dropped, DropReason::Discarded);
+        // The stage failed already: that failure wins over a panic in `on_drop` here.
+        self.dropper.discard_quietly(dropped, DropReason::Discarded);
         self.signal();
     }
 
@@ -428,12 +429,13 @@ impl<M, T, E> Drop for BatchSource<M, T, E> {
         let mut left: Vec<T> = st.ready.drain(..).flatten().collect();
         left.append(&mut st.open);
         st.held = 0;
-        drop(st);
         shared.dropper.stats.set_buffered(0);
+        drop(st);
         if cancel {
             shared.upstream.cancel();
         }
-        shared.dropper.drop_all(left, DropReason::Discarded);
+        // Nobody is left to tell of a panic in `on_drop` here: caught and ignored.
+        shared.dropper.discard_quietly(left, DropReason::Discarded);
     }
 }
 
@@ -481,8 +483,11 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BatchUpstream<T, E> {
         };
         let mut st = shared.lock();
         if st.closed || st.failed.is_some() || st.upstream_done {
+            // Late (the stage is over): a panic in `on_drop` has nobody to go to.
             drop(st);
-            shared.dropper.drop_item(item, DropReason::Discarded);
+            shared
+                .dropper
+                .discard_quietly(Some(item), DropReason::Discarded);
             return;
         }
         if !st.in_flight.is_unbounded() {
@@ -523,7 +528,13 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BatchUpstream<T, E> {
         st.end = Some(Err(error));
         shared.dropper.stats.set_buffered(st.held);
         drop(st);
-        shared.dropper.drop_all(open, DropReason::Discarded);
+        // Upstream's error wins over a panic in `on_drop` while its partial batch is
+        // discarded: the stage is ending with it already, upstream has nothing left to
+        // cancel, and downstream's error handling (`retry_when`, `on_error_resume`, ...)
+        // decides on it. The panic is caught (it must not unwind into upstream's
+        // `on_error`, nor keep the error from being signalled), the callback is not called
+        // again, and the error is delivered after the closed batches as usual.
+        shared.dropper.discard_quietly(open, DropReason::Discarded);
         shared.signal();
     }
 

@@ -19,7 +19,7 @@ use spillway_core::{
 use crate::on_backpressure_buffer::BufferOverflow;
 use crate::pressure::{PressureWatch, Reported};
 use crate::stats::{DropReason, LocalCounts};
-use crate::support::{self, DrainSlot, Dropper, StageName, UpstreamSlot};
+use crate::support::{self, DrainSlot, Dropper, Panic, StageName, UpstreamSlot};
 
 /// The configuration of a bounded queue.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +105,8 @@ struct Shared<T, E> {
     config: Config,
     dropper: Dropper<T>,
     watch: Option<PressureWatch>,
+    /// The operator's stage name, for `Error::Panicked`.
+    stage: Stage,
 }
 
 impl<T, E> Shared<T, E> {
@@ -175,18 +177,44 @@ impl<T, E> Shared<T, E> {
             return;
         };
         if let Err(payload) = w.report(change) {
-            let mut inner = self.lock();
-            if inner.failed.is_none() && !inner.closed {
-                inner.failed = Some(Error::from_panic(crate::pressure::STAGE, payload));
-            }
-            inner.end.get_or_insert(Ok(()));
-            inner.upstream_done = true;
-            let left: Vec<T> = inner.queue.drain(..).collect();
-            self.dropper.stats.set_buffered(0);
-            drop(inner);
+            self.fail_panicked(payload, true);
+        }
+    }
+
+    /// A panic in user code (the pressure callback, `on_drop`): fails the stage with
+    /// `Error::Panicked` delivered at once, discards the buffer (counted; `on_drop` is
+    /// not called again if it is the culprit), cancels upstream unless it already ended.
+    ///
+    /// Nothing to fail if downstream is gone (its cancel already stopped upstream), or if
+    /// the stage already failed (the first failure wins). With `over_upstream_error`
+    /// false (a panic in `on_drop`), an error upstream already sent wins too: it waits
+    /// behind the buffered items, which are still delivered.
+    fn fail_panicked(&self, payload: Panic, over_upstream_error: bool) {
+        let mut inner = self.lock();
+        if inner.closed
+            || inner.failed.is_some()
+            || (!over_upstream_error && matches!(inner.end, Some(Err(_))))
+        {
+            return;
+        }
+        inner.failed = Some(Error::from_panic(self.stage, payload));
+        inner.end.get_or_insert(Ok(()));
+        let cancel = !inner.upstream_done;
+        inner.upstream_done = true;
+        let left: Vec<T> = inner.queue.drain(..).collect();
+        inner.counts.buffered(&self.dropper.stats, 0);
+        drop(inner);
+        if cancel {
             self.upstream.cancel();
-            self.dropper.drop_all(left, DropReason::Discarded);
-            self.drain.signal();
+        }
+        self.dropper.discard_quietly(left, DropReason::Discarded);
+        self.drain.signal();
+    }
+
+    /// Drops `items` for `reason` through `on_drop`; a panic in it fails the stage.
+    fn drop_or_fail(&self, items: impl IntoIterator<Item = T>, reason: DropReason) {
+        if let Err(payload) = self.dropper.try_drop_all(items, reason) {
+            self.fail_panicked(payload, false);
         }
     }
 }
@@ -209,9 +237,10 @@ impl<T: Send + 'static, E: Send + 'static> Release for Shared<T, E> {
         // Room was made: a paused upstream may be resumed at once.
         let more = self.replenish(&mut inner);
         drop(inner);
-        self.dropper.drop_all(released, DropReason::Evicted);
         self.report(change);
+        // Requested before `on_drop` runs: if it panics, the failure cancels upstream.
         self.upstream.request(more);
+        self.drop_or_fail(released, DropReason::Evicted);
         n
     }
 }
@@ -249,6 +278,7 @@ where
         config,
         dropper,
         watch,
+        stage: K::STAGE,
     });
     drain::start(
         BufferSource::<_, _, K> {
@@ -383,7 +413,8 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for BufferSource
 impl<T, E, K> Drop for BufferSource<T, E, K> {
     fn drop(&mut self) {
         // Downstream cancelled, or the stage terminated: stop upstream and account for
-        // whatever is still buffered.
+        // whatever is still buffered (a panic in `on_drop` here has nobody left to go to:
+        // caught and ignored).
         let shared = &self.shared;
         let mut inner = shared.lock();
         inner.closed = true;
@@ -391,11 +422,11 @@ impl<T, E, K> Drop for BufferSource<T, E, K> {
         let upstream_done = inner.upstream_done || inner.end.is_some();
         let change = shared.set_buffered(&mut inner);
         drop(inner);
-        shared.report(change);
-        shared.dropper.drop_all(left, DropReason::Discarded);
         if !upstream_done {
             shared.upstream.cancel();
         }
+        shared.report(change);
+        shared.dropper.discard_quietly(left, DropReason::Discarded);
     }
 }
 
@@ -490,8 +521,11 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
         let mut inner = shared.lock();
         inner.counts.received(stats);
         if inner.closed || inner.failed.is_some() || inner.end.is_some() || inner.upstream_done {
+            // Late (the stage is over): a panic in `on_drop` has nobody to go to.
             drop(inner);
-            shared.dropper.drop_item(item, DropReason::Discarded);
+            shared
+                .dropper
+                .discard_quietly(Some(item), DropReason::Discarded);
             return;
         }
         inner.in_flight = inner.in_flight.saturating_sub(1);
@@ -518,7 +552,7 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
                     let change = shared.set_buffered(&mut inner);
                     drop(inner);
                     shared.report(change);
-                    shared.dropper.drop_all(dropped, DropReason::BufferCleared);
+                    shared.drop_or_fail(dropped, DropReason::BufferCleared);
                     return;
                 }
                 // Backpressure only overflows if upstream sent more than requested.
@@ -534,14 +568,17 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
                     drop(inner);
                     shared.report(change);
                     shared.upstream.cancel();
-                    shared.dropper.drop_all(dropped, DropReason::Discarded);
+                    // The stage failed already: the overflow wins over a panic here.
+                    shared
+                        .dropper
+                        .discard_quietly(dropped, DropReason::Discarded);
                     shared.drain.signal();
                     return;
                 }
             };
             // The length did not change: nothing to publish or report.
             drop(inner);
-            shared.dropper.drop_item(old, reason);
+            shared.drop_or_fail(Some(old), reason);
             return;
         }
         shared.queued(inner, was_empty);

@@ -38,6 +38,12 @@ impl<P: Publisher> Chunks<P> {
     }
 
     /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+    /// Items are dropped only when the stage ends (upstream's error discards the open
+    /// batch; a cancel or a failure discards everything held) or for items arriving after
+    /// the end: a panic in `f` never unwinds into the caller, and what ends the stage is
+    /// what downstream sees. In particular **upstream's error wins** over a panic in `f`
+    /// while its partial batch is discarded: it is delivered as usual, in the same call
+    /// (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     pub fn on_drop<F>(mut self, f: F) -> Self
     where
         F: Fn(P::Item, DropReason) + Send + Sync + 'static,

@@ -82,6 +82,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// downstream:                    ------(12)4-5-|     3 dropped: buffer full (1, 2 held)
     /// ```
     ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
     /// # Errors
     /// [`ConfigError`] if `capacity` is zero.
     ///
@@ -110,6 +116,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// An unbounded buffer: requests unbounded demand upstream and holds whatever
     /// downstream has not requested yet, without limit. Only for producers known to be
     /// finite and small; prefer [`on_backpressure_buffer`](Self::on_backpressure_buffer).
+    ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     ///
     /// ```
     /// use spillway::prelude::*;
@@ -140,6 +152,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// request(1) at t=0, (1) at t=6:
     /// on_backpressure_drop():      -1-----4---|     2,3,5 dropped: no demand
     /// ```
+    ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     ///
     /// # Examples
     /// ```
@@ -186,6 +204,13 @@ pub trait OperatorExt: Publisher + Sized {
     /// on_backpressure_latest():   -1--------(4|)     2,3 superseded; 4 flushed
     /// ```
     ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)): on upstream's error the held
+    /// item is discarded and the error delivered even if `on_drop` panics.
+    ///
     /// # Examples
     /// ```
     /// use spillway::prelude::*;
@@ -225,6 +250,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// request(1) at t=0, (1) after completion:
     /// on_backpressure_reduce(a+b):       -1--------(a|)     a = 2+3+4 = 9
     /// ```
+    ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     ///
     /// # Examples
     /// ```
@@ -348,6 +379,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// downstream:         -1-2-3-4-5-6-7-|
     /// ```
     ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
     /// # Errors
     /// [`ConfigError`] if `high` is zero or `low >= high`.
     ///
@@ -416,6 +453,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// level:     L         M   H   C       H   M   L
     /// ```
     ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
     /// # Errors
     /// [`ConfigError`] if `capacity` is zero.
     ///
@@ -482,6 +525,16 @@ pub trait OperatorExt: Publisher + Sized {
     /// cancelled, held items discarded). Stats count items: `received = emitted + dropped
     /// + buffered`.
     ///
+    /// **A panic in [`on_drop`](crate::Chunks::on_drop)** never unwinds into upstream's
+    /// `on_error`, `subscribe` or `cancel`. **Upstream's error wins over it**: when the
+    /// partial batch of a failed upstream is discarded and the callback panics, downstream
+    /// still receives upstream's error, in the same call (not `Panicked`, and never a hang).
+    /// The stage was ending with that error, upstream has nothing left to cancel, and
+    /// downstream's error handling (`retry_when`, `on_error_resume`, ...) decides on it; the
+    /// panic is caught and the callback not called again. On cancel the panic is caught and
+    /// ignored; if the stage fails (a protocol violation), that failure is delivered. See
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop).
+    ///
     /// # Errors
     /// [`ConfigError`] if `size` is zero.
     ///
@@ -523,6 +576,9 @@ pub trait OperatorExt: Publisher + Sized {
     /// still delivered before the error; on cancel everything held is discarded. An
     /// upstream sending more than requested fails with
     /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+    ///
+    /// A panic in `on_drop` never unwinds; as for [`chunks`](Self::chunks), upstream's error
+    /// wins over it (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     ///
     /// # Errors
     /// [`ConfigError`] if `size` is zero or `timeout` is zero.
@@ -574,6 +630,9 @@ pub trait OperatorExt: Publisher + Sized {
     /// first) and on cancel. A panic in `weigh` cancels upstream, discards what is held and
     /// fails with [`Error::Panicked`](spillway_core::Error::Panicked).
     ///
+    /// A panic in `on_drop` never unwinds; as for [`chunks`](Self::chunks), upstream's error
+    /// wins over it (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
     /// # Errors
     /// [`ConfigError`] if `max_weight` is zero.
     ///
@@ -618,6 +677,9 @@ pub trait OperatorExt: Publisher + Sized {
     /// [`DropReason::Discarded`](crate::DropReason) and the error is delivered at once; on
     /// cancel they are discarded too. An upstream that sends more than requested fails
     /// with [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+    ///
+    /// A panic in `on_drop` never unwinds; as for [`chunks`](Self::chunks), upstream's error
+    /// wins over it (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     ///
     /// # Errors
     /// [`ConfigError`] if `max` is zero.
@@ -664,6 +726,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// Compared with Reactor/RxJava: `sampleFirst` / `throttleFirst`, except that an
     /// item without downstream demand is dropped and counted instead of failing with an
     /// overflow / `MissingBackpressureException`.
+    ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     ///
     /// # Errors
     /// [`ConfigError`] if `period` is zero.
@@ -719,6 +787,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// by default; Reactor fails with an overflow error when a tick finds no demand, we
     /// drop and count.
     ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
     /// # Errors
     /// [`ConfigError`] if `period` is zero.
     ///
@@ -767,6 +841,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// Compared with RxJava: `throttleLatest`, which by default drops the pending item at
     /// completion (`emitLast = false`); we flush it by default.
     ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
     /// # Errors
     /// [`ConfigError`] if `period` is zero.
     ///
@@ -812,6 +892,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// Compared with RxJS: `auditTime`. Unlike `sample`, the window starts at the first
     /// item, not on a fixed clock; unlike `debounce`, newer items do not extend it.
     ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
     /// # Errors
     /// [`ConfigError`] if `period` is zero.
     ///
@@ -852,6 +938,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// Compared with Reactor/RxJava: `sampleTimeout` / `debounce`, which also emit the
     /// pending item at completion; a timer without demand drops and counts here, where
     /// they fail with an overflow error.
+    ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     ///
     /// # Errors
     /// [`ConfigError`] if `period` is zero.
@@ -918,6 +1010,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// `RateExceededException`, we with `Error::Rejected`); `Drop` has no Akka mode. Not
     /// to be confused with [`limit_rate`](Self::limit_rate), which only batches demand.
     ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
     /// # Errors
     /// [`ConfigError`] if `rate`, `burst` or `per` is zero.
     ///
@@ -967,6 +1065,12 @@ pub trait OperatorExt: Publisher + Sized {
     ///
     /// Compared with Reactor: `delayElements`, with the same prefetch of one; Reactor
     /// delivers an upstream error at once, dropping the delayed item, we deliver it after.
+    ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     ///
     /// # Errors
     /// [`ConfigError`] if `period` is zero.
@@ -2570,6 +2674,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// "emergency stop" }` at once; an item upstream sends without a unit (more than
     /// requested) fails the pipeline with `Error::ProtocolViolation`.
     ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
     /// # Examples
     /// ```
     /// use spillway::prelude::*;
@@ -2663,6 +2773,12 @@ pub trait OperatorExt: Publisher + Sized {
     /// also waits behind them. Items still buffered when downstream cancels, or when
     /// `priority` panics (which fails the pipeline with `Error::Panicked`), are dropped
     /// as `Discarded`.
+    ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     ///
     /// # Errors
     /// [`ConfigError`] if `capacity` is zero.

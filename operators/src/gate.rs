@@ -19,7 +19,7 @@ use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber};
 
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, DrainSlot, Dropper, StageName, UpstreamSlot};
+use crate::support::{self, DrainSlot, Dropper, Panic, StageName, UpstreamSlot};
 
 /// What to do with an item that arrives while downstream has no demand left.
 pub(crate) enum Uncovered<O> {
@@ -160,12 +160,14 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for GateSource<T
                 None
             }
             Some(Ok(())) => Some(Pulled::Complete),
-            // An error does not wait: without demand, what is left is uncovered.
+            // An error does not wait: without demand, what is left is uncovered. It wins
+            // over a panic in `on_drop` while discarding for it (the stage is ending with
+            // upstream's error already; downstream error handling keys on it).
             Some(Err(e)) => {
                 let left: Vec<T> = inner.queue.drain(..).collect();
-                drop(inner);
                 shared.dropper.stats.set_buffered(0);
-                shared.dropper.drop_all(left, DropReason::Discarded);
+                drop(inner);
+                shared.dropper.discard_quietly(left, DropReason::Discarded);
                 Some(Pulled::Error(e))
             }
             None => None,
@@ -175,17 +177,18 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for GateSource<T
 
 impl<T, E, K> Drop for GateSource<T, E, K> {
     fn drop(&mut self) {
-        // Downstream cancelled or the stage terminated: stop upstream, account for the rest.
+        // Downstream cancelled or the stage terminated: stop upstream, account for the rest
+        // (a panic in `on_drop` here has nobody left to go to: caught and ignored).
         let mut inner = self.0.lock();
         inner.closed = true;
         let left: Vec<T> = inner.queue.drain(..).collect();
         let upstream_done = inner.upstream_done || inner.end.is_some();
-        drop(inner);
         self.0.dropper.stats.set_buffered(0);
-        self.0.dropper.drop_all(left, DropReason::Discarded);
+        drop(inner);
         if !upstream_done {
             self.0.upstream.cancel();
         }
+        self.0.dropper.discard_quietly(left, DropReason::Discarded);
     }
 }
 
@@ -198,25 +201,40 @@ struct GateUpstream<G: GatePolicy, E, K> {
 }
 
 impl<G: GatePolicy, E: Send + 'static, K: StageName> GateUpstream<G, E, K> {
-    /// A panic in user code: fail downstream at once, discard what is held, stop upstream.
-    fn fail(&self, payload: Box<dyn std::any::Any + Send>) {
+    /// A panic in user code (the policy or `on_drop`): fail downstream at once, discard
+    /// what is held (only counted if `on_drop` is the one that panicked), stop upstream.
+    /// If downstream is already gone, there is nobody to fail: upstream was cancelled by
+    /// the cancel itself.
+    fn fail(&self, payload: Panic) {
         let shared = &self.shared;
         let mut inner = shared.lock();
-        inner.failed = Some(Error::from_panic(K::STAGE, payload));
+        if !inner.closed && inner.failed.is_none() {
+            inner.failed = Some(Error::from_panic(K::STAGE, payload));
+        }
         inner.end = Some(Ok(())); // no further upstream signal is expected
+        let cancel = !inner.upstream_done;
         inner.upstream_done = true;
         let left: Vec<G::Out> = inner.queue.drain(..).collect();
-        drop(inner);
-        shared.upstream.cancel();
         shared.dropper.stats.set_buffered(0);
-        shared.dropper.drop_all(left, DropReason::Discarded);
+        drop(inner);
+        if cancel {
+            shared.upstream.cancel();
+        }
+        shared.dropper.discard_quietly(left, DropReason::Discarded);
         shared.drain.signal();
     }
 
     /// True if the stage no longer takes items.
     fn is_done(&self) -> bool {
         let inner = self.shared.lock();
-        inner.closed || inner.upstream_done || inner.failed.is_some()
+        Self::no_more(&self.shared, &inner)
+    }
+
+    /// True if an item arriving now can no longer be delivered: downstream cancelled
+    /// (even if the drain has not dropped its source yet, which closes the stage), the
+    /// stage failed, or upstream already ended.
+    fn no_more(shared: &Shared<G::Out, E>, inner: &Inner<G::Out, E>) -> bool {
+        inner.closed || inner.upstream_done || inner.failed.is_some() || shared.drain.is_cancelled()
     }
 }
 
@@ -246,7 +264,7 @@ where
         stats.record_received();
         let (covered, pending) = {
             let mut inner = shared.lock();
-            if inner.closed || inner.upstream_done || inner.failed.is_some() {
+            if Self::no_more(&shared, &inner) {
                 drop(inner);
                 // A late item (after a terminal signal or cancel): converted only to be
                 // counted and reported.
@@ -284,26 +302,42 @@ where
             }
         };
         let mut inner = shared.lock();
-        let (dropped, reason) = match decision {
-            Uncovered::Keep(o) => {
-                inner.queue.push_back(o);
-                (None, DropReason::Superseded)
-            }
+        // Downstream may have cancelled (or the stage failed) while the policy ran: the
+        // cancel has already emptied the queue, so an item kept now would stay held for
+        // good. It is discarded instead.
+        let open = !Self::no_more(&shared, &inner);
+        let (kept, dropped, reason) = match decision {
+            Uncovered::Keep(o) => (Some(o), None, DropReason::Superseded),
             Uncovered::Merged(o) => {
-                inner.queue.push_back(o);
                 stats.record_merged();
-                (None, DropReason::Superseded)
+                (Some(o), None, DropReason::Superseded)
             }
             Uncovered::Replace { keep, superseded } => {
-                inner.queue.push_back(keep);
-                (Some(superseded), DropReason::Superseded)
+                (Some(keep), Some(superseded), DropReason::Superseded)
             }
-            Uncovered::Reject(o) => (Some(o), DropReason::NoDemand),
+            Uncovered::Reject(o) => (None, Some(o), DropReason::NoDemand),
+        };
+        let late = match kept {
+            Some(o) if open => {
+                inner.queue.push_back(o);
+                None
+            }
+            other => other,
         };
         stats.set_buffered(inner.queue.len());
         drop(inner);
+        // `on_drop` is user code: a panic fails the stage (nothing unwinds into upstream).
+        let mut outcome = Ok(());
         if let Some(d) = dropped {
-            shared.dropper.drop_item(d, reason);
+            outcome = shared.dropper.try_drop_item(d, reason);
+        }
+        if let Some(o) = late {
+            if let Err(payload) = shared.dropper.try_drop_item(o, DropReason::Discarded) {
+                outcome = outcome.and(Err(payload));
+            }
+        }
+        if let Err(payload) = outcome {
+            return self.fail(payload);
         }
         shared.drain.signal();
     }
@@ -334,11 +368,16 @@ where
 }
 
 impl<G: GatePolicy, E: Send + 'static, K: StageName> GateUpstream<G, E, K> {
+    /// An item that can no longer be delivered (see [`no_more`](Self::no_more)): dropped
+    /// as `Discarded`. The stage is already over, or its cancel is on its way: a panic in
+    /// the policy or in `on_drop` here has nowhere to go but the count.
     fn late(&mut self, item: G::In) {
         let policy = &mut self.policy;
         match catch_unwind(AssertUnwindSafe(|| policy.covered(item))) {
-            Ok(o) => self.shared.dropper.drop_item(o, DropReason::Discarded),
-            // The stage is already over: a panic here has nowhere to go but the count.
+            Ok(o) => self
+                .shared
+                .dropper
+                .discard_quietly(Some(o), DropReason::Discarded),
             Err(_) => self
                 .shared
                 .dropper

@@ -10,7 +10,7 @@ use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{ConfigError, Context, Error, Publisher, SharedSubscription, Subscriber};
 
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, DrainSlot, Dropper, UpstreamSlot};
+use crate::support::{self, DrainSlot, Dropper, Panic, UpstreamSlot};
 
 const STAGE: &str = "load_shed";
 
@@ -39,6 +39,9 @@ impl<P: Publisher, F> LoadShed<P, F> {
     }
 
     /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+    /// A panic in `f` never unwinds into the caller: the stage cancels upstream and fails
+    /// with [`Error::Panicked`](spillway_core::Error::Panicked), unless it was ending
+    /// already (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     pub fn on_drop<G>(mut self, f: G) -> Self
     where
         G: Fn(P::Item, DropReason) + Send + Sync + 'static,
@@ -73,6 +76,28 @@ struct Shared<K, T, E> {
 impl<K, T, E> Shared<K, T, E> {
     fn lock(&self) -> MutexGuard<'_, Inner<K, T, E>> {
         support::lock(&self.inner)
+    }
+
+    /// A panic in user code (`priority`, the priority's `Ord`, `on_drop`): fails the stage
+    /// with `Error::Panicked` delivered at once, discards the buffer and `extra` (counted;
+    /// `on_drop` is not called again if it is the culprit) and cancels upstream. Nothing
+    /// to fail if downstream is gone (its cancel stopped upstream) or upstream already
+    /// ended (the items are only discarded).
+    fn fail(&self, payload: Panic, extra: Option<T>) {
+        let mut inner = self.lock();
+        let live = !inner.upstream_done && !inner.closed;
+        if live {
+            inner.upstream_done = true;
+            inner.failed = Some(Error::from_panic(STAGE, payload));
+        }
+        let left: Vec<T> = inner.queue.drain(..).map(|(_, t)| t).chain(extra).collect();
+        self.dropper.stats.set_buffered(0);
+        drop(inner);
+        if live {
+            self.upstream.cancel();
+        }
+        self.dropper.discard_quietly(left, DropReason::Discarded);
+        self.drain.signal();
     }
 }
 
@@ -167,10 +192,11 @@ impl<K, T, E> Drop for ShedSource<K, T, E> {
         inner.upstream_done = true;
         shared.dropper.stats.set_buffered(0);
         drop(inner);
-        shared.dropper.drop_all(left, DropReason::Discarded);
         if cancel {
             shared.upstream.cancel();
         }
+        // Nobody is left to tell of a panic in `on_drop` here: caught and ignored.
+        shared.dropper.discard_quietly(left, DropReason::Discarded);
     }
 }
 
@@ -205,57 +231,64 @@ where
         let shared = &self.shared;
         shared.dropper.stats.record_received();
         if shared.lock().upstream_done {
-            shared.dropper.drop_item(item, DropReason::Discarded);
+            // Late (the stage is over): a panic in `on_drop` has nobody to go to.
+            shared
+                .dropper
+                .discard_quietly(Some(item), DropReason::Discarded);
             return;
         }
         let priority = &mut self.priority;
         let key = match catch_unwind(AssertUnwindSafe(|| priority(&item))) {
             Ok(k) => k,
-            Err(payload) => {
-                let mut inner = shared.lock();
-                inner.upstream_done = true;
-                inner.failed = Some(Error::from_panic(STAGE, payload));
-                let left: Vec<T> = inner.queue.drain(..).map(|(_, t)| t).collect();
-                shared.dropper.stats.set_buffered(0);
-                drop(inner);
-                shared.upstream.cancel();
-                shared.dropper.drop_all(left, DropReason::Discarded);
-                shared.dropper.drop_item(item, DropReason::Discarded);
-                shared.drain.signal();
-                return;
-            }
+            Err(payload) => return shared.fail(payload, Some(item)),
         };
         let mut inner = shared.lock();
         if inner.upstream_done || inner.closed {
             drop(inner);
-            shared.dropper.drop_item(item, DropReason::Discarded);
+            shared
+                .dropper
+                .discard_quietly(Some(item), DropReason::Discarded);
             return;
         }
         let shed = if inner.queue.len() < shared.capacity {
             inner.queue.push_back((key, item));
             None
         } else {
-            // The oldest of the lowest-priority buffered items...
-            let (idx, lowest) = inner
-                .queue
-                .iter()
-                .enumerate()
-                .min_by(|(i, a), (j, b)| a.0.cmp(&b.0).then(i.cmp(j)))
-                .map(|(i, (k, _))| (i, k))
-                .expect("a full buffer is not empty");
-            // ...unless the incoming one is lower still or equal (first come, first kept).
-            if key <= *lowest {
-                Some(item)
-            } else {
-                let evicted = inner.queue.remove(idx).map(|(_, t)| t);
-                inner.queue.push_back((key, item));
-                evicted
+            // The oldest of the lowest-priority buffered items, unless the incoming one is
+            // lower still or equal (first come, first kept). The priority's `Ord` is user
+            // code too: it runs under the lock but changes nothing, so a panic in it is
+            // caught here, before the guard could see it.
+            let queue = &inner.queue;
+            let lowest = catch_unwind(AssertUnwindSafe(|| {
+                let (idx, lowest) = queue
+                    .iter()
+                    .enumerate()
+                    .min_by(|(i, a), (j, b)| a.0.cmp(&b.0).then(i.cmp(j)))
+                    .map(|(i, (k, _))| (i, k))
+                    .expect("a full buffer is not empty");
+                (key > *lowest).then_some(idx)
+            }));
+            match lowest {
+                Ok(None) => Some(item),
+                Ok(Some(idx)) => {
+                    let evicted = inner.queue.remove(idx).map(|(_, t)| t);
+                    inner.queue.push_back((key, item));
+                    evicted
+                }
+                Err(payload) => {
+                    drop(inner);
+                    return shared.fail(payload, Some(item));
+                }
             }
         };
         shared.dropper.stats.set_buffered(inner.queue.len());
         drop(inner);
         if let Some(victim) = shed {
-            shared.dropper.drop_item(victim, DropReason::Shed);
+            // `on_drop` is user code: a panic fails the stage instead of unwinding into
+            // upstream.
+            if let Err(payload) = shared.dropper.try_drop_item(victim, DropReason::Shed) {
+                return shared.fail(payload, None);
+            }
         }
         shared.drain.signal();
     }

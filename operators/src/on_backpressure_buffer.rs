@@ -50,7 +50,9 @@ pub struct OnBackpressureBuffer<P: Publisher> {
 ///
 /// Released items are dropped oldest first, counted as [`DropReason::Evicted`] and passed
 /// to the stage's `on_drop`; with the `Backpressure` policy the room made resumes a paused
-/// upstream at once.
+/// upstream at once. A panic in `on_drop` does not unwind into `release`: that
+/// subscription fails with [`Error::Panicked`](spillway_core::Error::Panicked) (see
+/// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
 ///
 /// ```
 /// use spillway::prelude::*;
@@ -138,6 +140,9 @@ impl<P: Publisher> OnBackpressureBuffer<P> {
     }
 
     /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+    /// A panic in `f` never unwinds into the caller: the stage cancels upstream and fails
+    /// with [`Error::Panicked`](spillway_core::Error::Panicked), unless it was ending
+    /// already (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     pub fn on_drop<F>(mut self, f: F) -> Self
     where
         F: Fn(P::Item, DropReason) + Send + Sync + 'static,

@@ -33,6 +33,9 @@ impl<P: Publisher> OnBackpressureLatest<P> {
     }
 
     /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+    /// A panic in `f` never unwinds into the caller: the stage cancels upstream and fails
+    /// with [`Error::Panicked`](spillway_core::Error::Panicked), unless it was ending
+    /// already (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     pub fn on_drop<F>(mut self, f: F) -> Self
     where
         F: Fn(P::Item, DropReason) + Send + Sync + 'static,

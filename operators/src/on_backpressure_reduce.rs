@@ -46,6 +46,9 @@ where
     /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
     /// Nothing is dropped while the pipeline runs: only a held item at cancellation or
     /// error, and late items after a terminal signal ([`DropReason::Discarded`]).
+    /// A panic in `f` never unwinds into the caller; upstream's error, or the cancel, that
+    /// caused the drop is what downstream sees (see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     pub fn on_drop<D>(mut self, f: D) -> Self
     where
         D: Fn(A, DropReason) + Send + Sync + 'static,

@@ -503,6 +503,8 @@ impl<P: Publisher> PressureBuffer<P> {
 
     /// Calls `f` with every dropped item and the reason: only items held when the
     /// pipeline is cancelled or fails, as [`DropReason::Discarded`].
+    /// A panic in `f` never unwinds into the caller; the cancel or the failure that caused
+    /// the drop is what downstream sees (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     pub fn on_drop<F>(mut self, f: F) -> Self
     where
         F: Fn(P::Item, DropReason) + Send + Sync + 'static,

@@ -6,6 +6,32 @@ use std::sync::Arc;
 
 /// Why an operator dropped an item. Every dropped item is counted under one reason and
 /// handed to the operator's `on_drop` callback, if one was set.
+///
+/// # A panic in `on_drop`
+/// `on_drop` is user code: a panic in it never unwinds into whoever caused the drop (the
+/// producer's `on_next`/`on_error`, `subscribe`, downstream's `request` or `cancel`, a
+/// timer, [`BufferRelease::release`](crate::BufferRelease::release),
+/// [`Budget::emergency_stop`](crate::Budget::emergency_stop)). The callback is not called
+/// again afterwards (later drops are only counted), and every item is counted as dropped
+/// all the same, so the statistics stay balanced. What happens next depends on why the
+/// item was dropped:
+///
+/// * while the stage runs (an overflow policy, no demand, superseded, throttled, shed,
+///   released): the stage fails as for any panic in user code: it cancels upstream,
+///   discards what it holds (as `Discarded`) and sends
+///   [`Error::Panicked`](spillway_core::Error::Panicked) naming itself, at once;
+/// * because downstream cancelled, or for an item arriving after the end (an upstream
+///   ignoring the cancel): nobody is left to tell, the panic is caught and ignored;
+/// * because the stage is failing already (an overflow, a protocol violation, an emergency
+///   stop, an earlier panic): that first failure is what downstream receives;
+/// * because upstream failed (the partial batch of `chunks`, the held item of
+///   `on_backpressure_latest` or `sample`, ...), or while upstream's error waits behind
+///   buffered items: **upstream's error wins**, delivered as it would have been. It is
+///   the cause (the callback ran only because of it), upstream has nothing left to
+///   cancel, and downstream's error handling (`retry_when`, `on_error_resume`,
+///   `on_error_return`, `map_error`) decides on it: replacing it with `Panicked` would
+///   change what they do. It is never lost, nor held back: it is signalled in the same
+///   call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DropReason {

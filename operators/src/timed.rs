@@ -580,7 +580,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 self.on_drop_panicked.store(true, Ordering::Release);
                 let mut more = Effects::new();
                 let mut st = self.lock();
-                self.fail(&mut st, Error::from_panic(self.stage, payload), &mut more);
+                // An error upstream already sent wins (the items are discarded because of
+                // it, or while it waits behind committed ones): upstream has nothing left
+                // to cancel and downstream's error handling decides on it. Otherwise (and
+                // unless the stage is already over) the stage fails with the panic.
+                if !matches!(st.end, Some(Err(_))) {
+                    self.fail(&mut st, Error::from_panic(self.stage, payload), &mut more);
+                }
                 self.count_held(&mut st);
                 drop(st);
                 // The callback is not called again: the rest is only counted.
@@ -1110,7 +1116,10 @@ macro_rules! timed_operator {
     (@builder [] on_drop) => {
         $crate::timed::timed_operator!(@builder [
             /// Calls `f` with every dropped item and its reason, on the thread that dropped it.
-            /// A panic in `f` fails the pipeline with [`Error::Panicked`](spillway_core::Error::Panicked).
+            /// A panic in `f` never unwinds into the caller: the stage cancels upstream and
+            /// fails with [`Error::Panicked`](spillway_core::Error::Panicked), unless it was
+            /// ending already (upstream's error, a cancel: see
+            /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
         ] on_drop);
     };
     (@builder [] stats) => {

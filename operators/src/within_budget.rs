@@ -33,6 +33,9 @@ impl<P: Publisher> WithinBudget<P> {
 
     /// Calls `f` with every dropped item (only items buffered when the pipeline is
     /// cancelled, stopped or fails: [`DropReason::Discarded`]).
+    /// A panic in `f` never unwinds into the caller (nor into
+    /// [`Budget::emergency_stop`]); the cancel, the stop or the failure that caused the
+    /// drop is what downstream sees (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
     pub fn on_drop<F>(mut self, f: F) -> Self
     where
         F: Fn(P::Item, DropReason) + Send + Sync + 'static,
@@ -88,9 +91,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         let mut inner = self.lock();
         if inner.closed || inner.failed.is_some() {
             drop(inner);
-            if let Some(item) = extra {
-                self.dropper.drop_item(item, DropReason::Discarded);
-            }
+            self.dropper.discard_quietly(extra, DropReason::Discarded);
             return;
         }
         inner.failed = Some(error);
@@ -107,7 +108,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if cancel {
             self.upstream.cancel();
         }
-        self.dropper.drop_all(left, DropReason::Discarded);
+        // The stage failed already (emergency stop, protocol violation): that failure wins
+        // over a panic in `on_drop` here, which must not unwind into the producer or into
+        // `Budget::emergency_stop` either.
+        self.dropper.discard_quietly(left, DropReason::Discarded);
         self.drain.signal();
     }
 
@@ -283,10 +287,11 @@ impl<T: Send + 'static, E: Send + 'static> Drop for BudgetSource<T, E> {
         drop(inner);
         shared.budget.release(0, delivered);
         shared.budget.leave(shared.id, held + delivered);
-        shared.dropper.drop_all(left, DropReason::Discarded);
         if cancel {
             shared.upstream.cancel();
         }
+        // Nobody is left to tell of a panic in `on_drop` here: caught and ignored.
+        shared.dropper.discard_quietly(left, DropReason::Discarded);
     }
 }
 
@@ -321,8 +326,11 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BudgetUpstream<T, E> {
         shared.dropper.stats.record_received();
         let mut inner = shared.lock();
         if inner.closed || inner.upstream_done || inner.failed.is_some() {
+            // Late (the stage is over): a panic in `on_drop` has nobody to go to.
             drop(inner);
-            shared.dropper.drop_item(item, DropReason::Discarded);
+            shared
+                .dropper
+                .discard_quietly(Some(item), DropReason::Discarded);
             return;
         }
         if inner.in_flight == 0 {

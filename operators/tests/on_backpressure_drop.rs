@@ -109,21 +109,30 @@ fn completion_is_not_delayed_by_missing_demand() {
 }
 
 #[test]
-fn drop_callback_panic_is_reported_as_panic_upstream_of_drain() {
-    // on_drop is user code run on the upstream thread: its panic unwinds to the caller
-    // that pushed the item (here the test publisher), as with on_backpressure_buffer.
+fn drop_callback_panic_fails_the_stage_and_returns_to_the_pushing_thread() {
+    // on_drop is user code run on the upstream thread: its panic fails the stage
+    // (issue 11 §2; it used to unwind into the caller that pushed the item).
     let tp = TestPublisher::<u32, String>::new();
     let op = tp
         .publisher()
         .on_backpressure_drop()
         .on_drop(|_, _| panic!("callback"));
+    let stats = op.stats();
     let (sub, h) = TestSubscriber::new(0);
     op.subscribe(sub);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         tp.next(1);
     }));
-    assert!(r.is_err());
+    assert!(r.is_ok(), "the panic must not unwind into upstream");
     h.assert_items(&[]);
+    h.assert_error_matches(|e| {
+        matches!(e, Error::Panicked { stage: "on_backpressure_drop", message }
+            if message == "callback")
+    });
+    tp.assert_cancelled();
+    let s = stats.snapshot();
+    assert_eq!((s.received, s.dropped(), s.buffered), (1, 1, 0));
+    assert!(s.is_balanced(), "{s:?}");
 }
 
 fn setup2(tp: &TestPublisher<u32, String>, initial: u64) -> (Handle<u32>, FlowStats) {

@@ -120,20 +120,40 @@ fn error_is_not_held_back_by_the_latest() {
 }
 
 #[test]
-fn drop_callback_panic_unwinds_to_the_pushing_thread() {
+fn drop_callback_panic_fails_the_stage_and_returns_to_the_pushing_thread() {
+    // Issue 11 §2: the panic used to unwind into `tp.next(2)`, and downstream never got a
+    // terminal signal. Now the stage cancels upstream and fails with Panicked; the held
+    // item (2) is discarded (counted, the callback is not called again).
     let tp = TestPublisher::<u32, String>::new();
     let op = tp
         .publisher()
         .on_backpressure_latest()
         .on_drop(|_, _| panic!("callback"));
+    let stats = op.stats();
     let (sub, h) = TestSubscriber::new(0);
     op.subscribe(sub);
     tp.next(1);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         tp.next(2);
     }));
-    assert!(r.is_err());
+    assert!(r.is_ok(), "the panic must not unwind into upstream");
     h.assert_items(&[]);
+    h.assert_error_matches(|e| {
+        matches!(e, Error::Panicked { stage: "on_backpressure_latest", message }
+            if message == "callback")
+    });
+    tp.assert_cancelled();
+    let s = stats.snapshot();
+    assert_eq!(
+        (
+            s.received,
+            s.dropped_for(DropReason::Superseded),
+            s.dropped_for(DropReason::Discarded),
+            s.buffered
+        ),
+        (2, 1, 1, 0)
+    );
+    assert!(s.is_balanced(), "{s:?}");
 }
 
 fn setup2(tp: &TestPublisher<u32, String>, initial: u64) -> (Handle<u32>, FlowStats) {

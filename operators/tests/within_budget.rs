@@ -1,7 +1,7 @@
 //! `within_budget` and `Budget`: global backpressure across pipelines.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -230,21 +230,37 @@ fn emergency_stop_fails_every_pipeline_and_frees_the_budget() {
 
 #[test]
 fn callback_panics_in_on_drop_do_not_leak_units() {
-    // The only user callback is on_drop; a panic there unwinds into the canceller.
+    // The only user callback is on_drop. A late item (after the cancel) reaches it; its
+    // panic has nobody to go to, and must not unwind into the producer (issue 11 §2: it
+    // used to).
     let budget = Budget::new(2).unwrap();
-    let tp = TestPublisher::<u32, ()>::non_compliant(&[Violation::IgnoreCancel]);
-    let op = tp
-        .publisher()
-        .within_budget(&budget)
-        .on_drop(|_, _| panic!("boom"));
+    let tp = TestPublisher::<u32, ()>::non_compliant(&[
+        Violation::IgnoreCancel,
+        Violation::EmitWithoutDemand,
+    ]);
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = calls.clone();
+    let op = tp.publisher().within_budget(&budget).on_drop(move |_, _| {
+        c.fetch_add(1, Ordering::SeqCst);
+        panic!("boom")
+    });
+    let stats = op.stats();
     let (sub, h) = TestSubscriber::new(1);
     op.subscribe(sub);
     h.cancel();
     assert_eq!(budget.stats().in_use, 0);
     let late = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         tp.next(1);
+        tp.next(2);
     }));
-    assert!(late.is_err(), "the drop callback ran (and panicked)");
+    assert!(late.is_ok(), "the panic must not unwind into the producer");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "not called again after a panic"
+    );
+    assert_eq!(stats.snapshot().dropped_for(DropReason::Discarded), 2);
+    balanced(&stats);
     assert_eq!(budget.stats().in_use, 0);
 }
 
