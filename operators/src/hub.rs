@@ -399,10 +399,23 @@ where
         if after.cancel_upstream {
             self.upstream.cancel();
         }
-        self.dropper.drop_all(after.discarded, after.reason);
+        // The hub's end is decided: a panic in `on_drop` has nobody left to go to.
+        self.dropper.discard_quietly(after.discarded, after.reason);
         if let Some(signals) = after.signals {
             signal_all(&signals);
         }
+    }
+
+    /// A panic in `on_drop` while the hub runs: it fails (upstream cancelled, every
+    /// subscriber gets `Error::Panicked` naming the stage), unless it has already ended.
+    fn fail_with_panic(&self, payload: Box<dyn std::any::Any + Send>) {
+        let mut inner = self.lock();
+        if inner.end.is_some() {
+            return;
+        }
+        let after = self.close(&mut inner, Error::from_panic(self.stage, payload));
+        drop(inner);
+        self.finish(after);
     }
 
     /// Offers an item. `from_upstream`: it was requested upstream (prefetch mode).
@@ -465,7 +478,9 @@ where
         let listeners = inner.subs.len();
         let signals = inner.signals.clone();
         drop(inner);
-        self.dropper.drop_all(after.discarded, after.reason);
+        if let Err(payload) = self.dropper.try_drop_all(after.discarded, after.reason) {
+            self.fail_with_panic(payload);
+        }
         signal_all(&signals);
         Pushed::Accepted(listeners)
     }
@@ -529,7 +544,9 @@ where
             Pushed::Accepted(_) => {}
             Pushed::Refused(item) | Pushed::Overflow(item) | Pushed::Closed(item) => {
                 self.dropper.stats.record_received();
-                self.dropper.drop_item(item, DropReason::Discarded);
+                if let Err(payload) = self.dropper.try_drop_item(item, DropReason::Discarded) {
+                    self.fail_with_panic(payload);
+                }
             }
         }
     }

@@ -174,23 +174,6 @@ impl<T> Dropper<T> {
         }
     }
 
-    /// Counts `item` as dropped for `reason` and calls `on_drop` with it. **A panic in the
-    /// callback unwinds into the caller**: only for the stages not yet moved to
-    /// [`try_drop_item`](Self::try_drop_item) (`hub`, `multicast`, `publish`).
-    pub(crate) fn drop_item(&self, item: T, reason: DropReason) {
-        self.stats.record_dropped(reason);
-        if let Some(f) = &self.on_drop {
-            f(item, reason);
-        }
-    }
-
-    /// [`drop_item`](Self::drop_item) for each of `items` (unwinds on a panic too).
-    pub(crate) fn drop_all(&self, items: impl IntoIterator<Item = T>, reason: DropReason) {
-        for item in items {
-            self.drop_item(item, reason);
-        }
-    }
-
     /// Counts `item` as dropped for `reason` and calls `on_drop` with it, catching a
     /// panic: `Err` with its payload (the first time only; the callback is not called
     /// again afterwards). The caller fails the stage with it, or, if the stage is already

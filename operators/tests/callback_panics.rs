@@ -32,8 +32,7 @@
 //! * `within_budget`'s `on_drop` (an item after a cancel or an emergency stop, a
 //!   protocol violation), `circuit_breaker`'s `on_drop` and `on_state_change` listener,
 //!   `load_shed`'s `priority` function, its key's `Ord` and its `on_drop`, `publish`'s
-//!   `on_drop` (a known issue, outside this change: the case is marked and must still
-//!   fail until `hub.rs` catches the panic);
+//!   `on_drop` (the disconnection's `Rejected` wins; nothing unwinds out of `disconnect`);
 //! * items arriving after a cancel (an upstream ignoring it) for the `on_drop` of
 //!   `on_backpressure_buffer`, `on_backpressure_drop`, `chunks`, `load_shed`.
 //!
@@ -47,9 +46,7 @@
 //! Adding an operator: give every user callback it takes a case in [`cases`] (build the
 //! pipeline on a `TestPublisher`, make the callback panic with [`boom`], trigger it in the
 //! steps passed to [`observe`]), or, if it takes none, list it in [`NO_CALLBACK`] with the
-//! reason. `every_operator_is_listed` fails for a method of `OperatorExt` in neither. A
-//! case that exposes a defect not fixed yet can be marked with `known_issue(why)`: it is
-//! then reported, and must keep failing (drop the mark with the fix).
+//! reason. `every_operator_is_listed` fails for a method of `OperatorExt` in neither.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -209,16 +206,6 @@ struct Case {
     terminal: Terminal,
     upstream: Upstream,
     run: fn() -> Outcome,
-    /// A known defect outside this change (the case must still fail: when it is fixed,
-    /// drop the mark).
-    known: Option<&'static str>,
-}
-
-impl Case {
-    fn known_issue(mut self, why: &'static str) -> Case {
-        self.known = Some(why);
-        self
-    }
 }
 
 fn case(
@@ -236,7 +223,6 @@ fn case(
         terminal,
         upstream,
         run,
-        known: None,
     }
 }
 
@@ -1591,10 +1577,6 @@ fn cases() -> Vec<Case> {
                     stats: Some(stats.snapshot()),
                 }
             },
-        )
-        .known_issue(
-            "hub.rs still calls Dropper::drop_all, which does not catch: the panic unwinds \
-             out of Connection::disconnect; to be moved to Dropper::try_drop_all",
         ),
     ]
 }
@@ -1634,14 +1616,8 @@ fn a_panicking_callback_fails_its_stage_and_never_unwinds() {
     let cases = cases();
     let mut failures = Vec::new();
     for c in &cases {
-        match (check(c), c.known) {
-            (None, None) => {}
-            (Some(wrong), None) => failures.push(wrong),
-            (Some(wrong), Some(why)) => eprintln!("known issue ({why}): {wrong}"),
-            (None, Some(why)) => failures.push(format!(
-                "{}: panicking {} now follows the policy: remove its known_issue mark ({why})",
-                c.operator, c.callback
-            )),
+        if let Some(wrong) = check(c) {
+            failures.push(wrong);
         }
     }
     assert!(
