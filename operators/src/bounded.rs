@@ -555,8 +555,24 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
                     shared.drop_or_fail(dropped, DropReason::BufferCleared);
                     return;
                 }
+                // Deliver what is buffered, then the error: only the overflowing item is
+                // lost (the stage is failing already: a panic in `on_drop` is not news).
+                BufferOverflow::Fail => {
+                    inner.upstream_done = true;
+                    inner.end = Some(Err(Error::Overflow {
+                        stage: K::STAGE,
+                        capacity: c.capacity,
+                    }));
+                    drop(inner);
+                    shared.upstream.cancel();
+                    shared
+                        .dropper
+                        .discard_quietly(Some(item), DropReason::BufferFull);
+                    shared.drain.signal();
+                    return;
+                }
                 // Backpressure only overflows if upstream sent more than requested.
-                BufferOverflow::Fail | BufferOverflow::Backpressure => {
+                BufferOverflow::FailFast | BufferOverflow::Backpressure => {
                     inner.upstream_done = true;
                     inner.failed = Some(Error::Overflow {
                         stage: K::STAGE,

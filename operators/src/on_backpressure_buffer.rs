@@ -27,9 +27,15 @@ pub enum BufferOverflow {
     DropBuffer,
     /// Replace the newest buffered item with the incoming one ([`DropReason::Superseded`]).
     KeepLatest,
-    /// Fail with [`Error::Overflow`](spillway_core::Error::Overflow) naming the stage and capacity; the buffered items are
-    /// dropped as [`DropReason::Discarded`].
+    /// Fail with [`Error::Overflow`](spillway_core::Error::Overflow) naming the stage and
+    /// capacity, losing as little as possible: upstream is cancelled and the overflowing
+    /// item dropped ([`DropReason::BufferFull`]), the buffered items are still delivered
+    /// as downstream requests them, then the error (Reactor's `ERROR` strategy).
     Fail,
+    /// Fail at once with [`Error::Overflow`](spillway_core::Error::Overflow): upstream is
+    /// cancelled, the buffered items and the overflowing one are dropped as
+    /// [`DropReason::Discarded`].
+    FailFast,
 }
 
 /// Publisher for the [`on_backpressure_buffer`](crate::OperatorExt::on_backpressure_buffer)

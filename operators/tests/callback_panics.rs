@@ -743,7 +743,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "on_backpressure_buffer",
-            "on_drop (Fail: the overflow discards the buffer)",
+            "on_drop (FailFast: the overflow discards the buffer)",
             "on_backpressure_buffer",
             Terminal::Wins("Error::Overflow (the first failure)", |e| {
                 matches!(
@@ -755,7 +755,7 @@ fn cases() -> Vec<Case> {
                 )
             }),
             Upstream::Cancelled,
-            || buffer_overflow(BufferOverflow::Fail),
+            || buffer_overflow(BufferOverflow::FailFast),
         ),
         panics(
             "on_backpressure_buffer",

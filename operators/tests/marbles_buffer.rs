@@ -74,10 +74,20 @@ fn slow_demand_keep_latest() {
 
 #[test]
 fn slow_demand_fail() {
-    // The third undelivered item overflows a buffer of 2: the error comes at once (the
-    // buffered items are discarded) and upstream is cancelled.
+    // The third undelivered item overflows a buffer of 2: upstream is cancelled and that
+    // item dropped; the two buffered items still go out as demand comes, then the error.
     let p = picture(SLOW, 30, |rig| buffer(rig, FAST, 2, BufferOverflow::Fail));
     insta::assert_snapshot!("buffer_slow_demand_fail", p);
+}
+
+#[test]
+fn slow_demand_fail_fast() {
+    // The third undelivered item overflows a buffer of 2: the error comes at once (the
+    // buffered items are discarded) and upstream is cancelled.
+    let p = picture(SLOW, 30, |rig| {
+        buffer(rig, FAST, 2, BufferOverflow::FailFast)
+    });
+    insta::assert_snapshot!("buffer_slow_demand_fail_fast", p);
 }
 
 // ------------------------------------------------------------ watermarks
