@@ -714,3 +714,76 @@ fn map_async_delivers_in_flight_results_before_an_upstream_error_unless_aborting
         }
     }
 }
+
+/// As a user runs it: a file read by tokio line by line in `#[tokio::main]`'s runtime,
+/// parsed, batched and written by a slow async sink four at a time, with a bad line
+/// halfway. Every batch completed before the bad line is written, the sinks in flight
+/// finish, then the parse error comes; a second run is cancelled by dropping it midway.
+#[test]
+fn a_file_read_by_tokio_with_a_bad_line_halfway() {
+    use tokio::io::AsyncBufReadExt;
+    const LINES: u64 = 20_000;
+    const BAD: u64 = 10_000;
+    let path = std::env::temp_dir().join(format!("spillway-lines-{}.txt", std::process::id()));
+    let text: String = (0..LINES)
+        .map(|i| {
+            if i == BAD {
+                "not a number\n".to_string()
+            } else {
+                format!("{i}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    let file_path = path.clone();
+    let ((result, completed, written), _) =
+        run_on("file_lines", Exec::MultiThreadMain, move || async move {
+            let file = tokio::fs::File::open(&file_path).await.unwrap();
+            let lines =
+                tokio_stream::wrappers::LinesStream::new(tokio::io::BufReader::new(file).lines());
+            let parsed = lines.map(|line| line.unwrap().parse::<u64>().map_err(|e| e.to_string()));
+            let written = Arc::new(AtomicU64::new(0));
+            let w = written.clone();
+            let mut run =
+                from_try_stream(parsed)
+                    .chunks(100)
+                    .unwrap()
+                    .for_each_async(4, move |batch| {
+                        let w = w.clone();
+                        async move {
+                            tokio::task::yield_now().await; // a slow sink
+                            w.fetch_add(batch.len() as u64, Ordering::SeqCst);
+                        }
+                    });
+            let result = (&mut run).await;
+            (result, run.completed(), written.load(Ordering::SeqCst))
+        });
+    assert!(matches!(result, Err(spillway::Error::User(ref e)) if e.contains("invalid digit")));
+    // The partial batch at the error is discarded by `chunks` (documented); every full
+    // batch before it reached the sink, and every sink in flight finished.
+    assert_eq!(written, BAD / 100 * 100);
+    assert_eq!(completed, BAD / 100);
+
+    // Cancelled midway: the future is dropped after 50 batches; nothing hangs.
+    let file_path = path.clone();
+    let (seen, _) = run_on(
+        "file_lines_cancel",
+        Exec::MultiThreadMain,
+        move || async move {
+            let file = tokio::fs::File::open(&file_path).await.unwrap();
+            let lines =
+                tokio_stream::wrappers::LinesStream::new(tokio::io::BufReader::new(file).lines());
+            let mut batches = from_stream(lines).chunks(100).unwrap().into_stream(2);
+            let mut seen = 0;
+            while let Some(batch) = batches.next().await {
+                seen += batch.unwrap().len();
+                if seen >= 5_000 {
+                    break; // dropping the stream cancels the pipeline and the file read
+                }
+            }
+            seen
+        },
+    );
+    assert_eq!(seen, 5_000);
+    std::fs::remove_file(&path).unwrap();
+}
