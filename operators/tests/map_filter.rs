@@ -5,14 +5,26 @@ use std::convert::Infallible;
 use futures::StreamExt;
 use spillway::prelude::*;
 use spillway::Error;
-use spillway_testkit::tck::{publisher_factory, verify_publisher};
+use spillway_testkit::tck::{publisher_factory, verify_publisher_with, TckConfig};
 use spillway_testkit::{StepVerifier, TestPublisher, TestSubscriber};
 
 #[test]
 fn map_and_filter_pass_the_conformance_suite() {
-    verify_publisher(publisher_factory(|n| range(0, n).map(|x| x + 1))).assert_all_passed();
+    verify_publisher_with(
+        publisher_factory(|n| range(0, n).map(|x| x + 1)),
+        TckConfig::default().cannot_fail(
+            "no failing form here; every operator's is checked in conformance_every_operator",
+        ),
+    )
+    .assert_all_passed();
     // A filter that keeps everything, so that n elements come out of n.
-    verify_publisher(publisher_factory(|n| range(0, n).filter(|_| true))).assert_all_passed();
+    verify_publisher_with(
+        publisher_factory(|n| range(0, n).filter(|_| true)),
+        TckConfig::default().cannot_fail(
+            "no failing form here; every operator's is checked in conformance_every_operator",
+        ),
+    )
+    .assert_all_passed();
 }
 
 #[test]

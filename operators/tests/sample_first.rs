@@ -1,4 +1,5 @@
-//! `sample_first`: checklist, virtual time, reference model, conformance.
+//! `sample_first`: checklist, virtual time, reference model (conformance, with
+//! its timer running in real time, is in `conformance_every_operator.rs`).
 
 mod rate_control;
 
@@ -10,7 +11,6 @@ use proptest::prelude::*;
 use rate_control::*;
 use spillway::operators::DropReason;
 use spillway::prelude::*;
-use spillway_testkit::tck;
 
 operator_under_test!(SampleFirst, sample_first);
 
@@ -176,24 +176,6 @@ fn one_hour_throttle_over_a_simulated_day() {
     let snap = stats.snapshot();
     assert_eq!(snap.received, 24 * 60);
     assert_eq!(snap.dropped_for(DropReason::Throttled), 24 * 60 - 24);
-}
-
-#[test]
-fn conformance() {
-    // Nothing is held: an item passes only with demand, at most one per window, so the
-    // suite runs with one element (n = 0 or 1), and that element comes a little after
-    // subscription (a synchronous source would find the probe without demand yet).
-    let report = tck::verify_publisher(
-        tck::publisher_factory(|n| {
-            range(0, n)
-                .delay_elements(Duration::from_millis(20))
-                .unwrap()
-                .sample_first(Duration::from_secs(3600))
-                .unwrap()
-        })
-        .max_elements(1),
-    );
-    report.assert_all_passed();
 }
 
 proptest! {

@@ -1,4 +1,5 @@
-//! `throttle_latest`: checklist, virtual time, reference model, conformance.
+//! `throttle_latest`: checklist, virtual time, reference model (conformance, with
+//! its timer running in real time, is in `conformance_every_operator.rs`).
 
 mod rate_control;
 
@@ -8,7 +9,6 @@ use proptest::prelude::*;
 use rate_control::*;
 use spillway::operators::DropReason;
 use spillway::prelude::*;
-use spillway_testkit::tck;
 
 operator_under_test!(ThrottleLatest, throttle_latest);
 
@@ -105,24 +105,6 @@ fn on_drop_sees_every_drop() {
 fn zero_period_is_a_config_error() {
     let err = range(0, 1).throttle_latest(Duration::ZERO).unwrap_err();
     assert_eq!(err.stage(), "throttle_latest");
-}
-
-#[test]
-fn conformance() {
-    // Lossy, and the leading item is not held: the suite runs with n = 0 or 1, the
-    // element coming a little after subscription (a synchronous source would find the
-    // probe without demand yet and the leading item would be dropped, as documented).
-    let report = tck::verify_publisher(
-        tck::publisher_factory(|n| {
-            range(0, n)
-                .delay_elements(Duration::from_millis(20))
-                .unwrap()
-                .throttle_latest(Duration::from_secs(3600))
-                .unwrap()
-        })
-        .max_elements(1),
-    );
-    report.assert_all_passed();
 }
 
 proptest! {

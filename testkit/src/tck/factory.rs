@@ -9,7 +9,7 @@ use spillway_core::{Publisher, Subscriber};
 ///
 /// ```
 /// use spillway_core::{prelude::*, Empty, Fail, Range};
-/// use spillway_testkit::tck::{self, Either, PublisherFactory};
+/// use spillway_testkit::tck::{self, Either, PublisherFactory, TckConfig};
 ///
 /// // `empty` and `error` as the two faces of the `error` source's test.
 /// struct Failing;
@@ -25,7 +25,8 @@ use spillway_core::{Publisher, Subscriber};
 ///         0
 ///     }
 /// }
-/// let report = tck::verify_publisher(Failing);
+/// // Checks that need items cannot run: say why.
+/// let report = tck::verify_publisher_with(Failing, TckConfig::default().excuse("*", "no items"));
 /// assert!(report.passed("1.4"));
 /// report.assert_all_passed();
 ///
@@ -36,7 +37,8 @@ use spillway_core::{Publisher, Subscriber};
 ///         range(0, elements)
 ///     }
 /// }
-/// tck::verify_publisher(Ranges).assert_all_passed();
+/// tck::verify_publisher_with(Ranges, TckConfig::default().cannot_fail("range cannot fail"))
+///     .assert_all_passed();
 /// ```
 pub trait PublisherFactory: Send + Sync + 'static {
     /// The publisher type under test.
@@ -85,9 +87,10 @@ pub struct FnPublisherFactory<P> {
 ///
 /// ```
 /// use spillway_core::prelude::*;
-/// use spillway_testkit::tck;
+/// use spillway_testkit::tck::{self, TckConfig};
 /// let factory = tck::publisher_factory(|n| from_iter(0..n)).max_elements(1_000);
-/// tck::verify_publisher(factory).assert_all_passed();
+/// let config = TckConfig::synchronous().cannot_fail("from_iter cannot fail");
+/// tck::verify_publisher_with(factory, config).assert_all_passed();
 /// ```
 pub fn publisher_factory<P, F>(create: F) -> FnPublisherFactory<P>
 where

@@ -33,6 +33,42 @@ pub(crate) struct Behaviour {
     pub(crate) re_request_until: u64,
     /// `cancel()` from inside the `on_next` that brings the count to this.
     pub(crate) cancel_at: Option<u64>,
+    /// Random `request(1..=max)` from about half of the `on_next` calls, while the
+    /// total requested is below `until_requested`.
+    pub(crate) random_on_next: Option<RandomRequests>,
+    /// The `on_next` that brings the count to this waits until the test calls
+    /// [`Harness::release_hold`] (at most `timeout`).
+    pub(crate) hold_at: Option<u64>,
+}
+
+/// See [`Behaviour::random_on_next`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RandomRequests {
+    pub(crate) max: u64,
+    pub(crate) until_requested: u64,
+}
+
+/// A small seeded generator (xorshift64*): the suite's random request sizes and cancel
+/// points are reproducible from [`TckConfig::seed`].
+#[derive(Debug, Clone)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `lo..=hi`.
+    pub(crate) fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
 }
 
 #[derive(Debug)]
@@ -52,6 +88,13 @@ pub(crate) struct State<E> {
     max_depth: u64,
     in_progress: Option<(ThreadId, u32)>,
     released: bool,
+    /// Threads now inside one of the suite's calls (`subscribe`, `request`, `cancel`).
+    callers: Vec<ThreadId>,
+    rng: Rng,
+    /// The `on_next` of `Behaviour::hold_at` is waiting.
+    held: bool,
+    /// The test let the held `on_next` go on.
+    hold_released: bool,
 }
 
 impl<E> State<E> {
@@ -98,6 +141,8 @@ pub(crate) struct Shared<E> {
     changed: Condvar,
     behaviour: Behaviour,
     depth_bound: u64,
+    synchronous: bool,
+    timeout: Duration,
 }
 
 impl<E> Shared<E> {
@@ -117,6 +162,14 @@ impl<E> Shared<E> {
             )),
             Some((t, n)) => s.in_progress = Some((t, n + 1)),
             None => s.in_progress = Some((me, 1)),
+        }
+        if self.synchronous && s.in_progress == Some((me, 1)) && !s.callers.contains(&me) {
+            s.violation(format!(
+                "an asynchronous signal: {signal} on {me:?}, which is in none of the suite's \
+                 subscribe/request/cancel calls, although the configuration declares the \
+                 publisher synchronous (TckConfig::synchronous); run it with \
+                 TckConfig::default() so that late signals are watched for"
+            ));
         }
         if s.subscribes == 0 && signal != "on_subscribe" {
             s.violation(format!("rule 1.9: {signal} before on_subscribe"));
@@ -242,16 +295,39 @@ impl<T: 'static, E: Send + 'static> Subscriber for Probe<T, E> {
         }
         let too_deep = depth > bound || depth >= DEPTH_SAFETY_CAP;
         let mut action = Action::None;
-        if let (Some(sub), None) = (&s.subscription, s.cancelled_at) {
+        if let (Some(sub), None) = (s.subscription.clone(), s.cancelled_at) {
             if b.cancel_at == Some(s.received) {
-                action = Action::Cancel(sub.clone());
+                action = Action::Cancel(sub);
                 s.cancelled_at = Some(s.received);
             } else if let Some(n) = b.on_next_request {
                 if !too_deep && s.received < b.re_request_until {
-                    action = Action::Request(sub.clone(), n);
+                    action = Action::Request(sub, n);
+                    s.requested = s.requested.saturating_add(n);
+                }
+            } else if let Some(r) = b.random_on_next {
+                if !too_deep && s.requested < r.until_requested && s.rng.next() % 2 == 0 {
+                    let n = s.rng.between(1, r.max);
+                    action = Action::Request(sub, n);
                     s.requested = s.requested.saturating_add(n);
                 }
             }
+        }
+        if b.hold_at == Some(s.received) {
+            s.held = true;
+            self.shared.changed.notify_all();
+            let timeout = self.shared.timeout;
+            let (mut after, waited) = self
+                .shared
+                .changed
+                .wait_timeout_while(s, timeout, |s| !s.hold_released)
+                .unwrap_or_else(|p| p.into_inner());
+            if waited.timed_out() {
+                after.violation(format!(
+                    "rule 3.5: a cancel from another thread did not return within {timeout:?} \
+                     while on_next ran: it waits for the subscriber (a lock held across on_next?)"
+                ));
+            }
+            s = after;
         }
         drop(s);
         match action {
@@ -319,10 +395,16 @@ impl<E: fmt::Debug + Send + 'static> Harness<E> {
                 max_depth: 0,
                 in_progress: None,
                 released: false,
+                callers: Vec::new(),
+                rng: Rng::new(config.seed ^ 0xA5A5),
+                held: false,
+                hold_released: false,
             }),
             changed: Condvar::new(),
             behaviour,
             depth_bound,
+            synchronous: config.synchronous,
+            timeout: config.timeout,
         });
         let alive = Arc::new(());
         let harness = Harness {
@@ -335,7 +417,8 @@ impl<E: fmt::Debug + Send + 'static> Harness<E> {
             alive: Some(alive),
             _item: PhantomData,
         };
-        guarded(|| publisher.subscribe(probe))
+        harness
+            .calling(|| guarded(|| publisher.subscribe(probe)))
             .map_err(|msg| format!("rule 1.9: subscribe panicked: {msg}"))?;
         if !harness.wait_for(config.timeout, |s| s.subscribes > 0) {
             return Err(format!(
@@ -349,6 +432,50 @@ impl<E: fmt::Debug + Send + 'static> Harness<E> {
 
     fn lock(&self) -> MutexGuard<'_, State<E>> {
         self.shared.lock()
+    }
+
+    /// Items requested so far (by the test and by the probe itself).
+    pub(crate) fn requested(&self) -> u64 {
+        self.lock().requested
+    }
+
+    /// Items received so far.
+    pub(crate) fn received(&self) -> u64 {
+        self.lock().received
+    }
+
+    /// Waits until every requested item has arrived (or a terminal signal); fails if
+    /// they did not within `timeout`, or if the publisher terminated.
+    pub(crate) fn expect_caught_up(&self) -> Result<(), String> {
+        self.wait_for(self.config.timeout, |s| {
+            s.received >= s.requested || s.terminated()
+        });
+        let s = self.lock();
+        s.check()?;
+        if s.received < s.requested || s.terminated() {
+            return Err(format!(
+                "expected every requested item within {:?} and no terminal signal; {}",
+                self.config.timeout,
+                s.describe()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until the `on_next` of `Behaviour::hold_at` is holding.
+    pub(crate) fn expect_held(&self) -> Result<(), String> {
+        self.wait_for(self.config.timeout, |s| s.held || s.terminated());
+        let s = self.lock();
+        s.check()?;
+        if !s.held {
+            return Err(format!(
+                "expected on_next #{} within {:?}; {}",
+                self.shared.behaviour.hold_at.unwrap_or(0),
+                self.config.timeout,
+                s.describe()
+            ));
+        }
+        Ok(())
     }
 
     /// Waits up to `timeout` until `done` holds or a violation is recorded; true if
@@ -374,7 +501,7 @@ impl<E: fmt::Debug + Send + 'static> Harness<E> {
         let sub = s.subscription.clone();
         drop(s);
         if let Some(sub) = sub {
-            request_on(&self.shared, &sub, n, "from the test");
+            self.calling(|| request_on(&self.shared, &sub, n, "from the test"));
         }
     }
 
@@ -386,7 +513,7 @@ impl<E: fmt::Debug + Send + 'static> Harness<E> {
         let sub = s.subscription.clone();
         drop(s);
         if let Some(sub) = sub {
-            if let Err(msg) = guarded(|| sub.cancel()) {
+            if let Err(msg) = self.calling(|| guarded(|| sub.cancel())) {
                 self.lock()
                     .violation(format!("rule 3.15: cancel panicked: {msg}"));
             }
@@ -498,13 +625,36 @@ impl<E: fmt::Debug + Send + 'static> Harness<E> {
     }
 }
 
+impl<E> Harness<E> {
+    /// Runs one of the suite's calls into the publisher, marking this thread as inside
+    /// it: signals on it are synchronous ones.
+    fn calling<R>(&self, call: impl FnOnce() -> R) -> R {
+        let me = thread::current().id();
+        self.shared.lock().callers.push(me);
+        let result = call();
+        let mut s = self.shared.lock();
+        if let Some(i) = s.callers.iter().position(|t| *t == me) {
+            s.callers.swap_remove(i);
+        }
+        result
+    }
+
+    /// Lets the held `on_next` return.
+    pub(crate) fn release_hold(&self) {
+        self.shared.lock().hold_released = true;
+        self.shared.changed.notify_all();
+    }
+}
+
 impl<E> Drop for Harness<E> {
     fn drop(&mut self) {
         // Stop whatever still runs and break the subscription <-> probe cycle.
         let sub = self.shared.lock().subscription.take();
         if let Some(sub) = sub {
-            let _ = guarded(|| sub.cancel());
+            let _ = self.calling(|| guarded(|| sub.cancel()));
         }
+        // A held on_next (a check that failed early) must not wait out its timeout.
+        self.release_hold();
     }
 }
 

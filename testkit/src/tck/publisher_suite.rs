@@ -104,10 +104,25 @@ impl<F> Check<F> {
     }
 }
 
-fn skip_reason<F: PublisherFactory>(check: &Check<F>, ctx: &Ctx<F>) -> Option<String> {
+/// Why `check` does not run: excused by the configuration, or skipped because the
+/// factory cannot give it what it needs (which counts against the publisher).
+fn skip_reason<F: PublisherFactory>(check: &Check<F>, ctx: &Ctx<F>) -> Option<Outcome> {
     if let Some(why) = ctx.config.skip_reason(check.rule) {
-        return Some(why.to_string());
+        return Some(Outcome::Excused(why.to_string()));
     }
+    let limit = limit_reason(check, ctx)?;
+    let no_failure = check.failed && !ctx.has_failed_publisher();
+    let excuse = match &ctx.config.cannot_fail {
+        Some(why) if no_failure => Some(why.as_str()),
+        _ => ctx.config.excuse_reason(check.rule),
+    };
+    Some(match excuse {
+        Some(why) => Outcome::Excused(format!("{why} ({limit})")),
+        None => Outcome::Skipped(limit),
+    })
+}
+
+fn limit_reason<F: PublisherFactory>(check: &Check<F>, ctx: &Ctx<F>) -> Option<String> {
     let max = ctx.factory.max_elements();
     if check.failed && !ctx.has_failed_publisher() {
         return Some("no failed publisher (create_failed_publisher returned None)".to_string());
@@ -133,11 +148,11 @@ pub(crate) fn run<F: PublisherFactory>(factory: F, config: TckConfig) -> Report 
         config,
     });
     let mut report = Report::default();
-    let mut checks = publisher_rules::checks::<F>(&*ctx.factory);
-    checks.extend(subscription_rules::checks::<F>(&*ctx.factory));
+    let mut checks = publisher_rules::checks::<F>(&ctx.config);
+    checks.extend(subscription_rules::checks::<F>(&*ctx.factory, &ctx.config));
     for check in checks {
         let outcome = match skip_reason(&check, &ctx) {
-            Some(why) => Outcome::Skipped(why),
+            Some(outcome) => outcome,
             None => {
                 let ctx = Arc::clone(&ctx);
                 let run = check.run;
@@ -150,7 +165,7 @@ pub(crate) fn run<F: PublisherFactory>(factory: F, config: TckConfig) -> Report 
     fixed.extend(subscription_rules::fixed_entries());
     for (rule, check, why) in fixed {
         let outcome = match ctx.config.skip_reason(rule) {
-            Some(reason) => Outcome::Skipped(reason.to_string()),
+            Some(reason) => Outcome::Excused(reason.to_string()),
             None => why,
         };
         report.push(rule, check, outcome);

@@ -4,11 +4,19 @@ use std::fmt;
 
 /// How one check ended.
 ///
+/// A check that did not run is not a pass: [`Outcome::Skipped`] (the factory could not
+/// give the check what it needs) counts against the implementation in
+/// [`Report::assert_all_passed`], unless the configuration declared why with
+/// [`TckConfig::skip`](super::TckConfig::skip), which makes it [`Outcome::Excused`].
+///
 /// ```
 /// use spillway_testkit::tck::Outcome;
 /// assert!(Outcome::Passed.is_ok());
 /// assert!(Outcome::EnforcedByType("subscribe takes the subscriber by value").is_ok());
+/// assert!(Outcome::Excused("emits one item".into()).is_ok());
 /// assert!(!Outcome::Failed("boom".into()).is_ok());
+/// assert!(!Outcome::Skipped("needs 512 elements".into()).is_ok());
+/// assert!(!Outcome::Skipped("needs 512 elements".into()).is_failed());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -16,22 +24,30 @@ pub enum Outcome {
     Passed,
     /// The check ran and found a violation, described here.
     Failed(String),
-    /// The check did not run, for the reason given (too few elements, no failed
-    /// publisher, skipped in the configuration, not observable).
+    /// The check did not run because the factory cannot give it what it needs (too few
+    /// elements, no failed publisher, an infinite publisher, no cancelling handle).
+    /// Counts against the implementation unless excused.
     Skipped(String),
+    /// The check did not run because the configuration says why
+    /// ([`TckConfig::skip`](super::TckConfig::skip)); the reason is the implementation's.
+    Excused(String),
+    /// The suite has no check for this rule: a permission, a recommendation, an
+    /// obligation of other code, or a rule only observable through another one.
+    NotChecked(String),
     /// The rule cannot be broken by safe Rust code using this API, for the reason given.
     EnforcedByType(&'static str),
 }
 
 impl Outcome {
-    /// False only for [`Outcome::Failed`].
+    /// False for [`Outcome::Failed`] and [`Outcome::Skipped`]: what
+    /// [`Report::assert_all_passed`] rejects.
     pub fn is_ok(&self) -> bool {
-        !matches!(self, Outcome::Failed(_))
+        !matches!(self, Outcome::Failed(_) | Outcome::Skipped(_))
     }
 
-    /// True for [`Outcome::Failed`].
+    /// True for [`Outcome::Failed`] only.
     pub fn is_failed(&self) -> bool {
-        !self.is_ok()
+        matches!(self, Outcome::Failed(_))
     }
 }
 
@@ -40,7 +56,9 @@ impl fmt::Display for Outcome {
         match self {
             Outcome::Passed => f.write_str("passed"),
             Outcome::Failed(why) => write!(f, "FAILED: {why}"),
-            Outcome::Skipped(why) => write!(f, "skipped: {why}"),
+            Outcome::Skipped(why) => write!(f, "SKIPPED (counts against): {why}"),
+            Outcome::Excused(why) => write!(f, "excused: {why}"),
+            Outcome::NotChecked(why) => write!(f, "not checked: {why}"),
             Outcome::EnforcedByType(why) => write!(f, "enforced by type: {why}"),
         }
     }
@@ -74,8 +92,9 @@ impl fmt::Display for RuleResult {
 ///
 /// ```
 /// use spillway_core::prelude::*;
-/// use spillway_testkit::tck;
-/// let report = tck::verify_publisher(tck::publisher_factory(|n| range(0, n)));
+/// use spillway_testkit::tck::{self, TckConfig};
+/// let config = TckConfig::synchronous().cannot_fail("range cannot fail");
+/// let report = tck::verify_publisher_with(tck::publisher_factory(|n| range(0, n)), config);
 /// assert!(report.passed("1.1"));
 /// assert!(report.outcome("1.10").unwrap().is_ok()); // enforced by type
 /// report.assert_all_passed();
@@ -113,6 +132,48 @@ impl Report {
         self.results.iter().filter(|r| r.outcome.is_failed())
     }
 
+    /// The checks that did not run and were not excused ([`Outcome::Skipped`]).
+    ///
+    /// ```
+    /// use spillway_core::prelude::*;
+    /// use spillway_testkit::tck::{self, TckConfig};
+    /// // A publisher of at most one item cannot be put through the checks that need more.
+    /// let factory = tck::publisher_factory(|n| range(0, n.min(1))).max_elements(1);
+    /// let report = tck::verify_publisher_with(factory, TckConfig::synchronous());
+    /// assert_eq!(report.failures().count(), 0);
+    /// assert!(report.unexcused_skips().any(|r| r.rule == "1.1"));
+    /// ```
+    pub fn unexcused_skips(&self) -> impl Iterator<Item = &RuleResult> {
+        self.results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Skipped(_)))
+    }
+
+    /// How many checks ended in each way.
+    ///
+    /// ```
+    /// use spillway_core::prelude::*;
+    /// use spillway_testkit::tck::{self, TckConfig};
+    /// let config = TckConfig::synchronous().cannot_fail("range cannot fail");
+    /// let report = tck::verify_publisher_with(tck::publisher_factory(|n| range(0, n)), config);
+    /// let c = report.counts();
+    /// assert!(c.passed > 20);
+    /// assert_eq!((c.failed, c.skipped), (0, 0));
+    /// ```
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for r in &self.results {
+            match r.outcome {
+                Outcome::Passed => c.passed += 1,
+                Outcome::Failed(_) => c.failed += 1,
+                Outcome::Skipped(_) => c.skipped += 1,
+                Outcome::Excused(_) => c.excused += 1,
+                Outcome::NotChecked(_) | Outcome::EnforcedByType(_) => c.not_applicable += 1,
+            }
+        }
+        c
+    }
+
     /// The summary outcome of `rule`: its first failure if any check of it failed,
     /// else its first passed check, else its first entry; `None` if the suite has no
     /// entry for it.
@@ -135,18 +196,54 @@ impl Report {
         self.outcome(rule).is_some_and(Outcome::is_failed)
     }
 
-    /// Panics, listing every failed check, if any check failed.
+    /// Panics, listing them, if any check failed or was skipped without an excuse
+    /// (declare one with [`TckConfig::skip`](super::TckConfig::skip)).
     ///
     /// # Panics
-    /// When the report has at least one [`Outcome::Failed`] entry.
+    /// When the report has at least one [`Outcome::Failed`] or [`Outcome::Skipped`]
+    /// entry.
     pub fn assert_all_passed(&self) {
-        let failures: Vec<String> = self.failures().map(ToString::to_string).collect();
+        let bad: Vec<String> = self
+            .results
+            .iter()
+            .filter(|r| !r.outcome.is_ok())
+            .map(ToString::to_string)
+            .collect();
+        let c = self.counts();
         assert!(
-            failures.is_empty(),
-            "{} Reactive Streams check(s) failed:\n{}\n\nfull report:\n{self}",
-            failures.len(),
-            failures.join("\n")
+            bad.is_empty(),
+            "{} Reactive Streams check(s) failed and {} were skipped without an excuse \
+             (declare one with TckConfig::skip):\n{}\n\nfull report:\n{self}",
+            c.failed,
+            c.skipped,
+            bad.join("\n")
         );
+    }
+}
+
+/// How many checks of a [`Report`] ended in each way (see [`Report::counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counts {
+    /// Ran and passed.
+    pub passed: usize,
+    /// Ran and failed.
+    pub failed: usize,
+    /// Did not run, without an excuse: counts against the implementation.
+    pub skipped: usize,
+    /// Did not run, for a reason the configuration gave.
+    pub excused: usize,
+    /// Rules with no check of their own, or enforced by the types.
+    pub not_applicable: usize,
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} passed, {} failed, {} skipped (counted against), {} excused, {} not applicable",
+            self.passed, self.failed, self.skipped, self.excused, self.not_applicable
+        )
     }
 }
 
@@ -155,6 +252,6 @@ impl fmt::Display for Report {
         for r in &self.results {
             writeln!(f, "{r}")?;
         }
-        Ok(())
+        writeln!(f, "{}", self.counts())
     }
 }

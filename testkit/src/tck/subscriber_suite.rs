@@ -309,7 +309,7 @@ fn checks<F: SubscriberFactory>() -> Vec<(&'static str, &'static str, bool, SubC
 
 fn fixed_entries() -> Vec<(&'static str, &'static str, Outcome)> {
     let unobservable =
-        |why: &str| Outcome::Skipped(format!("not observable by a black-box test: {why}"));
+        |why: &str| Outcome::NotChecked(format!("not observable by a black-box test: {why}"));
     vec![
         (
             "2.2",
@@ -351,11 +351,13 @@ pub(crate) fn run<F: SubscriberFactory>(factory: F, config: TckConfig) -> Report
     let mut report = Report::default();
     for (rule, name, needs_drop_cancel, run) in checks::<F>() {
         let outcome = if let Some(why) = config.skip_reason(rule) {
-            Outcome::Skipped(why.to_string())
+            Outcome::Excused(why.to_string())
         } else if needs_drop_cancel && !factory.cancels_on_handle_drop() {
-            Outcome::Skipped(
-                "needs a handle whose drop cancels (cancels_on_handle_drop)".to_string(),
-            )
+            let limit = "needs a handle whose drop cancels (cancels_on_handle_drop)";
+            match config.excuse_reason(rule) {
+                Some(why) => Outcome::Excused(format!("{why} ({limit})")),
+                None => Outcome::Skipped(limit.to_string()),
+            }
         } else {
             let (factory, cfg) = (Arc::clone(&factory), config.clone());
             run_isolated(rule, config.check_timeout, move || run(&factory, &cfg))
@@ -364,7 +366,7 @@ pub(crate) fn run<F: SubscriberFactory>(factory: F, config: TckConfig) -> Report
     }
     for (rule, name, outcome) in fixed_entries() {
         let outcome = match config.skip_reason(rule) {
-            Some(why) => Outcome::Skipped(why.to_string()),
+            Some(why) => Outcome::Excused(why.to_string()),
             None => outcome,
         };
         report.push(rule, name, outcome);
