@@ -48,6 +48,18 @@ impl Arbiter {
         }
     }
 
+    /// [`set`](Self::set) for the `on_subscribe` of one upstream's subscriber, which
+    /// keeps `attached`: a second `on_subscribe` to the same subscriber is cancelled and
+    /// never used (rule 2.5). False if it was that second one.
+    pub(crate) fn attach(&self, attached: &mut bool, subscription: SharedSubscription) -> bool {
+        if std::mem::replace(attached, true) {
+            subscription.cancel();
+            return false;
+        }
+        self.set(subscription);
+        true
+    }
+
     /// One item delivered downstream.
     pub(crate) fn produced(&self) {
         let mut st = lock(&self.0);

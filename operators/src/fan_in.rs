@@ -1161,7 +1161,14 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for InnerSubscriber<T, E> 
     }
 
     fn on_error(&mut self, error: Error<E>) {
-        let live = self.fan.lock().lane_mut(self.key).is_some();
+        // The lane's subscription ended with this signal: not cancelled (rule 2.3).
+        let live = match self.fan.lock().lane_mut(self.key) {
+            Some(lane) => {
+                lane.upstream = None;
+                true
+            }
+            None => false,
+        };
         if live {
             self.fan.fail(error);
         }
@@ -1357,6 +1364,8 @@ where
 
     fn on_error(&mut self, error: Error<E>) {
         if !std::mem::replace(&mut self.done, true) {
+            // The outer subscription ended with this signal: not cancelled (rule 2.3).
+            self.fan.lock().outer = None;
             self.fan.fail(error);
         }
     }

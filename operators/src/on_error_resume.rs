@@ -69,6 +69,7 @@ where
         arbiter,
         context,
         stage,
+        attached: false,
         _marker: PhantomData,
     });
 }
@@ -79,6 +80,8 @@ struct Primary<S, F, E, P2> {
     arbiter: Arc<Arbiter>,
     context: Context,
     stage: Stage,
+    /// `on_subscribe` came (a second one is cancelled).
+    attached: bool,
     _marker: PhantomData<fn(E) -> P2>,
 }
 
@@ -93,7 +96,7 @@ where
     type Error = E;
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        self.arbiter.set(subscription);
+        self.arbiter.attach(&mut self.attached, subscription);
     }
 
     fn on_next(&mut self, item: P2::Item) {
@@ -120,6 +123,7 @@ where
                 downstream: Some(downstream),
                 arbiter: Arc::clone(&self.arbiter),
                 context: self.context.clone(),
+                attached: false,
             }),
             Err(payload) => downstream.on_error(Error::from_panic(self.stage, payload)),
         }
@@ -141,6 +145,7 @@ struct Fallback<S> {
     downstream: Option<S>,
     arbiter: Arc<Arbiter>,
     context: Context,
+    attached: bool,
 }
 
 impl<S: Subscriber> Subscriber for Fallback<S> {
@@ -148,7 +153,7 @@ impl<S: Subscriber> Subscriber for Fallback<S> {
     type Error = S::Error;
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        self.arbiter.set(subscription);
+        self.arbiter.attach(&mut self.attached, subscription);
     }
 
     fn on_next(&mut self, item: S::Item) {

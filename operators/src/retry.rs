@@ -142,6 +142,7 @@ where
                 publisher.subscribe(RetrySubscriber {
                     shared: Arc::clone(shared),
                     downstream: Some(downstream),
+                    attached: false,
                 });
             }
         }
@@ -157,6 +158,8 @@ struct RetrySubscriber<P, S, Pol> {
     shared: Arc<Shared<P, S, Pol>>,
     /// `None` once this subscription terminated (late signals are dropped).
     downstream: Option<S>,
+    /// `on_subscribe` came (a second one is cancelled).
+    attached: bool,
 }
 
 impl<P, S, Pol> Subscriber for RetrySubscriber<P, S, Pol>
@@ -169,7 +172,7 @@ where
     type Error = P::Error;
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        self.shared.arbiter.set(subscription);
+        self.shared.arbiter.attach(&mut self.attached, subscription);
     }
 
     fn on_next(&mut self, item: P::Item) {

@@ -55,6 +55,8 @@ struct Phase<S, N> {
     next: Option<N>,
     first: bool,
     seen: bool,
+    /// `on_subscribe` came (a second one is cancelled).
+    attached: bool,
     context: Context,
 }
 
@@ -67,6 +69,7 @@ impl<S: Subscriber, N> Phase<S, N> {
             next: Some(next),
             first,
             seen: false,
+            attached: false,
         }
     }
 }
@@ -81,7 +84,9 @@ where
     type Error = S::Error;
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        self.arbiter.set(subscription);
+        if !self.arbiter.attach(&mut self.attached, subscription) {
+            return;
+        }
         if std::mem::take(&mut self.first) {
             if let Some(d) = &mut self.downstream {
                 d.on_subscribe(Arc::clone(&self.arbiter) as SharedSubscription);

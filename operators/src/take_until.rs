@@ -84,11 +84,20 @@ struct Shared<S: Subscriber> {
     cancelled: AtomicBool,
 }
 
+/// The side whose terminal signal ends the stream: its subscription is over, and
+/// calling it from inside that signal would break rule 2.3.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Main,
+    Other,
+    Neither,
+}
+
 impl<S: Subscriber> Shared<S> {
-    fn cancel_all(&self) {
+    fn cancel_all(&self, ended: Ended) {
         self.cancelled.store(true, Ordering::SeqCst);
-        for side in [&self.main, &self.other] {
-            if let Some(s) = side.get() {
+        for (side, which) in [(&self.main, Ended::Main), (&self.other, Ended::Other)] {
+            if let (Some(s), true) = (side.get(), which != ended) {
                 s.cancel();
             }
         }
@@ -110,12 +119,12 @@ impl<S: Subscriber> Shared<S> {
 
     /// A terminal signal from either side: cancels both and ends downstream (later, if
     /// downstream is not subscribed yet).
-    fn finish(&self, error: Option<Error<S::Error>>) {
+    fn finish(&self, error: Option<Error<S::Error>>, ended: Ended) {
         let mut gate = lock(&self.gate);
         if gate.done || gate.pending.is_some() {
             return;
         }
-        self.cancel_all();
+        self.cancel_all(ended);
         if gate.subscribed {
             gate.terminate(error);
         } else {
@@ -144,7 +153,7 @@ where
 
     fn cancel(&self) {
         if let Some(shared) = self.0.upgrade() {
-            shared.cancel_all();
+            shared.cancel_all(Ended::Neither);
         }
     }
 }
@@ -194,11 +203,11 @@ where
     }
 
     fn on_error(&mut self, error: Error<S::Error>) {
-        self.shared.finish(Some(error));
+        self.shared.finish(Some(error), Ended::Main);
     }
 
     fn on_complete(&mut self) {
-        self.shared.finish(None);
+        self.shared.finish(None, Ended::Main);
     }
 
     fn context(&self) -> Context {
@@ -233,15 +242,15 @@ where
     }
 
     fn on_next(&mut self, _item: U) {
-        self.shared.finish(None);
+        self.shared.finish(None, Ended::Neither);
     }
 
     fn on_error(&mut self, error: Error<S::Error>) {
-        self.shared.finish(Some(error));
+        self.shared.finish(Some(error), Ended::Other);
     }
 
     fn on_complete(&mut self) {
-        self.shared.finish(None);
+        self.shared.finish(None, Ended::Other);
     }
 
     fn context(&self) -> Context {
