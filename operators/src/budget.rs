@@ -1,5 +1,6 @@
-//! `Budget`: a pool of in-transit units shared by many pipelines (global backpressure),
-//! with fair (FIFO, round-robin) hand-out and an emergency stop.
+//! `Budget`: a pool of units shared by many pipelines (global backpressure): items in
+//! transit (`within_budget`) or work in progress (async stages with permits), with fair
+//! (FIFO) hand-out and an emergency stop.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -11,22 +12,39 @@ use spillway_core::ConfigError;
 use crate::support;
 
 /// The stage name of [`within_budget`](crate::OperatorExt::within_budget), used in its
-/// errors.
+/// errors, and in the emergency stop's error of every stage taking units from a budget.
 pub(crate) const STAGE: &str = "budget";
 
-/// A budget of in-transit items shared by every pipeline that uses it through
-/// [`within_budget`](crate::OperatorExt::within_budget): the Rust counterpart of the seed
-/// document's *global backpressure* ("coordinate across multiple streams") and its
-/// `emergencyStop()`.
+/// A pool of units shared by many pipelines: the Rust counterpart of the seed document's
+/// *global backpressure* ("coordinate across multiple streams") and its `emergencyStop()`.
+/// What a unit bounds depends on the stage that takes it:
 ///
-/// A unit is taken when a stage requests an item from its upstream and returned when
-/// that item is delivered downstream (or when it can no longer arrive: completion,
-/// cancellation, failure). So at any moment the items requested-but-not-yet-delivered
-/// across **all** pipelines sharing the budget never exceed its capacity.
+/// * [`within_budget`](crate::OperatorExt::within_budget): **items in transit** through
+///   that stage. A unit is taken when the stage requests an item from its upstream and
+///   returned when that item is delivered downstream (or can no longer arrive:
+///   completion, cancellation, failure). It bounds the items *it* asked for, not the work
+///   above it: three `map_async(4)` stages above a `within_budget` of 2 still run 12
+///   futures at once.
+/// * An async stage with permits ([`MapAsync::permits_from`](crate::MapAsync::permits_from),
+///   and likewise on `map_async_unordered`, `then`, `try_map_async`): **work in
+///   progress**. Each future holds one unit from its creation until its result has been
+///   delivered downstream, so the futures started and not yet delivered, across every
+///   pipeline sharing the budget, never exceed the capacity.
+/// * The weighted form ([`MapAsync::permits_from_weighted`](crate::MapAsync::permits_from_weighted)):
+///   **weighted work in progress** (bytes, cost). Each future holds `weigh(&item)` units
+///   (at least one) over the same span.
 ///
-/// Fairness: a pipeline that wants units while none are free joins a FIFO queue of
-/// waiters; returned units are handed out round-robin, one unit per waiter per turn, and
-/// a newcomer never overtakes a waiting pipeline.
+/// One pool serves all three: [`stats`](Self::stats) counts every unit in use, whoever
+/// holds it. For a budgeted `for_each_async`, end the pipeline with
+/// `.map_async_unordered(n, f)?.permits_from(&budget).for_each(drop)`: each future then
+/// holds its unit until it completes.
+///
+/// Fairness: a stage that wants units while none are free joins a FIFO queue of waiters,
+/// and a newcomer never overtakes a waiting stage. `within_budget` stages are served
+/// round-robin, one unit per waiter per turn. An async stage waits for all the units of
+/// its next future at once, strict FIFO as tokio's `Semaphore::acquire_many`: while it
+/// heads the queue it gets every returned unit until it has enough, and nobody behind it
+/// gets any, so a heavy item is never starved by light ones.
 ///
 /// The handle is cheap to clone and can be used from any thread.
 ///
@@ -57,16 +75,18 @@ pub struct Budget {
 pub struct BudgetStats {
     /// The capacity: the most units in use at once.
     pub capacity: u64,
-    /// Units in use now (items requested upstream and not yet delivered downstream,
-    /// plus units granted to a waiting pipeline and not yet picked up).
+    /// Units in use now: items requested upstream and not yet delivered downstream
+    /// (`within_budget`), futures started and not yet delivered (async stages with
+    /// permits), plus units granted to a waiting stage and not yet picked up (an async
+    /// stage keeps the units it was granted until it has all its next future needs).
     pub in_use: u64,
     /// The most units ever in use at once (never above `capacity`).
     pub peak_in_use: u64,
-    /// Pipelines waiting for units now.
+    /// Stages waiting for units now.
     pub waiting: usize,
-    /// Pipelines currently subscribed through the budget.
+    /// Stages currently subscribed through the budget (one per subscription).
     pub active: usize,
-    /// Items delivered downstream by all pipelines, in total.
+    /// Items delivered downstream by all stages, in total (for async stages: results).
     pub passed: u64,
     /// True after [`Budget::emergency_stop`] until [`Budget::resume`].
     pub stopped: bool,
@@ -99,6 +119,11 @@ pub(crate) trait BudgetMember: Send + Sync {
 struct Member {
     /// Units it still wants.
     want: u64,
+    /// Its want is all-or-nothing (the units of one future of an async stage): while it
+    /// heads the queue, it gets every unit returned until it has them all, and nobody
+    /// behind it gets any (strict FIFO, as tokio's `Semaphore::acquire_many`). Otherwise
+    /// (`within_budget`) its want is divisible and served round-robin, one unit a turn.
+    exact: bool,
     /// Units granted while it waited, not yet picked up (counted in `in_use`).
     granted: u64,
     /// In the waiters queue.
@@ -129,7 +154,11 @@ impl State {
         self.peak = self.peak.max(self.in_use);
     }
 
-    /// Hands free units to the waiters, round-robin; returns the members to wake.
+    /// Hands free units to the waiters and returns the members to wake: a divisible want
+    /// gets one unit a turn (round-robin), or all that fits when it is alone in the
+    /// queue; an exact want at the head gets all that fits and keeps the head until it is
+    /// complete (strict FIFO: later waiters, small or not, wait behind it). An exact
+    /// member is woken only once it has all it wants.
     fn distribute(&mut self) -> Woken {
         let mut woken: Woken = Vec::new();
         while self.in_use < self.capacity && !self.stopped {
@@ -145,7 +174,7 @@ impl State {
             }
             let free = self.capacity - self.in_use;
             // Alone in the queue: no one to be fair to, take what fits at once.
-            let n = if self.waiters.is_empty() {
+            let n = if m.exact || self.waiters.is_empty() {
                 m.want.min(free)
             } else {
                 1
@@ -154,11 +183,18 @@ impl State {
             m.granted += n;
             if m.want > 0 {
                 m.queued = true;
-                self.waiters.push_back(id);
+                if m.exact {
+                    // Every free unit went to it: it keeps its place at the head.
+                    self.waiters.push_front(id);
+                } else {
+                    self.waiters.push_back(id);
+                }
             }
-            if let Some(h) = m.hooks.upgrade() {
-                if !woken.iter().any(|(w, _)| *w == id) {
-                    woken.push((id, h));
+            if !m.exact || m.want == 0 {
+                if let Some(h) = m.hooks.upgrade() {
+                    if !woken.iter().any(|(w, _)| *w == id) {
+                        woken.push((id, h));
+                    }
                 }
             }
             self.take(n);
@@ -225,12 +261,36 @@ impl Budget {
         }
     }
 
-    /// Stops every participating pipeline: each is cancelled upstream, its buffered items
-    /// are dropped as [`DropReason::Discarded`](crate::DropReason::Discarded), its units
-    /// are returned, and its subscriber receives
+    /// Stops every participating pipeline: each stage taking units from the budget is
+    /// cancelled upstream, and its subscriber receives
     /// `Error::Rejected { stage: "budget", reason: "emergency stop" }` at once (even
-    /// without demand). Until [`resume`](Self::resume), pipelines subscribing through the
-    /// budget fail the same way at subscription.
+    /// without demand). A `within_budget` stage drops its buffered items as
+    /// [`DropReason::Discarded`](crate::DropReason::Discarded) and returns its units
+    /// here; an async stage with permits drops its running futures and waiting items, and
+    /// returns its units, in its next pass, which this call schedules (on the pipeline's
+    /// driver or executor: it never runs pipeline code here). No unit is handed out until
+    /// [`resume`](Self::resume), and pipelines subscribing through the budget meanwhile
+    /// fail the same way at subscription.
+    ///
+    /// ```
+    /// use spillway::operators::Budget;
+    /// use spillway::prelude::*;
+    /// use spillway::Error;
+    /// # futures::executor::block_on(async {
+    /// let budget = Budget::new(2)?;
+    /// budget.emergency_stop();
+    /// let stopped = range(0, 3)
+    ///     .map_async(2, |x| async move { x })?
+    ///     .permits_from(&budget)
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(stopped, Err(Error::Rejected { stage: "budget", reason: "emergency stop" }));
+    /// budget.resume();
+    /// let resumed = range(0, 3).map_async(2, |x| async move { x })?.permits_from(&budget);
+    /// assert_eq!(resumed.collect().await, Ok(vec![0, 1, 2]));
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
     pub fn emergency_stop(&self) {
         let members: Vec<Arc<dyn BudgetMember>> = {
             let mut s = self.lock();
@@ -259,7 +319,7 @@ impl Budget {
     }
 
     /// Lets pipelines subscribe through the budget again after an emergency stop (the
-    /// stopped pipelines stay failed).
+    /// stopped pipelines stay failed), and hands out units again.
     pub fn resume(&self) {
         self.lock().stopped = false;
     }
@@ -278,6 +338,7 @@ impl Budget {
             id,
             Member {
                 want: 0,
+                exact: false,
                 granted: 0,
                 queued: false,
                 hooks,
@@ -311,6 +372,43 @@ impl Budget {
             (woken, got)
         };
         let (woken, got) = woken;
+        wake_all(woken);
+        got
+    }
+
+    /// The stage needs `need` units at once (one future's): true if it has them now (its
+    /// earlier grants, topped up with free units if nobody waits ahead of it), and they
+    /// are its own from now on. Otherwise it waits in line (holding what it was granted
+    /// so far, counted in use) and is woken once it has them all; it calls again then.
+    /// `need` must not exceed the capacity. Everything happens under the budget's lock,
+    /// so a grant made between this call's "not enough" and the wait is never lost.
+    pub(crate) fn acquire_exact(&self, id: u64, need: u64) -> bool {
+        let (woken, got) = {
+            let mut s = self.lock();
+            let stopped = s.stopped;
+            let Some(m) = s.members.get_mut(&id) else {
+                return false;
+            };
+            if stopped {
+                return false; // the stage is being failed
+            }
+            m.exact = true;
+            m.want = need.saturating_sub(m.granted);
+            if m.want > 0 && !m.queued {
+                m.queued = true;
+                s.waiters.push_back(id);
+            }
+            let mut woken = s.distribute();
+            woken.retain(|(w, _)| *w != id);
+            let got = match s.members.get_mut(&id) {
+                Some(m) if m.granted >= need => {
+                    m.granted -= need;
+                    true
+                }
+                _ => false,
+            };
+            (woken, got)
+        };
         wake_all(woken);
         got
     }

@@ -13,6 +13,7 @@ mod batch_while_busy;
 mod batching;
 mod bounded;
 mod budget;
+mod budget_permits;
 mod chunks;
 mod chunks_timeout;
 mod chunks_weighted;

@@ -8,6 +8,11 @@
 //!
 //! When upstream fails, the futures in flight finish and their results go out (as demand
 //! allows) before the error, unless the stage was built with `abort_on_error`.
+//!
+//! With permits from a shared [`Budget`] (`permits_from`, `permits_from_weighted`), a
+//! received item waits, unmapped, until the budget grants its units; `f` then runs on the
+//! drain loop and the future holds the units until its result has been delivered (see
+//! `budget_permits`). Without, `f` runs on the thread that delivers the item.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -15,7 +20,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context as TaskContext, Poll};
 
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
@@ -23,16 +28,19 @@ use spillway_core::{
     ConfigError, Context, Error, Publisher, SharedSubscription, Stage, Subscriber,
 };
 
+use crate::budget::{Budget, BudgetMember};
+use crate::budget_permits::{self, Gate, Permits, WakerSlot};
 use crate::support::{self, DrainSlot, StageName, UpstreamSlot};
 
 const STAGE: &str = "map_async";
 
 /// Publisher for the [`map_async`](crate::OperatorExt::map_async) method.
 #[must_use = "publishers do nothing until subscribed"]
-pub struct MapAsync<P, F> {
+pub struct MapAsync<P: Publisher, F> {
     upstream: P,
     f: F,
     limits: Limits,
+    permits: Option<Permits<P::Item>>,
 }
 
 /// How many items a `map_async`-family stage holds: `concurrency` futures at most, plus up
@@ -68,12 +76,13 @@ impl Limits {
     }
 }
 
-impl<P, F> MapAsync<P, F> {
+impl<P: Publisher, F> MapAsync<P, F> {
     pub(crate) fn new(upstream: P, concurrency: usize, f: F) -> Result<Self, ConfigError> {
         Ok(MapAsync {
             upstream,
             f,
             limits: Limits::new(STAGE, concurrency)?,
+            permits: None,
         })
     }
 
@@ -115,6 +124,122 @@ impl<P, F> MapAsync<P, F> {
         self.limits.abort_on_error = true;
         self
     }
+
+    /// Takes the stage's permits from a shared [`Budget`]: each future holds one unit
+    /// from the moment it is created (`f` is called) until its result has been delivered
+    /// downstream (downstream's `on_next` for it returned), so the futures started and not
+    /// yet delivered, across **every** stage and pipeline sharing the budget, never exceed
+    /// its capacity. Each stage still runs at most `concurrency` futures.
+    ///
+    /// An item received while no unit is free waits, unmapped, in the stage (it counts
+    /// towards `concurrency`, so the stage requests at most `concurrency` items ahead);
+    /// `f` is called on the stage's drain loop once its unit is granted. Stages waiting for
+    /// units are served in FIFO order across pipelines, and items within a stage in arrival
+    /// order. A grant only schedules the stage's next pass (as a future's wake-up does); it
+    /// never runs the stage on the thread that returned the units.
+    ///
+    /// Every unit comes back when the stage completes, fails or is cancelled.
+    /// [`Budget::emergency_stop`] fails the stage at once with `Error::Rejected { stage:
+    /// "budget", reason: "emergency stop" }` (upstream cancelled, running futures dropped);
+    /// a stage subscribing while the budget is stopped fails the same way.
+    ///
+    /// Take a budget's units in one stage per pipeline: two stages of one pipeline that
+    /// share a budget (or a `within_budget` on it below this stage) can wait on each other.
+    /// For weights (bytes, cost) instead of one unit per future, see
+    /// [`permits_from_weighted`](Self::permits_from_weighted).
+    ///
+    /// # Examples
+    /// Two pipelines of 4 concurrent fetches each, at most 3 fetches at once in all:
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use spillway::operators::Budget;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let budget = Budget::new(3)?;
+    /// let (now, peak) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    /// let pipeline = |n: u64| {
+    ///     let (now, peak, done) = (now.clone(), peak.clone(), now.clone());
+    ///     range(0, n)
+    ///         .map_async(4, move |x| {
+    ///             peak.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+    ///             async move { x }
+    ///         })
+    ///         .unwrap()
+    ///         .permits_from(&budget)
+    ///         .map(move |x| {
+    ///             done.fetch_sub(1, Ordering::SeqCst); // delivered
+    ///             x
+    ///         })
+    ///         .count()
+    /// };
+    /// let (a, b) = futures::join!(pipeline(20), pipeline(30));
+    /// assert_eq!((a.unwrap(), b.unwrap()), (20, 30));
+    /// assert!(peak.load(Ordering::SeqCst) <= 3);
+    /// let s = budget.stats();
+    /// assert_eq!((s.in_use, s.active, s.passed), (0, 0, 50));
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn permits_from(mut self, budget: &Budget) -> Self {
+        self.permits = Some(Permits::new(budget));
+        self
+    }
+
+    /// [`permits_from`](Self::permits_from) with weights: each future holds
+    /// `weigh(&item)` units (bytes, cost) from its creation until its result has been
+    /// delivered, so the total weight of the work in progress across every stage sharing
+    /// the budget never exceeds its capacity.
+    ///
+    /// Fairness is strict FIFO, as tokio's `Semaphore::acquire_many`: the stage at the
+    /// head of the budget's queue gets every unit returned until it has all its item
+    /// needs, and later waiters, however light, wait behind it, so a heavy item is never
+    /// starved by light ones. Units it was granted while waiting count as in use.
+    ///
+    /// A weight of 0 counts as 1: every future holds at least one unit, so the budget
+    /// also bounds how many futures run. `weigh` runs on the stage's drain loop, when the
+    /// item is taken in, before any unit is asked for.
+    ///
+    /// # Errors
+    /// An item heavier than the whole budget could never start: the stage cancels
+    /// upstream and fails at once with `Error::Rejected { stage, reason: "item weight
+    /// above the budget's capacity" }` (`stage` is this stage's name). A panic in `weigh`
+    /// fails it with [`Error::Panicked`](spillway_core::Error::Panicked), likewise.
+    ///
+    /// # Examples
+    /// At most 10 bytes being uploaded at once:
+    /// ```
+    /// use spillway::operators::Budget;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let budget = Budget::new(10)?;
+    /// let sizes = from_iter(vec![4u64, 7, 2, 10, 1])
+    ///     .map_async(3, |len| async move { len })?
+    ///     .permits_from_weighted(&budget, |len: &u64| *len)
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(sizes, vec![4, 7, 2, 10, 1]);
+    /// assert!(budget.stats().peak_in_use <= 10);
+    ///
+    /// // 11 bytes can never fit: a typed error, not a hang.
+    /// let too_big = just(11u64)
+    ///     .map_async(1, |len| async move { len })?
+    ///     .permits_from_weighted(&budget, |len: &u64| *len)
+    ///     .collect()
+    ///     .await;
+    /// assert!(matches!(too_big, Err(spillway::Error::Rejected { stage: "map_async", .. })));
+    /// assert_eq!(budget.stats().in_use, 0);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn permits_from_weighted<W>(mut self, budget: &Budget, weigh: W) -> Self
+    where
+        W: Fn(&P::Item) -> u64 + Send + Sync + 'static,
+    {
+        self.permits = Some(Permits::weighted(budget, weigh));
+        self
+    }
 }
 
 struct Named;
@@ -136,15 +261,24 @@ where
     where
         S: Subscriber<Item = Fut::Output, Error = P::Error>,
     {
-        subscribe::<_, _, _, _, Named, _>(self.upstream, self.f, self.limits, true, Ok, subscriber);
+        subscribe::<_, _, _, _, Named, _>(
+            self.upstream,
+            self.f,
+            self.limits,
+            self.permits,
+            true,
+            Ok,
+            subscriber,
+        );
     }
 }
 
-impl<P: fmt::Debug, F> fmt::Debug for MapAsync<P, F> {
+impl<P: Publisher + fmt::Debug, F> fmt::Debug for MapAsync<P, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapAsync")
             .field("upstream", &self.upstream)
             .field("limits", &self.limits)
+            .field("permits", &self.permits)
             .finish_non_exhaustive()
     }
 }
@@ -153,11 +287,13 @@ impl<P: fmt::Debug, F> fmt::Debug for MapAsync<P, F> {
 pub(crate) type Convert<O, R, E> = fn(O) -> Result<R, Error<E>>;
 
 /// Subscribes `subscriber` to `upstream` through an async stage: `f` turns each item into a
-/// future; results go out in input order (`ordered`) or as they finish.
+/// future; results go out in input order (`ordered`) or as they finish. With `permits`,
+/// each future holds its units of the budget from its creation until its delivery.
 pub(crate) fn subscribe<P, F, Fut, R, K, S>(
     upstream: P,
     f: F,
     limits: Limits,
+    permits: Option<Permits<P::Item>>,
     ordered: bool,
     convert: Convert<Fut::Output, R, P::Error>,
     subscriber: S,
@@ -173,6 +309,7 @@ pub(crate) fn subscribe<P, F, Fut, R, K, S>(
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
             incoming: VecDeque::new(),
+            waiting: VecDeque::new(),
             requested: 0,
             end: None,
             upstream_done: false,
@@ -182,32 +319,59 @@ pub(crate) fn subscribe<P, F, Fut, R, K, S>(
         }),
         upstream: UpstreamSlot::default(),
         drain: DrainSlot::default(),
+        waker: WakerSlot::default(),
         limits,
     });
+    // With permits the drain loop calls `f`, once an item's units are granted; without,
+    // the upstream side calls it as each item arrives.
+    let (gate, f, f_upstream) = match permits {
+        None => (None, None, Some(f)),
+        Some(permits) => {
+            let member: Arc<dyn BudgetMember> = shared.clone();
+            let hooks: Weak<dyn BudgetMember> = Arc::downgrade(&member);
+            drop(member);
+            let gate = Gate::join(permits, hooks);
+            if gate.is_none() {
+                // The budget is stopped: fail at once; upstream is never subscribed.
+                let mut inner = shared.lock();
+                inner.failed = Some(budget_permits::stopped());
+                inner.upstream_done = true;
+            }
+            (gate, Some(f), None)
+        }
+    };
+    let subscribe_upstream = !shared.lock().upstream_done;
     drain::start(
-        AsyncSource::<Fut, R, P::Error, K> {
+        AsyncSource::<P::Item, F, Fut, R, P::Error, K> {
             shared: Arc::clone(&shared),
             slots: VecDeque::new(),
             finished: VecDeque::new(),
             running: 0,
             ordered,
             convert,
+            gate,
+            f,
             _stage: PhantomData,
         },
         subscriber,
     );
-    upstream.subscribe(AsyncUpstream::<_, _, _, _, K> {
-        shared,
-        f,
-        context,
-        done: false,
-        _marker: PhantomData,
-    });
+    if subscribe_upstream {
+        upstream.subscribe(AsyncUpstream::<_, _, _, _, K> {
+            shared,
+            f: f_upstream,
+            context,
+            done: false,
+            _marker: PhantomData,
+        });
+    }
 }
 
-struct Inner<Fut, E> {
+struct Inner<T, Fut, E> {
     /// Futures made by the upstream side, not yet taken by the drain.
     incoming: VecDeque<Pin<Box<Fut>>>,
+    /// With permits: items received, not yet taken by the drain (which maps them once
+    /// their units are granted).
+    waiting: VecDeque<T>,
     /// Requested from upstream and not yet received.
     requested: u64,
     /// Upstream's terminal signal, until it goes downstream: it waits for the futures in
@@ -222,48 +386,75 @@ struct Inner<Fut, E> {
     subscribed: bool,
 }
 
-struct Shared<Fut, E> {
-    inner: Mutex<Inner<Fut, E>>,
+struct Shared<T, Fut, E> {
+    inner: Mutex<Inner<T, Fut, E>>,
     upstream: UpstreamSlot,
     drain: DrainSlot,
+    /// With permits: the drain's waker, for the budget's grants and emergency stop.
+    waker: WakerSlot,
     limits: Limits,
 }
 
-impl<Fut, E> Shared<Fut, E> {
-    fn lock(&self) -> MutexGuard<'_, Inner<Fut, E>> {
+impl<T, Fut, E> Shared<T, Fut, E> {
+    fn lock(&self) -> MutexGuard<'_, Inner<T, Fut, E>> {
         support::lock(&self.inner)
     }
 }
 
+/// The budget's hooks (with permits). Both only schedule the stage's next pass.
+impl<T: Send, Fut: Send, E: Send> BudgetMember for Shared<T, Fut, E> {
+    fn wake(&self) {
+        self.waker.wake();
+    }
+
+    fn stop(&self) {
+        {
+            let mut inner = self.lock();
+            if inner.closed || inner.failed.is_some() {
+                return;
+            }
+            inner.failed = Some(budget_permits::stopped());
+        }
+        self.upstream.cancel();
+        self.waker.wake();
+    }
+}
+
+/// A future and the units it holds (0 without permits), then its result and the same.
 enum Slot<Fut, R> {
-    Running(Pin<Box<Fut>>),
-    Ready(R),
+    Running(Pin<Box<Fut>>, u64),
+    Ready(R, u64),
 }
 
 /// The downstream side, run by the drain loop: owns and polls the futures.
-struct AsyncSource<Fut: Future, R, E, K> {
-    shared: Arc<Shared<Fut, E>>,
+struct AsyncSource<T, F, Fut: Future, R, E, K> {
+    shared: Arc<Shared<T, Fut, E>>,
     /// Running futures (and, in ordered mode, results waiting behind an earlier future).
     slots: VecDeque<Slot<Fut, R>>,
-    /// Unordered mode: finished results, in completion order.
-    finished: VecDeque<R>,
+    /// Unordered mode: finished results, in completion order, with their units.
+    finished: VecDeque<(R, u64)>,
     running: usize,
     ordered: bool,
     convert: Convert<Fut::Output, R, E>,
+    /// With permits: the items waiting for units and the units held (returned on drop).
+    gate: Option<Gate<T>>,
+    /// With permits: `f`, called here once an item's units are granted.
+    f: Option<F>,
     _stage: PhantomData<fn() -> K>,
 }
 
-impl<Fut, R, E, K> AsyncSource<Fut, R, E, K>
+impl<T, F, Fut, R, E, K> AsyncSource<T, F, Fut, R, E, K>
 where
+    F: FnMut(T) -> Fut,
     Fut: Future,
     K: StageName,
 {
-    /// Takes a finished result that may go out now.
-    fn take_ready(&mut self) -> Option<R> {
+    /// Takes a finished result that may go out now, with the units it holds.
+    fn take_ready(&mut self) -> Option<(R, u64)> {
         if self.ordered {
-            if matches!(self.slots.front(), Some(Slot::Ready(_))) {
-                if let Some(Slot::Ready(r)) = self.slots.pop_front() {
-                    return Some(r);
+            if matches!(self.slots.front(), Some(Slot::Ready(..))) {
+                if let Some(Slot::Ready(r, units)) = self.slots.pop_front() {
+                    return Some((r, units));
                 }
             }
             None
@@ -274,26 +465,54 @@ where
 
     /// Under one lock: a failure to deliver at once (the upstream side's own, a panic in
     /// `f` or a protocol violation, or upstream's error when the stage aborts on errors),
-    /// else adopts the futures the upstream side made.
+    /// else adopts the futures the upstream side made, or, with permits, the items it
+    /// received (weighed here, after the lock).
     fn adopt(&mut self) -> Option<Error<E>> {
-        let mut inner = self.shared.lock();
-        if let Some(e) = Self::failure(&mut inner, self.shared.limits) {
-            return Some(e);
+        let received = {
+            let mut inner = self.shared.lock();
+            if let Some(e) = Self::failure(&mut inner, self.shared.limits) {
+                return Some(e);
+            }
+            self.running += inner.incoming.len();
+            self.slots
+                .extend(inner.incoming.drain(..).map(|fut| Slot::Running(fut, 0)));
+            std::mem::take(&mut inner.waiting)
+        };
+        let gate = self.gate.as_mut()?;
+        for item in received {
+            if let Err(e) = gate.push(item, K::STAGE) {
+                return Some(e);
+            }
         }
-        self.running += inner.incoming.len();
-        self.slots
-            .extend(inner.incoming.drain(..).map(Slot::Running));
         None
+    }
+
+    /// With permits: maps the waiting items whose units are granted, in arrival order.
+    fn start_granted(&mut self) -> Result<(), Error<E>> {
+        let (Some(gate), Some(f)) = (&mut self.gate, &mut self.f) else {
+            return Ok(());
+        };
+        while let Some((item, units)) = gate.next_granted() {
+            match catch_unwind(AssertUnwindSafe(|| f(item))) {
+                Ok(fut) => {
+                    self.slots.push_back(Slot::Running(Box::pin(fut), units));
+                    self.running += 1;
+                }
+                Err(payload) => return Err(Error::from_panic(K::STAGE, payload)),
+            }
+        }
+        Ok(())
     }
 
     /// Polls every running future with the drain's waker.
     fn poll_running(&mut self, cx: &mut TaskContext<'_>) -> Result<(), Error<E>> {
         let mut i = 0;
         while i < self.slots.len() {
-            let Slot::Running(fut) = &mut self.slots[i] else {
+            let Slot::Running(fut, units) = &mut self.slots[i] else {
                 i += 1;
                 continue;
             };
+            let units = *units;
             let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
             match polled {
                 Ok(Poll::Pending) => i += 1,
@@ -301,11 +520,11 @@ where
                     self.running -= 1;
                     let r = (self.convert)(out)?;
                     if self.ordered {
-                        self.slots[i] = Slot::Ready(r);
+                        self.slots[i] = Slot::Ready(r, units);
                         i += 1;
                     } else {
                         self.slots.remove(i);
-                        self.finished.push_back(r);
+                        self.finished.push_back((r, units));
                     }
                 }
                 Err(payload) => return Err(Error::from_panic(K::STAGE, payload)),
@@ -317,17 +536,30 @@ where
     /// True if a finished result may go out now.
     fn has_ready(&self) -> bool {
         if self.ordered {
-            matches!(self.slots.front(), Some(Slot::Ready(_)))
+            matches!(self.slots.front(), Some(Slot::Ready(..)))
         } else {
             !self.finished.is_empty()
         }
     }
 
     /// One step, with two lock acquisitions in all: adopts the new futures (or finds a
-    /// failure), polls the running ones if `poll`, then works out what to request from
-    /// upstream (sent after the lock) and the failure or end to deliver, if any.
+    /// failure), starts the items whose units are granted (with permits), polls the
+    /// running futures if `poll`, then works out what to request from upstream (sent after
+    /// the lock) and the failure or end to deliver, if any.
+    ///
+    /// With permits it first keeps the drain's waker for the budget (before asking for
+    /// units, so that a grant after a refusal wakes it) and returns the units of the
+    /// results delivered since the last step, before asking for more: waiting stages are
+    /// served first.
     fn step(&mut self, cx: &mut TaskContext<'_>, poll: bool) -> Option<Pulled<R, E>> {
+        if let Some(gate) = &mut self.gate {
+            self.shared.waker.register(cx.waker());
+            gate.settle();
+        }
         if let Some(e) = self.adopt() {
+            return Some(Pulled::Error(e));
+        }
+        if let Err(e) = self.start_granted() {
             return Some(Pulled::Error(e));
         }
         if poll {
@@ -347,12 +579,13 @@ where
     /// What the free slots allow to request from upstream (and counts it as requested):
     /// never more than `concurrency` requested-or-running, never more than
     /// `concurrency + queue` held in all.
-    fn refill_amount(&self, inner: &mut Inner<Fut, E>) -> u64 {
+    fn refill_amount(&self, inner: &mut Inner<T, Fut, E>) -> u64 {
         let limits = self.shared.limits;
         if !inner.subscribed || inner.upstream_done || inner.closed || inner.failed.is_some() {
             return 0;
         }
-        let in_flight = inner.requested + (inner.incoming.len() + self.running) as u64;
+        let in_flight = inner.requested
+            + (inner.incoming.len() + inner.waiting.len() + self.waiting() + self.running) as u64;
         let ready = (self.slots.len() - self.running + self.finished.len()) as u64;
         let n = (limits.concurrency as u64)
             .saturating_sub(in_flight)
@@ -363,7 +596,7 @@ where
 
     /// A failure to deliver at once: the upstream side's own (a panic in `f`, a protocol
     /// violation), or upstream's error when the stage aborts on errors.
-    fn failure(inner: &mut Inner<Fut, E>, limits: Limits) -> Option<Error<E>> {
+    fn failure(inner: &mut Inner<T, Fut, E>, limits: Limits) -> Option<Error<E>> {
         if let Some(e) = inner.failed.take() {
             return Some(e);
         }
@@ -378,12 +611,14 @@ where
     /// A failure to deliver at once, or upstream's terminal signal once every future
     /// finished and every result went out: completion, or upstream's error after the work
     /// that was in flight.
-    fn end(&self, inner: &mut Inner<Fut, E>) -> Option<Pulled<R, E>> {
+    fn end(&self, inner: &mut Inner<T, Fut, E>) -> Option<Pulled<R, E>> {
         if let Some(e) = Self::failure(inner, self.shared.limits) {
             return Some(Pulled::Error(e));
         }
         let drained = inner.end.is_some()
             && inner.incoming.is_empty()
+            && inner.waiting.is_empty()
+            && self.waiting() == 0
             && self.slots.is_empty()
             && self.finished.is_empty();
         if !drained {
@@ -395,10 +630,17 @@ where
             None => None,
         }
     }
+
+    /// With permits: the items waiting for their units.
+    fn waiting(&self) -> usize {
+        self.gate.as_ref().map_or(0, Gate::waiting)
+    }
 }
 
-impl<Fut, R, E, K> Source for AsyncSource<Fut, R, E, K>
+impl<T, F, Fut, R, E, K> Source for AsyncSource<T, F, Fut, R, E, K>
 where
+    T: Send + 'static,
+    F: FnMut(T) -> Fut + Send + 'static,
     Fut: Future + Send + 'static,
     R: Send + 'static,
     E: Send + 'static,
@@ -419,7 +661,15 @@ where
         if let Some(end) = self.step(cx, poll) {
             return end;
         }
-        self.take_ready().map_or(Pulled::Pending, Pulled::Item)
+        match self.take_ready() {
+            Some((r, units)) => {
+                if let Some(gate) = &mut self.gate {
+                    gate.delivered(units);
+                }
+                Pulled::Item(r)
+            }
+            None => Pulled::Pending,
+        }
     }
 
     fn poll_end(&mut self, cx: &mut TaskContext<'_>) -> Option<Pulled<R, E>> {
@@ -428,15 +678,20 @@ where
     }
 }
 
-impl<Fut: Future, R, E, K> Drop for AsyncSource<Fut, R, E, K> {
+impl<T, F, Fut: Future, R, E, K> Drop for AsyncSource<T, F, Fut, R, E, K> {
     fn drop(&mut self) {
-        // Cancelled or terminated: stop upstream; the futures are dropped with `slots`.
-        let (upstream_done, incoming) = {
+        // Cancelled or terminated: stop upstream; the futures are dropped with `slots`,
+        // and the gate returns every unit it holds.
+        let (upstream_done, incoming, waiting) = {
             let mut inner = self.shared.lock();
             inner.closed = true;
-            (inner.upstream_done, std::mem::take(&mut inner.incoming))
+            (
+                inner.upstream_done,
+                std::mem::take(&mut inner.incoming),
+                std::mem::take(&mut inner.waiting),
+            )
         };
-        drop(incoming);
+        drop((incoming, waiting));
         if !upstream_done {
             self.shared.upstream.cancel();
         }
@@ -444,10 +699,11 @@ impl<Fut: Future, R, E, K> Drop for AsyncSource<Fut, R, E, K> {
 }
 
 /// The upstream side: turns each item into a future (calling `f` on the thread that
-/// delivers the item) and hands it to the drain.
+/// delivers the item) and hands it to the drain; with permits (`f` is `None`), hands the
+/// item itself to the drain, which maps it once its units are granted.
 struct AsyncUpstream<T, Fut, F, E, K> {
-    shared: Arc<Shared<Fut, E>>,
-    f: F,
+    shared: Arc<Shared<T, Fut, E>>,
+    f: Option<F>,
     context: Context,
     done: bool,
     _marker: PhantomData<fn(T) -> K>,
@@ -516,7 +772,18 @@ where
                 });
             }
         }
-        let f = &mut self.f;
+        let Some(f) = &mut self.f else {
+            // Permits: the item waits for its units, unmapped. Counted as requested until
+            // queued, as a future is below.
+            let mut inner = self.shared.lock();
+            inner.requested -= 1;
+            if !inner.closed {
+                inner.waiting.push_back(item);
+            }
+            drop(inner);
+            self.shared.drain.signal();
+            return;
+        };
         match catch_unwind(AssertUnwindSafe(|| f(item))) {
             Ok(fut) => {
                 // The item stays counted as requested until its future is queued, so the

@@ -5,6 +5,8 @@ use std::future::Future;
 
 use spillway_core::{Publisher, Stage, Subscriber};
 
+use crate::budget::Budget;
+use crate::budget_permits::Permits;
 use crate::map_async::{self, Limits};
 use crate::support::StageName;
 
@@ -12,17 +14,19 @@ const STAGE: &str = "then";
 
 /// Publisher for the [`then`](crate::OperatorExt::then) method.
 #[must_use = "publishers do nothing until subscribed"]
-pub struct Then<P, F> {
+pub struct Then<P: Publisher, F> {
     upstream: P,
     f: F,
+    permits: Option<Permits<P::Item>>,
     abort_on_error: bool,
 }
 
-impl<P, F> Then<P, F> {
+impl<P: Publisher, F> Then<P, F> {
     pub(crate) fn new(upstream: P, f: F) -> Self {
         Then {
             upstream,
             f,
+            permits: None,
             abort_on_error: false,
         }
     }
@@ -32,6 +36,56 @@ impl<P, F> Then<P, F> {
     /// [`MapAsync::abort_on_error`](crate::MapAsync::abort_on_error) shows.
     pub fn abort_on_error(mut self) -> Self {
         self.abort_on_error = true;
+        self
+    }
+
+    /// Takes the stage's permits from a shared [`Budget`]: its one future at a time holds
+    /// one unit from its creation until its result has been delivered downstream, as
+    /// [`MapAsync::permits_from`](crate::MapAsync::permits_from) describes.
+    ///
+    /// ```
+    /// use spillway::operators::Budget;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let budget = Budget::new(1)?;
+    /// let a = range(0, 5).then(|x| async move { x }).permits_from(&budget).count();
+    /// let b = range(0, 5).then(|x| async move { x }).permits_from(&budget).count();
+    /// let (a, b) = futures::join!(a, b);
+    /// assert_eq!((a.unwrap(), b.unwrap()), (5, 5));
+    /// assert_eq!(budget.stats().peak_in_use, 1); // one future at a time, in all
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn permits_from(mut self, budget: &Budget) -> Self {
+        self.permits = Some(Permits::new(budget));
+        self
+    }
+
+    /// Takes `weigh(&item)` units for each future from a shared [`Budget`], as
+    /// [`MapAsync::permits_from_weighted`](crate::MapAsync::permits_from_weighted)
+    /// describes.
+    ///
+    /// ```
+    /// use spillway::operators::Budget;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let budget = Budget::new(3)?;
+    /// let out = from_iter(vec![1u64, 3, 2])
+    ///     .then(|x| async move { x })
+    ///     .permits_from_weighted(&budget, |x: &u64| *x)
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 3, 2]);
+    /// assert_eq!(budget.stats().peak_in_use, 3);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn permits_from_weighted<W>(mut self, budget: &Budget, weigh: W) -> Self
+    where
+        W: Fn(&P::Item) -> u64 + Send + Sync + 'static,
+    {
+        self.permits = Some(Permits::weighted(budget, weigh));
         self
     }
 }
@@ -61,6 +115,7 @@ where
             self.upstream,
             self.f,
             limits,
+            self.permits,
             true,
             Ok,
             subscriber,
@@ -68,10 +123,11 @@ where
     }
 }
 
-impl<P: fmt::Debug, F> fmt::Debug for Then<P, F> {
+impl<P: Publisher + fmt::Debug, F> fmt::Debug for Then<P, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Then")
             .field("upstream", &self.upstream)
+            .field("permits", &self.permits)
             .finish_non_exhaustive()
     }
 }

@@ -5,6 +5,8 @@ use std::future::Future;
 
 use spillway_core::{ConfigError, Error, Publisher, Stage, Subscriber};
 
+use crate::budget::Budget;
+use crate::budget_permits::Permits;
 use crate::map_async::{self, Limits};
 use crate::support::StageName;
 
@@ -12,17 +14,19 @@ const STAGE: &str = "try_map_async";
 
 /// Publisher for the [`try_map_async`](crate::OperatorExt::try_map_async) method.
 #[must_use = "publishers do nothing until subscribed"]
-pub struct TryMapAsync<P, F> {
+pub struct TryMapAsync<P: Publisher, F> {
     upstream: P,
     f: F,
+    permits: Option<Permits<P::Item>>,
     limits: Limits,
 }
 
-impl<P, F> TryMapAsync<P, F> {
+impl<P: Publisher, F> TryMapAsync<P, F> {
     pub(crate) fn new(upstream: P, concurrency: usize, f: F) -> Result<Self, ConfigError> {
         Ok(TryMapAsync {
             upstream,
             f,
+            permits: None,
             limits: Limits::new(STAGE, concurrency)?,
         })
     }
@@ -38,6 +42,60 @@ impl<P, F> TryMapAsync<P, F> {
     /// [`MapAsync::abort_on_error`](crate::MapAsync::abort_on_error) shows.
     pub fn abort_on_error(mut self) -> Self {
         self.limits.abort_on_error = true;
+        self
+    }
+
+    /// Takes the stage's permits from a shared [`Budget`]: each future holds one unit from
+    /// its creation until its result has been delivered downstream, as
+    /// [`MapAsync::permits_from`](crate::MapAsync::permits_from) describes. The first
+    /// `Err` fails the stage and every unit goes back.
+    ///
+    /// ```
+    /// use spillway::operators::Budget;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let budget = Budget::new(2)?;
+    /// let out = from_try_stream(futures::stream::iter((1..5).map(Ok::<u64, String>)))
+    ///     .try_map_async(3, |x| async move {
+    ///         if x == 3 { Err("bad".to_string()) } else { Ok(x) }
+    ///     })?
+    ///     .permits_from(&budget)
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(out, Err(spillway::Error::User("bad".to_string())));
+    /// assert_eq!(budget.stats().in_use, 0);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn permits_from(mut self, budget: &Budget) -> Self {
+        self.permits = Some(Permits::new(budget));
+        self
+    }
+
+    /// Takes `weigh(&item)` units per future from a shared [`Budget`], as
+    /// [`MapAsync::permits_from_weighted`](crate::MapAsync::permits_from_weighted)
+    /// describes.
+    ///
+    /// ```
+    /// use spillway::operators::Budget;
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let budget = Budget::new(5)?;
+    /// let out = from_try_stream(futures::stream::iter((1..5).map(Ok::<u64, String>)))
+    ///     .try_map_async(2, |x| async move { Ok(x * 10) })?
+    ///     .permits_from_weighted(&budget, |x: &u64| *x)
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(out, Ok(vec![10, 20, 30, 40]));
+    /// assert!(budget.stats().peak_in_use <= 5);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn permits_from_weighted<W>(mut self, budget: &Budget, weigh: W) -> Self
+    where
+        W: Fn(&P::Item) -> u64 + Send + Sync + 'static,
+    {
+        self.permits = Some(Permits::weighted(budget, weigh));
         self
     }
 }
@@ -65,6 +123,7 @@ where
             self.upstream,
             self.f,
             self.limits,
+            self.permits,
             true,
             |out: Result<R, P::Error>| out.map_err(Error::User),
             subscriber,
@@ -72,10 +131,11 @@ where
     }
 }
 
-impl<P: fmt::Debug, F> fmt::Debug for TryMapAsync<P, F> {
+impl<P: Publisher + fmt::Debug, F> fmt::Debug for TryMapAsync<P, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TryMapAsync")
             .field("upstream", &self.upstream)
+            .field("permits", &self.permits)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }

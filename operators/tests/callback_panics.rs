@@ -16,7 +16,9 @@
 //!   `distinct_until_changed_by_key` and the item's `PartialEq` in
 //!   `distinct_until_changed`, `start_with`'s iterator;
 //! * the mappers and combiners: `map_async`, `map_async_unordered`, `then`,
-//!   `try_map_async`, `flat_map`, `concat_map`, `switch_map`, `combine_latest`;
+//!   `try_map_async`, `flat_map`, `concat_map`, `switch_map`, `combine_latest`; for the
+//!   four async stages also the weigher of `permits_from_weighted`, and `map_async`'s `f`
+//!   with permits (called on the drain loop once the item's units are granted);
 //! * the error handlers: `retry_when`, `on_error_resume`, `on_error_return`, `map_error`;
 //! * the taps: `do_on_next`, `do_on_request`, `do_on_cancel`, `do_on_complete`,
 //!   `do_on_error`, `do_finally`;
@@ -580,6 +582,70 @@ fn cases() -> Vec<Case> {
                 .publisher()
                 .try_map_async(2, |_| -> std::future::Ready<Result<u32, String>> { boom() })
                 .unwrap();
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
+        panics("map_async", "f, with permits", "map_async", || {
+            let tp = tp();
+            let budget = Budget::new(2).unwrap();
+            let op = tp
+                .publisher()
+                .map_async(2, |_| -> std::future::Ready<u32> { boom() })
+                .unwrap()
+                .permits_from(&budget);
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
+        panics("map_async", "weigh", "map_async", || {
+            let tp = tp();
+            let budget = Budget::new(2).unwrap();
+            let op = tp
+                .publisher()
+                .map_async(2, |x| async move { x })
+                .unwrap()
+                .permits_from_weighted(&budget, |_: &u32| -> u64 { boom() });
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
+        panics(
+            "map_async_unordered",
+            "weigh",
+            "map_async_unordered",
+            || {
+                let tp = tp();
+                let budget = Budget::new(2).unwrap();
+                let op = tp
+                    .publisher()
+                    .map_async_unordered(2, |x| async move { x })
+                    .unwrap()
+                    .permits_from_weighted(&budget, |_: &u32| -> u64 { boom() });
+                on_tp(&tp, op, 1, None, |_| {
+                    tp.next(1);
+                })
+            },
+        ),
+        panics("then", "weigh", "then", || {
+            let tp = tp();
+            let budget = Budget::new(2).unwrap();
+            let op = tp
+                .publisher()
+                .then(|x| async move { x })
+                .permits_from_weighted(&budget, |_: &u32| -> u64 { boom() });
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
+        panics("try_map_async", "weigh", "try_map_async", || {
+            let tp = tp();
+            let budget = Budget::new(2).unwrap();
+            let op = tp
+                .publisher()
+                .try_map_async(2, |x| async move { Ok::<u32, String>(x) })
+                .unwrap()
+                .permits_from_weighted(&budget, |_: &u32| -> u64 { boom() });
             on_tp(&tp, op, 1, None, |_| {
                 tp.next(1);
             })
