@@ -1,33 +1,56 @@
-//! Loom models of the [`handoff`](spillway_core::handoff) park / wake-up protocol (the queue of `publish_on`).
+//! The [`handoff`](spillway_core::handoff) park / wake-up protocol (the queue of
+//! `publish_on`), checked two ways by the same scenarios:
 //!
-//! Run with:
-//! `CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
-//!  cargo test -p spillway-core --test loom_handoff --release`
+//! * **loom** (`RUSTFLAGS="--cfg loom"`): every interleaving, exhaustively. Run with
+//!   `CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
+//!   cargo test -p spillway-core --test loom_handoff --release`. Loom cannot see into
+//!   `rtrb`, so under loom the ring is a model of its index protocol (cached indices, one
+//!   `Release` store of the tail per pushed run and of the head per drained run,
+//!   `Acquire` loads); what loom checks is the protocol around it.
+//! * **the production ring** (without `--cfg loom`): the same scenarios on the real `rtrb`
+//!   ring with std threads, many times over (`cargo test`), and under Miri, whose data
+//!   race detector and weak-memory emulation check the ring's own `unsafe` code across
+//!   many schedules: `MIRIFLAGS="-Zmiri-many-seeds=0..16" cargo +nightly miri test -p
+//!   spillway-core --test loom_handoff` (the opt-in `SPILLWAY_MIRI=1` step of `.ci/run`).
 //!
-//! Under loom the ring is a model of the SPSC ring (`rtrb`'s index protocol: cached
-//! indices, one `Release` store of the tail per pushed run and of the head per drained
-//! run, `Acquire` loads); what is checked is the protocol around it: a consumer drains until the ring is empty, then parks; a push
-//! that finds it parked claims the wake-up (`Pushed::Wake`), and the "scheduler" runs the
-//! consumer again for each claimed wake-up. In every interleaving: every item is
-//! delivered exactly once and in order (no lost wake-up), a wake-up is only claimed for
-//! a consumer that parked (never two for one park), and after `close` nothing stays
-//! queued.
-#![cfg(loom)]
+//! In every interleaving: every item is delivered exactly once and in order (no lost
+//! wake-up), a wake-up is only claimed for a consumer that parked (never two for one
+//! park), and after `close` nothing stays queued.
 
 use std::sync::Arc;
 
+#[cfg(loom)]
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+#[cfg(loom)]
 use loom::sync::Mutex;
+#[cfg(loom)]
 use loom::thread;
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+#[cfg(not(loom))]
+use std::sync::Mutex;
+#[cfg(not(loom))]
+use std::thread;
 
 use spillway_core::handoff::{channel, Pushed, Receiver, Sender};
 
+#[cfg(loom)]
 fn model<F: Fn() + Sync + Send + 'static>(f: F) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(2);
     }
     builder.check(f);
+}
+
+/// Without loom: the scenario on the production ring, repeated (once per seed under
+/// Miri, which varies the schedule itself).
+#[cfg(not(loom))]
+fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let runs = if cfg!(miri) { 1 } else { 2_000 };
+    for _ in 0..runs {
+        f();
+    }
 }
 
 /// The consumer's side: what it received, how often it parked and was woken.
