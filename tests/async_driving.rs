@@ -261,11 +261,15 @@ fn source(
     (stream, task_feed)
 }
 
-/// A bound on polls per item that a spin cannot meet: every item may cost a poll that
-/// finds nothing (items from another thread), and every pass a poll that ends it early
-/// (tokio's budget, the pass bound).
+/// A bound on polls that a spin cannot meet. Every poll either yields an item (N) or
+/// ends a pass with `Pending`; a pass starts from a wake-up (at most one per item sent),
+/// from a downstream request (at most one per item), or continues one that hit its pull
+/// bound or tokio's budget (one per 128 pulls). A wake-up that lands while a pass is
+/// still running starts a pass that finds nothing, so a busy machine legitimately
+/// exceeds 2 polls per item (20,936 for 10,000 items was seen under CI load). A pass that
+/// loops on its own wake-ups polls without bound: millions, at 100% CPU.
 fn assert_no_spin(name: &str, exec: Exec, feed: Feed, what: &str, polls: u64) {
-    let bound = 2 * N + 200;
+    let bound = 3 * N + N / 128 + 200;
     assert!(
         polls <= bound,
         "{name} under {exec:?} ({feed:?}): {what} polled {polls} times for {N} items \

@@ -1110,7 +1110,9 @@ pub trait OperatorExt: Publisher + Sized {
     /// pipeline that ends in a plain subscriber uses the executor named with
     /// [`poll_on`](Self::poll_on), or else tokio's runtime (inside one) or the shared timer
     /// thread. A waker only schedules: nothing runs on the waking thread. `f` runs on the
-    /// thread that delivers the item. Completion waits for every future. **An upstream
+    /// thread that delivers the item (with
+    /// [`permits_from`](crate::MapAsync::permits_from), on the stage's drain loop once the
+    /// item's units are granted). Completion waits for every future. **An upstream
     /// error waits too**: the futures in flight finish and their results go out (as
     /// downstream demand allows) before the error;
     /// [`abort_on_error`](crate::MapAsync::abort_on_error) drops them and fails at once
