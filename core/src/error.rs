@@ -197,10 +197,27 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
     }
 }
 
+/// `Error::User(e)` is transparent: it displays as `e` and its `source` is `e`'s own, so
+/// an error chain (anyhow's `{:#}`, `Report`s) names `e` once, not twice. The
+/// flow-control variants have no source.
+///
+/// So a pipeline's result composes with `?`: into `anyhow::Error`, into a `thiserror`
+/// enum with `#[from] spillway::Error<MyError>`, into `Box<dyn std::error::Error>`.
+///
+/// ```
+/// use std::error::Error as _;
+/// use spillway_core::Error;
+/// let io = std::io::Error::new(std::io::ErrorKind::Other, "disk on fire");
+/// let e: Error<std::io::Error> = Error::User(io);
+/// assert_eq!(e.to_string(), "disk on fire");
+/// assert!(e.source().is_none()); // the io error has no source of its own
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+/// assert_eq!(boxed.to_string(), "disk on fire");
+/// ```
 impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::User(e) => Some(e),
+            Error::User(e) => e.source(),
             _ => None,
         }
     }
