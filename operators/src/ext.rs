@@ -1579,6 +1579,96 @@ pub trait OperatorExt: Publisher + Sized {
         crate::FilterMap::new(self, f)
     }
 
+    /// Transforms each item with a fallible `f`: `Ok` items go on, the first `Err`
+    /// cancels upstream and fails the stream with `Error::User(e)` (the items before it
+    /// were delivered). The synchronous counterpart of
+    /// [`try_map_async`](Self::try_map_async); `f`'s error is the pipeline's error type
+    /// (set it on an infallible source with [`map_error`](Self::map_error), or start from
+    /// [`from_try_stream`](spillway_core::from_try_stream)).
+    ///
+    /// Demand: unchanged, every request is forwarded. A panic in `f` cancels upstream and
+    /// fails with [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:     -1-2-x-4-|
+    /// try_map(n):   -1-2-#       # = Error::User(the parse error)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway::Error;
+    /// # futures::executor::block_on(async {
+    /// let lines = from_try_stream(futures::stream::iter(
+    ///     ["1", "2", "x", "4"].map(Ok::<_, String>),
+    /// ));
+    /// let parsed = lines.try_map(|l| l.parse::<u32>().map_err(|e| format!("{l:?}: {e}")));
+    /// let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let result = parsed.do_on_next(move |x| log.lock().unwrap().push(*x)).collect().await;
+    /// assert_eq!(*seen.lock().unwrap(), vec![1, 2]); // delivered before the error
+    /// assert_eq!(result, Err(Error::User("\"x\": invalid digit found in string".to_string())));
+    /// # });
+    /// ```
+    fn try_map<R, F>(self, f: F) -> crate::TryMap<Self, F>
+    where
+        F: FnMut(Self::Item) -> Result<R, Self::Error> + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::TryMap::new(self, f)
+    }
+
+    /// Keeps the items a fallible `predicate` accepts; the first `Err` cancels upstream
+    /// and fails the stream with `Error::User(e)`.
+    ///
+    /// Demand: as [`filter`](Self::filter): a rejected item uses no demand. A panic in
+    /// `predicate` cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway::Error;
+    /// # futures::executor::block_on(async {
+    /// let checked = from_try_stream(futures::stream::iter([1, 2, 3, 99, 4].map(Ok::<u32, &str>)))
+    ///     .try_filter(|x| if *x > 10 { Err("out of range") } else { Ok(x % 2 == 1) });
+    /// assert_eq!(checked.collect().await, Err(Error::User("out of range")));
+    /// # });
+    /// ```
+    fn try_filter<F>(self, predicate: F) -> crate::TryFilter<Self, F>
+    where
+        F: FnMut(&Self::Item) -> Result<bool, Self::Error> + Send + 'static,
+    {
+        crate::TryFilter::new(self, predicate)
+    }
+
+    /// Transforms each item with a fallible `f` and keeps the `Ok(Some)` results; the
+    /// first `Err` cancels upstream and fails the stream with `Error::User(e)`.
+    ///
+    /// Demand: as [`filter_map`](Self::filter_map). A panic in `f` cancels upstream and
+    /// fails with [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// // Blank lines are skipped, numbers parsed, anything else is an error.
+    /// let lines = from_try_stream(futures::stream::iter(["7", "", "8"].map(Ok::<_, String>)));
+    /// let numbers = lines.try_filter_map(|l| match l.trim() {
+    ///     "" => Ok(None),
+    ///     t => t.parse::<u32>().map(Some).map_err(|e| e.to_string()),
+    /// });
+    /// assert_eq!(numbers.collect().await.unwrap(), vec![7, 8]);
+    /// # });
+    /// ```
+    fn try_filter_map<R, F>(self, f: F) -> crate::TryFilterMap<Self, F>
+    where
+        F: FnMut(Self::Item) -> Result<Option<R>, Self::Error> + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::TryFilterMap::new(self, f)
+    }
+
     /// Maps each item to an iterator and emits the iterators' items in order.
     ///
     /// Demand: requests **one** upstream item at a time, and only when the current

@@ -1,6 +1,6 @@
 //! The shared engine of the synchronous, item-by-item operators (`filter_map`, `scan`,
-//! `take`, `take_while`, `skip`, `skip_while`, `distinct_until_changed`, `reduce` and
-//! the `do_on_*` taps): each operator is a small [`Logic`]; this file does the rest —
+//! `take`, `take_while`, `skip`, `skip_while`, `distinct_until_changed`, `reduce`, the
+//! fallible `try_map` / `try_filter` / `try_filter_map` and the `do_on_*` taps): each operator is a small [`Logic`]; this file does the rest —
 //! the demand policy of the subscription downstream sees, the `try_on_next` protocol,
 //! replacement requests for discarded items, panics in user code, early completion
 //! with upstream cancellation, and ignoring late signals.
@@ -23,6 +23,9 @@ pub(crate) enum Step<R> {
     Skip,
     /// Deliver it, then cancel upstream and complete (the n-th item of `take(n)`).
     Last(R),
+    /// Discard it, cancel upstream and fail with the error the logic holds
+    /// ([`Logic::failure`]): the `try_*` stages at the first `Err`.
+    Fail,
     /// Discard it, cancel upstream and complete (`take_while` at the first `false`).
     Stop,
 }
@@ -66,6 +69,10 @@ pub(crate) trait Logic<T, E>: Send + 'static {
         false
     }
     fn next(&mut self, item: T) -> Step<Self::Out>;
+    /// The user error behind a [`Step::Fail`], taken once.
+    fn failure(&mut self) -> Option<E> {
+        None
+    }
     /// Upstream completed: an item to deliver before completing (`reduce`).
     fn complete(&mut self) -> Option<Self::Out> {
         None
@@ -298,6 +305,17 @@ where
             }
             Ok(Step::Stop) => {
                 self.finish(None);
+                true
+            }
+            Ok(Step::Fail) => {
+                let error = match self.logic.failure() {
+                    Some(e) => Error::User(e),
+                    None => Error::ProtocolViolation {
+                        stage: L::STAGE,
+                        what: "a failing step without its error (a bug of this stage)",
+                    },
+                };
+                self.finish(Some(error));
                 true
             }
             Err(payload) => {

@@ -461,6 +461,33 @@ fn cases() -> Vec<Case> {
                 tp.next(1);
             })
         }),
+        panics("try_map", "f", "try_map", || {
+            let tp = tp();
+            let op = tp
+                .publisher()
+                .try_map(|_| -> Result<u32, String> { boom() });
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
+        panics("try_filter", "predicate", "try_filter", || {
+            let tp = tp();
+            let op = tp
+                .publisher()
+                .try_filter(|_| -> Result<bool, String> { boom() });
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
+        panics("try_filter_map", "f", "try_filter_map", || {
+            let tp = tp();
+            let op = tp
+                .publisher()
+                .try_filter_map(|_| -> Result<Option<u32>, String> { boom() });
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
         panics("flat_map_iter", "f", "flat_map_iter", || {
             let tp = tp();
             let op = tp.publisher().flat_map_iter(|_| -> Vec<u32> { boom() });

@@ -660,6 +660,24 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.filter_map(|x| (x % 2 == 0).then_some(x / 2))),
         ),
         case(
+            "try_map",
+            factory(|n| src(n, same).try_map(|x| Ok(x + 1))),
+            sync(),
+            input(|up: Up| up.try_map(|x| if x < 1000 { Ok(x) } else { Err("big".into()) })),
+        ),
+        case(
+            "try_filter",
+            factory(|n| src(n, |n| 2 * n).try_filter(|x| Ok(x % 2 == 0))),
+            sync(),
+            input(|up: Up| up.try_filter(|x| Ok(x % 2 == 0))),
+        ),
+        case(
+            "try_filter_map",
+            factory(|n| src(n, |n| 2 * n).try_filter_map(|x| Ok((x % 2 == 0).then_some(x / 2)))),
+            sync(),
+            input(|up: Up| up.try_filter_map(|x| Ok((x % 2 == 0).then_some(x)))),
+        ),
+        case(
             "flat_map_iter",
             factory(|n| src(n, same).flat_map_iter(|x| vec![x])),
             sync(),
