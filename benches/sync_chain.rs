@@ -21,6 +21,9 @@
 //!   fast path, receiving one `on_next` call per item.
 //! * `spillway_limit_rate/256` (informative): batched demand made by a stage instead,
 //!   `.limit_rate(256).fold()` (requests 256, replenishes at 75%).
+//! * `spillway_boxed` (informative): `spillway_unbounded` with the chain type-erased by
+//!   `.boxed()` before `fold` (the cost of a `BoxPublisher`: a virtual call per item,
+//!   no fused batches across the box).
 //!
 //! Targets (checked by `scripts/bench-report.py`): spillway_unbounded within 1.5x of
 //! `iterator` and at least 4x faster than `futures_stream`; batched/256 within 1.5x of
@@ -175,6 +178,18 @@ fn spillway_batched(n: u64, batch: u64, fused: bool) -> u64 {
     out.load(Ordering::Relaxed)
 }
 
+/// `spillway_unbounded` through a `BoxPublisher`.
+fn spillway_boxed(n: u64) -> u64 {
+    futures::executor::block_on(
+        range(0, n)
+            .map(|x| x * 3)
+            .filter(|x| x % 2 == 0)
+            .boxed()
+            .fold(0u64, |a, x| a + x),
+    )
+    .expect("no error")
+}
+
 /// Batched demand from a stage instead of a hand-written subscriber: `limit_rate(batch)`
 /// requests `batch` upstream and replenishes at 75%, into `fold`.
 fn spillway_limit_rate(n: u64, batch: usize) -> u64 {
@@ -204,6 +219,7 @@ fn chain(c: &mut Criterion) {
         assert_eq!(spillway_batched(N, 256, fused), want);
     }
     assert_eq!(spillway_limit_rate(N, 256), want);
+    assert_eq!(spillway_boxed(N), want);
 
     let mut g = c.benchmark_group("map_filter_sum");
     g.throughput(Throughput::Elements(N));
@@ -226,6 +242,9 @@ fn chain(c: &mut Criterion) {
     });
     g.bench_function("spillway_unbounded", |b| {
         b.iter(|| spillway_unbounded(black_box(N)))
+    });
+    g.bench_function("spillway_boxed", |b| {
+        b.iter(|| spillway_boxed(black_box(N)))
     });
     for batch in [32u64, 256] {
         g.bench_with_input(

@@ -29,29 +29,11 @@ type E = std::convert::Infallible;
 
 // ------------------------------------------------------------------ type erasure
 
-/// A publisher behind a box, so that pipelines of random shape share one type.
-trait DynPublisher: Send {
-    fn subscribe_boxed(self: Box<Self>, s: Box<dyn Subscriber<Item = u64, Error = E>>);
-}
-
-impl<P: Publisher<Item = u64, Error = E> + Send + 'static> DynPublisher for P {
-    fn subscribe_boxed(self: Box<Self>, s: Box<dyn Subscriber<Item = u64, Error = E>>) {
-        (*self).subscribe(s)
-    }
-}
-
-struct Boxed(Box<dyn DynPublisher>);
-
-impl Publisher for Boxed {
-    type Item = u64;
-    type Error = E;
-    fn subscribe<S: Subscriber<Item = u64, Error = E>>(self, s: S) {
-        self.0.subscribe_boxed(Box::new(s))
-    }
-}
+/// Pipelines of random shape share one type.
+type Boxed = spillway::BoxPublisher<u64, E>;
 
 fn boxed(p: impl Publisher<Item = u64, Error = E> + Send + 'static) -> Boxed {
-    Boxed(Box::new(p))
+    p.boxed()
 }
 
 // ------------------------------------------------------------------ the generator
@@ -70,6 +52,8 @@ enum Source {
 enum Stage {
     Map(u64),
     Filter(u64),
+    TryMap(u64),
+    TryFilterMap(u64),
     Skip(u64),
     Take(u64),
     FlatMapIter(usize),
@@ -101,6 +85,8 @@ fn stage() -> impl Strategy<Value = Stage> {
     prop_oneof![
         (1u64..5).prop_map(Stage::Map),
         (2u64..4).prop_map(Stage::Filter),
+        (1u64..5).prop_map(Stage::TryMap),
+        (2u64..4).prop_map(Stage::TryFilterMap),
         (0u64..5).prop_map(Stage::Skip),
         (0u64..30).prop_map(Stage::Take),
         (0usize..3).prop_map(Stage::FlatMapIter),
@@ -155,8 +141,13 @@ fn model_source(s: &Source) -> Vec<u64> {
 
 fn model_stage(items: Vec<u64>, st: &Stage) -> Vec<u64> {
     match *st {
-        Stage::Map(k) => items.into_iter().map(|x| x + k).collect(),
+        Stage::Map(k) | Stage::TryMap(k) => items.into_iter().map(|x| x + k).collect(),
         Stage::Filter(m) => items.into_iter().filter(|x| x % m != 0).collect(),
+        Stage::TryFilterMap(m) => items
+            .into_iter()
+            .filter(|x| x % m != 0)
+            .map(|x| x * 2)
+            .collect(),
         Stage::Skip(k) => items.into_iter().skip(k as usize).collect(),
         Stage::Take(k) => items.into_iter().take(k as usize).collect(),
         Stage::FlatMapIter(r) => items
@@ -223,6 +214,10 @@ fn apply(p: Boxed, st: &Stage) -> Boxed {
     match *st {
         Stage::Map(k) => boxed(p.map(move |x| x + k)),
         Stage::Filter(m) => boxed(p.filter(move |x| x % m != 0)),
+        Stage::TryMap(k) => boxed(p.try_map(move |x| Ok(x + k))),
+        Stage::TryFilterMap(m) => {
+            boxed(p.try_filter_map(move |x| Ok((x % m != 0).then_some(x * 2))))
+        }
         Stage::Skip(k) => boxed(p.skip(k)),
         Stage::Take(k) => boxed(p.take(k)),
         Stage::FlatMapIter(r) => boxed(p.flat_map_iter(move |x| std::iter::repeat_n(x, r))),

@@ -33,6 +33,7 @@ mod context;
 mod demand;
 pub mod drain;
 pub mod driver;
+mod erased;
 mod error;
 pub mod handoff;
 mod publisher;
@@ -47,6 +48,7 @@ pub use crate::config::ConfigError;
 pub use crate::context::Context;
 pub use crate::demand::{AtomicDemand, Demand};
 pub use crate::driver::{BoxTask, Spawner};
+pub use crate::erased::{BoxPublisher, Either};
 pub use crate::error::{Error, Stage};
 pub use crate::publisher::{Processor, Publisher, Scalar};
 #[cfg(feature = "tokio")]

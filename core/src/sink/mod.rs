@@ -33,6 +33,30 @@ pub type ForEach<P, F> = Fold<P, (), ForEachStep<F>>;
 
 /// The sinks, available on every publisher.
 pub trait PublisherExt: Publisher + Sized {
+    /// Erases the publisher's type: a [`BoxPublisher`](crate::BoxPublisher) of the same
+    /// items and errors, so that pipelines built differently have one type (the branches
+    /// of an `if`, a struct field, a `Vec` of pipelines). Batches do not cross the box.
+    ///
+    /// ```
+    /// use spillway_core::prelude::*;
+    /// use spillway_core::BoxPublisher;
+    /// let sources: Vec<BoxPublisher<u64, std::convert::Infallible>> =
+    ///     vec![range(0, 2).boxed(), just(5).boxed(), empty().boxed()];
+    /// # futures::executor::block_on(async {
+    /// let mut all = Vec::new();
+    /// for s in sources {
+    ///     all.extend(s.collect().await.unwrap());
+    /// }
+    /// assert_eq!(all, vec![0, 1, 5]);
+    /// # });
+    /// ```
+    fn boxed(self) -> crate::BoxPublisher<Self::Item, Self::Error>
+    where
+        Self: Send + 'static,
+    {
+        crate::BoxPublisher::new(self)
+    }
+
     /// A `futures::Stream` of the items (then of the error, as `Err`, if the pipeline
     /// fails). It requests `batch` items at first and `batch - batch/4` more each time
     /// three quarters of a batch were consumed, so at most `batch` items wait in it.

@@ -2,7 +2,11 @@
 
 use std::fmt;
 
-use spillway_core::{Publisher, Subscriber};
+use spillway_core::Publisher;
+
+/// One of two publishers: lets a factory return a different type from
+/// `create_failed_publisher` than from `create_publisher` (spillway-core's own `Either`).
+pub use spillway_core::Either;
 
 /// Makes the publishers the publisher suite checks: a fresh one per check, since
 /// `subscribe` consumes a publisher.
@@ -180,43 +184,5 @@ where
     }
     fn bounded_depth(&self) -> u64 {
         self.bounded_depth
-    }
-}
-
-/// One of two publishers of the same items and errors: lets a factory return a
-/// different type from `create_failed_publisher` than from `create_publisher`.
-///
-/// ```
-/// use std::convert::Infallible;
-/// use spillway_core::{prelude::*, Fail, Range};
-/// use spillway_testkit::tck::Either;
-/// # futures::executor::block_on(async {
-/// let p: Either<Range, Fail<u64, Infallible>> = Either::Left(range(0, 3));
-/// assert_eq!(p.collect().await.unwrap(), vec![0, 1, 2]);
-/// # });
-/// ```
-#[derive(Debug, Clone)]
-pub enum Either<L, R> {
-    /// The first kind.
-    Left(L),
-    /// The second kind.
-    Right(R),
-}
-
-impl<L, R> Publisher for Either<L, R>
-where
-    L: Publisher,
-    R: Publisher<Item = L::Item, Error = L::Error>,
-{
-    type Item = L::Item;
-    type Error = L::Error;
-    fn subscribe<S>(self, subscriber: S)
-    where
-        S: Subscriber<Item = Self::Item, Error = Self::Error>,
-    {
-        match self {
-            Either::Left(p) => p.subscribe(subscriber),
-            Either::Right(p) => p.subscribe(subscriber),
-        }
     }
 }
