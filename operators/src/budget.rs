@@ -71,6 +71,7 @@ pub struct Budget {
 
 /// A snapshot of a [`Budget`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct BudgetStats {
     /// The capacity: the most units in use at once.

@@ -60,6 +60,11 @@ impl Default for BreakerConfig {
 
 /// The state of a [`CircuitBreaker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum BreakerState {
     /// Items pass.
     Closed,
@@ -81,6 +86,7 @@ pub enum BreakerMode {
 
 /// A snapshot of a [`CircuitBreaker`]'s counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct BreakerStats {
     /// The state now.

@@ -33,6 +33,11 @@ impl StageName for Named {
 /// assert_eq!(Pressure::High.to_string(), "high");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum Pressure {
     /// Below the medium threshold (coming down: below it minus the margin).
     Low,
@@ -331,6 +336,7 @@ impl Default for PressureLevels {
 /// A change of pressure level, passed to the [`pressure`](crate::OperatorExt::pressure)
 /// callback.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PressureChange {
     /// The level before.
     pub from: Pressure,

@@ -33,6 +33,11 @@ use std::sync::Arc;
 ///   change what they do. It is never lost, nor held back: it is signalled in the same
 ///   call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum DropReason {
     /// The buffer was full and the policy drops the incoming item.
@@ -140,13 +145,19 @@ pub struct FlowStats {
 }
 
 /// The counters of a [`FlowStats`] at one moment.
+///
+/// With the `serde` feature it serialises as a flat record, `dropped_by` as a map from
+/// the reason (`"buffer_full"`, `"no_demand"`, ...) to its count, ready for a `/stats`
+/// endpoint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FlowSnapshot {
     /// Items taken from upstream.
     pub received: u64,
     /// Items sent downstream.
     pub emitted: u64,
     /// Items dropped, by reason, in the order of [`DropReason::ALL`].
+    #[cfg_attr(feature = "serde", serde(serialize_with = "serialize_dropped_by"))]
     pub dropped_by: [u64; 8],
     /// Items merged into a held item instead of being delivered on their own (merging
     /// operators only): nothing is lost, but they are not emitted one by one either.
@@ -160,6 +171,17 @@ pub struct FlowSnapshot {
     pub peak_buffered: u64,
     /// The capacity, if the operator has one (0 if not).
     pub capacity: u64,
+}
+
+/// `dropped_by` as `{ "buffer_full": n, ... }`, every reason present.
+#[cfg(feature = "serde")]
+fn serialize_dropped_by<S: serde::Serializer>(counts: &[u64; 8], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(counts.len()))?;
+    for (reason, n) in DropReason::ALL.iter().zip(counts) {
+        map.serialize_entry(reason, n)?;
+    }
+    map.end()
 }
 
 impl FlowSnapshot {

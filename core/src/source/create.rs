@@ -77,6 +77,7 @@ impl<T> std::error::Error for EmitError<T> {}
 /// Invariant: `accepted = delivered + queued + dropped_after_accept`, where items refused
 /// by [`Emitter::next`] count in `refused` and were never accepted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct EmitterStats {
     /// Items pushed with [`Emitter::next`].
     pub pushed: u64,
