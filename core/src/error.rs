@@ -67,6 +67,13 @@ pub enum Error<E> {
         /// Why.
         reason: &'static str,
     },
+    /// The pipeline was stopped from outside with an error: a kill switch's `abort`.
+    Aborted {
+        /// The stage that stopped it.
+        stage: Stage,
+        /// The reason given to `abort`.
+        reason: String,
+    },
 }
 
 impl<E> Error<E> {
@@ -95,6 +102,7 @@ impl<E> Error<E> {
             Error::ProtocolViolation { stage, what } => Error::ProtocolViolation { stage, what },
             Error::Panicked { stage, message } => Error::Panicked { stage, message },
             Error::Rejected { stage, reason } => Error::Rejected { stage, reason },
+            Error::Aborted { stage, reason } => Error::Aborted { stage, reason },
         }
     }
 
@@ -107,7 +115,8 @@ impl<E> Error<E> {
             | Error::Timeout { stage, .. }
             | Error::ProtocolViolation { stage, .. }
             | Error::Panicked { stage, .. }
-            | Error::Rejected { stage, .. } => Some(stage),
+            | Error::Rejected { stage, .. }
+            | Error::Aborted { stage, .. } => Some(stage),
         }
     }
 
@@ -156,6 +165,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 write!(f, "{stage}: a user callback panicked: {message}")
             }
             Error::Rejected { stage, reason } => write!(f, "{stage}: item rejected: {reason}"),
+            Error::Aborted { stage, reason } => write!(f, "{stage}: aborted: {reason}"),
         }
     }
 }
@@ -190,6 +200,11 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
                 .finish(),
             Error::Rejected { stage, reason } => f
                 .debug_struct("Rejected")
+                .field("stage", stage)
+                .field("reason", reason)
+                .finish(),
+            Error::Aborted { stage, reason } => f
+                .debug_struct("Aborted")
                 .field("stage", stage)
                 .field("reason", reason)
                 .finish(),

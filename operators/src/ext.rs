@@ -2789,6 +2789,47 @@ pub trait OperatorExt: Publisher + Sized {
         crate::WithinBudget::new(self, budget)
     }
 
+    /// Obeys a [`KillSwitch`](crate::KillSwitch): when it is shut down, cancels upstream
+    /// and completes downstream; when it is aborted, cancels upstream and fails downstream
+    /// with `Error::Aborted { stage: "kill_switch", reason }`. The items that passed the
+    /// stage before are still delivered by the stages below it, so placed right after the
+    /// source, a shutdown is a graceful stop (no more input; what is in flight finishes);
+    /// placed at the end, it stops at once.
+    ///
+    /// Demand: unchanged, every request is forwarded. The terminal signal of a command
+    /// that arrives while an item is being delivered follows that item; a command from
+    /// inside downstream's `on_next` is served once it returns. An item that reaches the
+    /// stage after the command is upstream's, cancelled: it is not taken. A pipeline subscribed
+    /// after the switch was triggered ends right after `on_subscribe`.
+    ///
+    /// ```text
+    /// upstream:          -1-2-3-4-5-...
+    /// kill_switch(s):    -1-2-3|          s.shutdown() after 3: upstream cancelled
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway::operators::KillSwitch;
+    /// # futures::executor::block_on(async {
+    /// // Graceful: no more input after the shutdown, the work in flight completes.
+    /// let switch = KillSwitch::new();
+    /// let stop = switch.clone();
+    /// let processed = generate(0u64, |n| { *n += 1; Some(*n) })
+    ///     .kill_switch(&switch)
+    ///     .do_on_next(move |n| if *n == 3 { stop.shutdown() })
+    ///     .map_async(4, |n| async move { n * 10 })?
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(processed, vec![10, 20, 30]);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    fn kill_switch(self, switch: &crate::KillSwitch) -> crate::WithKillSwitch<Self> {
+        crate::WithKillSwitch::new(self, switch)
+    }
+
     /// Passes items while a shared [`CircuitBreaker`](crate::CircuitBreaker) is closed,
     /// refuses them while it is open: the seed's *circuit breakers: stop entirely when
     /// the system is overwhelmed*.

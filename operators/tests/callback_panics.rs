@@ -412,6 +412,7 @@ const NO_CALLBACK: &[(&str, &str)] = &[
     ("concat_with", "combines publishers only"),
     ("zip", "pairs items, no function"),
     ("take", "a count"),
+    ("kill_switch", "a switch, no function"),
     ("take_until", "a publisher"),
     ("skip", "a count"),
     ("default_if_empty", "a value"),

@@ -899,6 +899,12 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.within_budget(&Budget::new(4).unwrap())),
         ),
         case(
+            "kill_switch",
+            factory(|n| src(n, same).kill_switch(&spillway::operators::KillSwitch::new())),
+            sync(),
+            input(|up: Up| up.kill_switch(&spillway::operators::KillSwitch::new())),
+        ),
+        case(
             "circuit_breaker",
             factory(|n| {
                 let breaker = CircuitBreaker::new(BreakerConfig::default()).unwrap();
