@@ -14,8 +14,10 @@
 //! next pass (see [`driver`](crate::driver)): on the terminal future's task when the
 //! pipeline ends in one, otherwise on an executor. A wake-up never runs the loop on the
 //! waking thread, and a wake-up during a pass is served by a later pass, not by looping.
-//! An async pass also hands control back after [`ASYNC_PASS_PULLS`] pulls (or when
-//! tokio's cooperative budget of the current task is spent), scheduling its continuation.
+//! An async pass also hands control back after [`ASYNC_PASS_PULLS`] pulls, when the
+//! thread's cooperative budget is spent ([`coop`](crate::coop): [`POLL_BUDGET`](crate::coop::POLL_BUDGET)
+//! pulls per terminal-future poll, across stages), or when tokio's budget of the current
+//! task is, scheduling its continuation.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -414,6 +416,9 @@ where
     }
 
     fn drain_loop(&self, mut missed: usize) {
+        // An async source takes its pulls from the thread's cooperative budget (opened
+        // here if no terminal future's poll opened one).
+        let _budget = Src::ASYNC.then(|| crate::coop::BudgetScope::enter(crate::coop::POLL_BUDGET));
         loop {
             self.pass_guarded();
             let before = self.wip.fetch_sub(missed, Ordering::AcqRel);
@@ -541,7 +546,7 @@ where
                 // Hand control back after a bounded amount of work: the continuation is
                 // scheduled like a wake-up, so the task (or thread) that runs this pass
                 // returns to its executor first.
-                if pulls == ASYNC_PASS_PULLS {
+                if pulls == ASYNC_PASS_PULLS || !crate::coop::proceed() {
                     self.settle(emitted);
                     drop(guard);
                     self.schedule();

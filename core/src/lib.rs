@@ -30,6 +30,7 @@
 
 mod config;
 mod context;
+pub mod coop;
 mod demand;
 pub mod drain;
 pub mod driver;

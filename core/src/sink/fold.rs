@@ -118,6 +118,8 @@ where
     type Output = Result<A, Error<P::Error>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        // One cooperative budget for every async pass this poll runs (crate::coop).
+        let _budget = crate::coop::BudgetScope::enter(crate::coop::POLL_BUDGET);
         let this = self.get_mut();
         if let State::Idle { .. } = this.state {
             let State::Idle {

@@ -128,6 +128,8 @@ where
     type Output = Result<(), Error<P::Error>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        // One cooperative budget for every async pass this poll runs (crate::coop).
+        let _budget = crate::coop::BudgetScope::enter(crate::coop::POLL_BUDGET);
         let this = self.get_mut();
         assert!(!this.done, "ForEachAsync polled after completion");
         if let Some(publisher) = this.publisher.take() {

@@ -111,6 +111,8 @@ impl<P: Publisher> Stream for IntoStream<P> {
     type Item = Result<P::Item, Error<P::Error>>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        // One cooperative budget for every async pass this poll runs (crate::coop).
+        let _budget = crate::coop::BudgetScope::enter(crate::coop::POLL_BUDGET);
         let this = self.get_mut();
         if let State::Idle(_) = this.state {
             let State::Idle(publisher) = std::mem::replace(&mut this.state, State::Done) else {
