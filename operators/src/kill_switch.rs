@@ -8,7 +8,9 @@
 //! downstream's own `on_next` is served the same way, without re-entering it.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Poll, Waker};
 
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber, Subscription};
 
@@ -71,6 +73,18 @@ pub struct KillSwitch {
 #[derive(Default)]
 struct SwitchShared {
     state: Mutex<SwitchInner>,
+    /// Tasks waiting in [`KillSwitch::until_idle`]: woken whenever a stage ends.
+    idle_waiters: Mutex<Vec<Waker>>,
+}
+
+impl SwitchShared {
+    /// A stage ended: the waiters look again.
+    fn stage_ended(&self) {
+        let waiters = std::mem::take(&mut *lock(&self.idle_waiters));
+        for w in waiters {
+            w.wake();
+        }
+    }
 }
 
 struct SwitchInner {
@@ -91,6 +105,8 @@ impl Default for SwitchInner {
 /// A stage under a switch.
 trait Member: Send + Sync {
     fn command(&self, command: &SwitchState);
+    /// It delivered its terminal signal, or downstream cancelled.
+    fn is_done(&self) -> bool;
 }
 
 impl KillSwitch {
@@ -170,8 +186,41 @@ impl KillSwitch {
     /// ```
     pub fn active(&self) -> usize {
         let mut inner = self.inner();
-        inner.members.retain(|m| m.strong_count() > 0);
+        inner
+            .members
+            .retain(|m| m.upgrade().is_some_and(|m| !m.is_done()));
         inner.members.len()
+    }
+
+    /// Resolves once no pipeline under the switch is running (at once if none is):
+    /// each ended with its terminal signal delivered, or was cancelled downstream. What a
+    /// graceful shutdown awaits (see [`GracefulDrain`](crate::GracefulDrain)).
+    ///
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway::operators::KillSwitch;
+    /// # futures::executor::block_on(async {
+    /// let switch = KillSwitch::new();
+    /// let pipeline = range(0, 100).kill_switch(&switch).count();
+    /// let (n, ()) = futures::join!(pipeline, async {
+    ///     // Not idle before the pipeline ran; idle once it completed.
+    /// });
+    /// assert_eq!(n.unwrap(), 100);
+    /// switch.until_idle().await;
+    /// assert_eq!(switch.active(), 0);
+    /// # });
+    /// ```
+    pub fn until_idle(&self) -> impl Future<Output = ()> + Send + 'static {
+        let switch = self.clone();
+        std::future::poll_fn(move |cx| {
+            // Register first, then look: a stage that ends in between wakes us.
+            lock(&switch.shared.idle_waiters).push(cx.waker().clone());
+            if switch.active() == 0 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
     }
 
     fn inner(&self) -> MutexGuard<'_, SwitchInner> {
@@ -250,6 +299,7 @@ impl<P: Publisher> Publisher for WithKillSwitch<P> {
     {
         let context = subscriber.context();
         let stage = Arc::new(Stage {
+            switch: Arc::downgrade(&self.switch.shared),
             state: Mutex::new(StageState {
                 downstream: Some(subscriber),
                 upstream: None,
@@ -257,6 +307,7 @@ impl<P: Publisher> Publisher for WithKillSwitch<P> {
                 pending: None,
                 cancel_on_subscribe: false,
                 done: false,
+                finished: false,
             }),
         });
         let member: Weak<dyn Member> = Arc::downgrade(&stage) as Weak<Stage<S>>;
@@ -299,17 +350,29 @@ struct StageState<S: Subscriber> {
     /// A command came before upstream's `on_subscribe`: cancel it when it comes.
     cancel_on_subscribe: bool,
     done: bool,
+    /// The terminal signal was delivered (or downstream cancelled): the pipeline ended.
+    finished: bool,
 }
 
 /// The state of one subscription through the stage, shared by the subscriber upstream
 /// sees, the subscription downstream sees and the switch.
 struct Stage<S: Subscriber> {
     state: Mutex<StageState<S>>,
+    /// Told when the stage ends (its idle waiters look again).
+    switch: Weak<SwitchShared>,
 }
 
 impl<S: Subscriber> Stage<S> {
     fn lock(&self) -> MutexGuard<'_, StageState<S>> {
         lock(&self.state)
+    }
+
+    /// The stage has ended: the switch's idle waiters look again.
+    fn ended(&self) {
+        self.lock().finished = true;
+        if let Some(switch) = self.switch.upgrade() {
+            switch.stage_ended();
+        }
     }
 
     /// Takes downstream out to deliver a signal (`None` if the stage has ended).
@@ -328,6 +391,7 @@ impl<S: Subscriber> Stage<S> {
             st.done = true;
             drop(st);
             deliver(&mut downstream, terminal);
+            self.ended();
         } else if !st.done {
             st.downstream = Some(downstream);
         }
@@ -364,6 +428,7 @@ impl<S: Subscriber> Stage<S> {
         }
         if let (Some(mut d), Some(t)) = (downstream, terminal) {
             deliver(&mut d, t);
+            self.ended();
         }
     }
 }
@@ -376,6 +441,10 @@ where
         if let Some(terminal) = Terminal::of(command) {
             self.end(terminal, true);
         }
+    }
+
+    fn is_done(&self) -> bool {
+        self.lock().finished
     }
 }
 
@@ -411,6 +480,7 @@ where
             up.cancel();
         }
         drop(downstream);
+        self.0.ended();
     }
 }
 
