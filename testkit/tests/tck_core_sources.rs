@@ -158,7 +158,9 @@ fn defer_passes() {
 #[test]
 fn from_stream_over_iter_passes() {
     let factory = tck::publisher_factory(|n| from_stream(futures::stream::iter(0..n)));
-    let config = cannot_fail(sync_config(), "from_stream over an iterator");
+    // Asynchronous even over an iterator: past its cooperative budget a pass continues
+    // on the scheduler (the synchronous mode reports that as an asynchronous signal).
+    let config = cannot_fail(TckConfig::default(), "from_stream over an iterator");
     assert_conformant(&tck::verify_publisher_with(factory, config), FINITE);
 }
 
