@@ -213,8 +213,14 @@ impl KillSwitch {
     pub fn until_idle(&self) -> impl Future<Output = ()> + Send + 'static {
         let switch = self.clone();
         std::future::poll_fn(move |cx| {
-            // Register first, then look: a stage that ends in between wakes us.
-            lock(&switch.shared.idle_waiters).push(cx.waker().clone());
+            // Register first, then look: a stage that ends in between wakes us. A task
+            // polled again keeps one entry, however often it is polled.
+            {
+                let mut waiters = lock(&switch.shared.idle_waiters);
+                if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    waiters.push(cx.waker().clone());
+                }
+            }
             if switch.active() == 0 {
                 Poll::Ready(())
             } else {
