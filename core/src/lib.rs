@@ -37,6 +37,8 @@ pub mod driver;
 mod erased;
 mod error;
 pub mod handoff;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "io")]
 pub mod io;
 mod publisher;

@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Poll, Waker};
 
@@ -75,6 +76,8 @@ struct SwitchShared {
     state: Mutex<SwitchInner>,
     /// Tasks waiting in [`KillSwitch::until_idle`]: woken whenever a stage ends.
     idle_waiters: Mutex<Vec<Waker>>,
+    /// Items that reached a stage after it had ended ([`KillSwitch::refused`]).
+    refused: AtomicU64,
 }
 
 impl SwitchShared {
@@ -170,6 +173,32 @@ impl KillSwitch {
     /// ```
     pub fn state(&self) -> SwitchState {
         self.inner().state.clone()
+    }
+
+    /// Items that reached a stage under the switch after it had ended: its upstream sent
+    /// them before it saw the cancel (a source on another thread, an item produced just as
+    /// the switch was shut down). They were never taken into the pipeline; they are
+    /// counted here so that a source's count of what it produced still balances: produced
+    /// = delivered + refused.
+    ///
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway::operators::KillSwitch;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber, Violation};
+    /// let switch = KillSwitch::new();
+    /// // A source that keeps sending after the cancel, as a racing producer would.
+    /// let source = TestPublisher::<u8, ()>::non_compliant(&[Violation::IgnoreCancel]);
+    /// let (sink, handle) = TestSubscriber::new(10);
+    /// source.publisher().kill_switch(&switch).subscribe(sink);
+    /// source.next(1);
+    /// switch.shutdown();
+    /// source.next(2);
+    /// assert_eq!(handle.items(), [1]);
+    /// assert!(handle.is_complete());
+    /// assert_eq!(switch.refused(), 1);
+    /// ```
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
     }
 
     /// Pipelines under the switch that have not ended yet.
@@ -535,6 +564,9 @@ where
         if let Some(mut d) = self.stage.take() {
             d.on_next(item);
             self.stage.put_back(d);
+        } else if let Some(switch) = self.stage.switch.upgrade() {
+            // Sent before upstream saw the cancel: not taken in, but counted.
+            switch.refused.fetch_add(1, Ordering::Relaxed);
         }
     }
 
