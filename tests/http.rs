@@ -6,7 +6,7 @@
 //! cleanly, or are aborted at the drain's deadline).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -25,7 +25,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Notify;
 
-const WATCHDOG: Duration = Duration::from_secs(20);
+mod support {
+    pub(crate) mod watchdog;
+}
+use support::watchdog::{paused_with_watchdog, WATCHDOG};
 /// Every line is this long, newline included.
 const LINE: u64 = 100;
 
@@ -156,34 +159,6 @@ async fn raw_get(addr: std::net::SocketAddr, path: &str) -> TcpStream {
 /// of `map_async`, hyper's write queue (16 buffers) and the two socket buffers (16 KiB
 /// each, which Linux doubles). Far below an endless source.
 const HELD_AT_MOST: u64 = 256 * 1024;
-
-/// Runs `test` on a current-thread runtime with a paused clock, on its own thread, and
-/// fails if it has not finished after [`WATCHDOG`] of real time (a paused clock would
-/// skip a `tokio::time::timeout` watchdog at once).
-fn paused_with_watchdog<F, Fut>(test: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()>,
-{
-    let (done, finished) = mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        runtime.block_on(test());
-        let _ = done.send(());
-    });
-    match finished.recv_timeout(WATCHDOG) {
-        Ok(()) => thread.join().unwrap(),
-        // The test panicked: show its panic.
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(thread.join().unwrap_err())
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test hung (watchdog)"),
-    }
-}
 
 async fn start(app: App, listener: TcpListener) -> std::net::SocketAddr {
     let addr = listener.local_addr().unwrap();
