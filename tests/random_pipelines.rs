@@ -408,3 +408,119 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------------------------ served as an HTTP body
+
+/// The runtime the HTTP-body cases run on, as a tokio service would.
+fn service_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+/// Reads `body` frame by frame as an HTTP client's connection would, yielding to the
+/// runtime after the frames `yields` marks, and leaves (drops the body) after `leave_at`
+/// items if set (0: after one poll, which starts the pipeline).
+async fn read_as_client(
+    body: spillway::http::PublisherBody<impl Publisher<Item = bytes::Bytes, Error = E>>,
+    leave_at: Option<usize>,
+    yields: &[bool],
+) -> Result<Vec<u64>, String> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut items = Vec::new();
+    if leave_at == Some(0) {
+        // Leaves at once, after the connection polled the body once (it has started).
+        let first = futures::poll!(body.frame());
+        if let std::task::Poll::Ready(Some(Err(e))) = first {
+            return Err(e.to_string());
+        }
+        return Ok(items);
+    }
+    while leave_at != Some(items.len()) {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let data = frame
+            .map_err(|e| e.to_string())?
+            .into_data()
+            .map_err(|_| "a trailers frame".to_string())?;
+        let bytes: [u8; 8] = data[..]
+            .try_into()
+            .map_err(|_| format!("a frame of {} bytes", data.len()))?;
+        items.push(u64::from_le_bytes(bytes));
+        if yields[items.len() % yields.len()] {
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(items)
+}
+
+/// A source that notes whether it was subscribed: one that never was (below a `take(0)`,
+/// a body dropped unpolled) has nothing to release.
+struct Tracked {
+    inner: Boxed,
+    subscribed: Arc<AtomicBool>,
+}
+
+impl Publisher for Tracked {
+    type Item = u64;
+    type Error = E;
+
+    fn subscribe<S: spillway::Subscriber<Item = u64, Error = E>>(self, subscriber: S) {
+        self.subscribed.store(true, Ordering::SeqCst);
+        self.inner.subscribe(subscriber);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(CASES / 2)
+    ))]
+
+    /// Every random pipeline, served as a response body to a client reading at its own
+    /// pace, delivers the model (or, for a client that leaves, its prefix), and its source
+    /// is released once the body is gone: the path of `tests/http.rs` for every stage.
+    #[test]
+    fn random_pipelines_served_as_http_bodies_deliver_and_release_their_source(
+        src in source(),
+        stages in proptest::collection::vec(stage(), 1..6),
+        leave_at in proptest::option::weighted(0.4, 0usize..25),
+        yields in proptest::collection::vec(any::<bool>(), 1..5),
+    ) {
+        let expected = stages.iter().fold(model_source(&src), model_stage);
+        let (released, subscribed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let flag = Arc::clone(&released);
+        let source = Tracked { inner: build_source(&src), subscribed: Arc::clone(&subscribed) };
+        let mut p = boxed(source.do_finally(move |_| flag.store(true, Ordering::SeqCst)));
+        for st in &stages {
+            p = apply(p, st);
+        }
+        let body = spillway::http::body(p.map(|n| bytes::Bytes::copy_from_slice(&n.to_le_bytes())));
+        let outcome = service_runtime().block_on(async {
+            let items = tokio::time::timeout(WATCHDOG, read_as_client(body, leave_at, &yields))
+                .await
+                .map_err(|_| format!("the body did not end within {WATCHDOG:?}"))??;
+            // The body is dropped: the source is released, soon.
+            tokio::time::timeout(WATCHDOG, async {
+                while subscribed.load(Ordering::SeqCst) && !released.load(Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .map_err(|_| "the source was not released after the body was dropped".to_string())?;
+            Ok::<_, String>(items)
+        });
+        let items = outcome.map_err(TestCaseError::fail)?;
+        match leave_at {
+            Some(0) => prop_assert!(items.is_empty()),
+            Some(k) if k <= expected.len() => prop_assert_eq!(&items[..], &expected[..k]),
+            _ => prop_assert_eq!(items, expected),
+        }
+    }
+}
