@@ -32,7 +32,11 @@ pub const DEADLINE_PASSED: &str = "graceful drain: deadline passed";
 ///
 /// With axum: `axum::serve(listener, app).with_graceful_shutdown(async move {
 /// shutdown_signal.await; drain.drain(Duration::from_secs(10)).await; })` — streaming
-/// responses end, so the server's own graceful shutdown can finish.
+/// responses end, so the server's own graceful shutdown can finish. A pipeline has
+/// finished when its last item has passed the output switch: for a response body, when
+/// hyper took it; a client that stopped reading can still hold bytes in the socket, and
+/// axum waits for its connection, so bound the server future too when clients are not
+/// trusted (the guide's chapter "Spillway in a tokio service").
 ///
 /// # Examples
 /// ```
