@@ -313,6 +313,7 @@ impl<P: Publisher> Publisher for AdaptiveRate<P> {
     where
         S: Subscriber<Item = P::Item, Error = P::Error>,
     {
+        let subscriber = crate::named::attach(STAGE, Some(&self.stats), subscriber);
         let context = subscriber.context();
         let scheduler = self.scheduler.unwrap_or_else(|| context.scheduler());
         let now = scheduler.now();

@@ -305,6 +305,7 @@ where
     P: Publisher,
     S: Subscriber<Item = Vec<P::Item>, Error = P::Error>,
 {
+    let subscriber = crate::named::attach(M::STAGE, Some(&setup.stats), subscriber);
     let context = subscriber.context();
     let timeout = setup
         .timeout

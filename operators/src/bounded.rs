@@ -259,6 +259,7 @@ where
     K: StageName,
     S: Subscriber<Item = P::Item, Error = P::Error>,
 {
+    let subscriber = crate::named::attach(K::STAGE, Some(&dropper.stats), subscriber);
     let context = subscriber.context();
     let counts = dropper.stats.local_counts();
     let shared = Arc::new(Shared {

@@ -548,6 +548,7 @@ impl<P: Publisher> Publisher for CircuitBreakerOp<P> {
     where
         S: Subscriber<Item = P::Item, Error = P::Error>,
     {
+        let subscriber = crate::named::attach(STAGE, Some(&self.stats), subscriber);
         let cx = subscriber.context();
         self.breaker.bind(cx.scheduler());
         self.upstream.subscribe(BreakerSubscriber {

@@ -2830,6 +2830,60 @@ pub trait OperatorExt: Publisher + Sized {
         crate::WithKillSwitch::new(self, switch)
     }
 
+    /// Names the pipeline above this point, so that it can be looked into while it runs:
+    /// [`Named::handle`](crate::Named::handle) gives a [`PipelineHandle`](crate::PipelineHandle)
+    /// that walks its stages (Reactor's `Scannable`), each with its state, the demand
+    /// outstanding below it and its statistics, and that reports the named stage's own
+    /// demand and items passed. With the `tracing` feature the pipeline gets a span, and
+    /// events for pressure-level changes, drops (rate-limited summaries) and its error,
+    /// naming the stage; with the `metrics` feature every stage's statistics are exported
+    /// through the `metrics` facade.
+    ///
+    /// Demand: unchanged, every signal is forwarded.
+    ///
+    /// **Which stages are seen.** The stages with statistics (the buffers, the lossy and
+    /// rate-control stages, batching, `pressure`, `load_shed`, `circuit_breaker`,
+    /// `within_budget`, the time-based family) that subscribe while this stage subscribes
+    /// its upstream, on the same thread or past a `subscribe_on`. Not seen: stages without
+    /// statistics (`map`, `filter`, ...); the hot sources (`publish`, multicast) and what is
+    /// above them; the inner publishers of `flat_map`, `concat_map`, `switch_map` and the
+    /// resubscriptions of `retry` above the named stage, subscribed while items flow
+    /// (a few may be seen when a source emits before `subscribe` returns: do not rely on
+    /// either); pipelines subscribed by the subscriber itself. A stage inside a second
+    /// named pipeline belongs to the inner one only.
+    ///
+    /// **Cost.** Outside a named pipeline, nothing but a thread-local read per stage
+    /// subscription and a predictable branch per signal. Inside one, each stage seen
+    /// counts its requests and deliveries; with the features, each count also goes to its
+    /// metric handles (made once, at subscribe) and each drop to a rate limiter.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway::operators::{BufferOverflow, StageState};
+    /// use spillway_testkit::TestSubscriber;
+    ///
+    /// let pipeline = range(0, 1_000)
+    ///     .on_backpressure_buffer(100, BufferOverflow::DropOldest)?
+    ///     .map(|x| x * 2)
+    ///     .named("ingest");
+    /// let handle = pipeline.handle();
+    /// let (subscriber, consumer) = TestSubscriber::<u64, std::convert::Infallible>::new(10);
+    /// pipeline.subscribe(subscriber); // a slow consumer: it asked for 10 only
+    ///
+    /// let buffer = &handle.stages()[0];
+    /// assert_eq!((buffer.operator, buffer.state), ("on_backpressure_buffer", StageState::Running));
+    /// assert_eq!(buffer.buffered(), 100);
+    /// assert_eq!(buffer.stats.unwrap().dropped(), 890);
+    /// assert_eq!((handle.passed(), handle.demand()), (10, 0));
+    /// consumer.cancel();
+    /// assert_eq!(handle.stages()[0].state, StageState::Cancelled);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    fn named(self, name: impl Into<std::sync::Arc<str>>) -> crate::Named<Self> {
+        crate::Named::new(self, name.into())
+    }
+
     /// Passes items while a shared [`CircuitBreaker`](crate::CircuitBreaker) is closed,
     /// refuses them while it is open: the seed's *circuit breakers: stop entirely when
     /// the system is overwhelmed*.

@@ -90,6 +90,7 @@ pub(crate) fn subscribe<P, G, K, S>(
     K: StageName,
     S: Subscriber<Item = G::Out, Error = P::Error>,
 {
+    let subscriber = crate::named::attach(K::STAGE, Some(&stats), subscriber);
     let context = subscriber.context();
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {

@@ -114,6 +114,7 @@ where
     where
         S: Subscriber<Item = P::Item, Error = P::Error>,
     {
+        let subscriber = crate::named::attach(STAGE, Some(&self.stats), subscriber);
         let context = subscriber.context();
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {

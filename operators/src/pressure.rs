@@ -403,6 +403,8 @@ pub(crate) struct PressureWatch {
     level: AtomicU8,
     gauge: Arc<AtomicU8>,
     callback: Callback,
+    /// The stage's statistics: through them, a named pipeline's events.
+    stats: FlowStats,
     pending: Mutex<VecDeque<PressureChange>>,
     /// Reporters waiting or running: whoever moves it from zero drains `pending`.
     reporting: AtomicUsize,
@@ -443,6 +445,7 @@ impl PressureWatch {
                 // A statement of its own, so the queue is unlocked while the callback runs.
                 let next = lock(&self.pending).pop_front();
                 let Some(change) = next else { break };
+                crate::observe::pressure_changed(&self.stats, &change);
                 let callback = &self.callback;
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(change))) {
                     lock(&self.pending).clear();
@@ -550,6 +553,7 @@ impl<P: Publisher> Publisher for PressureBuffer<P> {
             pending: Mutex::new(VecDeque::new()),
             reporting: AtomicUsize::new(0),
             callback: self.callback,
+            stats: self.gauge.stats.clone(),
         };
         let dropper = Dropper::new(self.gauge.stats, self.on_drop);
         let _ = bounded::subscribe::<_, Named, _>(

@@ -74,7 +74,7 @@ impl DropReason {
     /// The position of this reason in [`DropReason::ALL`] (a match, not a search: it is
     /// on the per-item path of every dropping stage).
     #[inline]
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             DropReason::BufferFull => 0,
             DropReason::Evicted => 1,
@@ -84,6 +84,23 @@ impl DropReason {
             DropReason::Throttled => 5,
             DropReason::Shed => 6,
             DropReason::Discarded => 7,
+        }
+    }
+}
+
+impl DropReason {
+    /// The reason in snake_case, as serialised and as the `reason` label of the metrics.
+    #[cfg(any(feature = "tracing", feature = "metrics"))]
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            DropReason::BufferFull => "buffer_full",
+            DropReason::Evicted => "evicted",
+            DropReason::BufferCleared => "buffer_cleared",
+            DropReason::Superseded => "superseded",
+            DropReason::NoDemand => "no_demand",
+            DropReason::Throttled => "throttled",
+            DropReason::Shed => "shed",
+            DropReason::Discarded => "discarded",
         }
     }
 }
@@ -114,6 +131,22 @@ struct Counters {
     buffered: AtomicU64,
     peak: AtomicU64,
     capacity: AtomicU64,
+    /// Where the stage reports when it runs in a named pipeline (the first one it ran in).
+    #[cfg(any(feature = "tracing", feature = "metrics"))]
+    observer: std::sync::OnceLock<Arc<crate::observe::Observer>>,
+}
+
+/// Runs `$body` with the observer of `$stats` bound to `$o`, if the stage runs in a named
+/// pipeline; nothing at all without the `tracing` and `metrics` features.
+macro_rules! observe {
+    ($stats:expr, |$o:ident| $body:expr) => {
+        #[cfg(any(feature = "tracing", feature = "metrics"))]
+        {
+            if let Some($o) = $stats.counters.observer.get() {
+                $body;
+            }
+        }
+    };
 }
 
 /// A live view of an operator's counters, cheap to clone and readable from any thread
@@ -243,11 +276,13 @@ impl FlowStats {
     /// Counts one item taken from upstream.
     pub fn record_received(&self) {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
+        observe!(self, |o| o.received(1));
     }
 
     /// Counts `n` items sent downstream.
     pub fn record_emitted(&self, n: u64) {
         self.counters.emitted.fetch_add(n, Ordering::Relaxed);
+        observe!(self, |o| o.emitted(n));
     }
 
     /// Counts one item merged into a held item.
@@ -258,6 +293,7 @@ impl FlowStats {
     /// Counts one dropped item.
     pub fn record_dropped(&self, reason: DropReason) {
         self.counters.dropped[reason.index()].fetch_add(1, Ordering::Relaxed);
+        observe!(self, |o| o.dropped(self, reason, None));
     }
 
     /// Counts one pause of upstream.
@@ -270,6 +306,25 @@ impl FlowStats {
         let n = n as u64;
         self.counters.buffered.store(n, Ordering::Relaxed);
         self.counters.peak.fetch_max(n, Ordering::Relaxed);
+        observe!(self, |o| o
+            .buffered(n, self.counters.capacity.load(Ordering::Relaxed)));
+    }
+
+    /// The observer of the named pipeline this stage runs in, if any.
+    #[cfg(feature = "tracing")]
+    #[inline]
+    pub(crate) fn observer(&self) -> Option<&Arc<crate::observe::Observer>> {
+        self.counters.observer.get()
+    }
+
+    /// The observer installed, installing the one `make` builds if there is none yet (the
+    /// first named pipeline a stage runs in keeps it).
+    #[cfg(any(feature = "tracing", feature = "metrics"))]
+    pub(crate) fn observe_with(
+        &self,
+        make: impl FnOnce() -> Arc<crate::observe::Observer>,
+    ) -> Arc<crate::observe::Observer> {
+        Arc::clone(self.counters.observer.get_or_init(make))
     }
 
     /// The counters a single-writer stage keeps itself (see [`LocalCounts`]), starting
@@ -313,6 +368,7 @@ impl LocalCounts {
             .counters
             .received
             .store(self.received, Ordering::Relaxed);
+        observe!(stats, |o| o.received_total(self.received));
     }
 
     /// Counts `n` items taken from upstream at once (a fused batch).
@@ -323,6 +379,7 @@ impl LocalCounts {
             .counters
             .received
             .store(self.received, Ordering::Relaxed);
+        observe!(stats, |o| o.received_total(self.received));
     }
 
     /// Counts `n` items handed downstream at once (a fused batch); `n` may be negative for
@@ -334,6 +391,7 @@ impl LocalCounts {
             .counters
             .emitted
             .store(self.emitted, Ordering::Relaxed);
+        observe!(stats, |o| o.emitted_total(self.emitted));
     }
 
     /// Counts one item sent downstream.
@@ -344,6 +402,7 @@ impl LocalCounts {
             .counters
             .emitted
             .store(self.emitted, Ordering::Relaxed);
+        observe!(stats, |o| o.emitted_total(self.emitted));
     }
 
     /// Counts one dropped item (for a stage that counts all its drops here).
@@ -352,6 +411,7 @@ impl LocalCounts {
         let i = reason.index();
         self.dropped[i] += 1;
         stats.counters.dropped[i].store(self.dropped[i], Ordering::Relaxed);
+        observe!(stats, |o| o.dropped(stats, reason, Some(self.dropped[i])));
     }
 
     /// Sets the number of items held now (and the peak, stored only when it grows).
@@ -363,6 +423,8 @@ impl LocalCounts {
             self.peak = n;
             stats.counters.peak.store(n, Ordering::Relaxed);
         }
+        observe!(stats, |o| o
+            .buffered(n, stats.counters.capacity.load(Ordering::Relaxed)));
     }
 }
 

@@ -59,9 +59,12 @@ where
         });
         let upstream = self.upstream;
         let on_context = Arc::clone(&hop);
+        // A named pipeline being subscribed here goes on subscribing over there.
+        let scope = crate::named::Scope::capture();
         hop.scheduler.schedule(
             Duration::ZERO,
             Task::once(move || {
+                let _scope = scope.enter();
                 let hop = Arc::clone(&on_context);
                 hop.enter(|| {
                     upstream.subscribe(SubscribeOnSubscriber {

@@ -288,6 +288,7 @@ pub(crate) fn subscribe<N, P, S>(
     P: Publisher,
     S: Subscriber<Item = P::Item, Error = P::Error>,
 {
+    let subscriber = crate::named::attach(N::NAME, Some(&settings.stats), subscriber);
     let context = subscriber.context();
     let scheduler = settings.scheduler.unwrap_or_else(|| context.scheduler());
     let now = scheduler.now();

@@ -173,6 +173,7 @@ impl<P: Publisher> Publisher for WithinBudget<P> {
     where
         S: Subscriber<Item = P::Item, Error = P::Error>,
     {
+        let subscriber = crate::named::attach(STAGE, Some(&self.stats), subscriber);
         let context = subscriber.context();
         let id = self.budget.next_id();
         let shared = Arc::new(Shared {

@@ -104,6 +104,12 @@ assert_impl_all!(WithinBudget<Up>: Send, Sync);
 assert_impl_all!(CircuitBreakerOp<Up>: Send, Sync);
 assert_impl_all!(LoadShed<Up, fn(&u64) -> u64>: Send, Sync);
 
+// Observability.
+assert_impl_all!(Named<Up>: Send, Sync);
+assert_impl_all!(PipelineHandle: Send, Sync, Clone);
+assert_impl_all!(StageReport: Send, Sync);
+assert_impl_all!(StageState: Send, Sync, Copy);
+
 // Handles, configuration and statistics, shared between threads.
 assert_impl_all!(Budget: Send, Sync);
 assert_impl_all!(BudgetStats: Send, Sync);

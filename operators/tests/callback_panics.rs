@@ -413,6 +413,7 @@ const NO_CALLBACK: &[(&str, &str)] = &[
     ("zip", "pairs items, no function"),
     ("take", "a count"),
     ("kill_switch", "a switch, no function"),
+    ("named", "a name, no function"),
     ("take_until", "a publisher"),
     ("skip", "a count"),
     ("default_if_empty", "a value"),

@@ -905,6 +905,13 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.kill_switch(&spillway::operators::KillSwitch::new())),
         ),
         case(
+            "named",
+            // A stage with statistics inside: its probe is live in the publisher suite.
+            factory(|n| src(n, |n| 3 * n).chunks(3).unwrap().named("tck")),
+            sync(),
+            input(|up: Up| up.named("tck")),
+        ),
+        case(
             "circuit_breaker",
             factory(|n| {
                 let breaker = CircuitBreaker::new(BreakerConfig::default()).unwrap();
