@@ -180,3 +180,91 @@ proptest! {
         h.assert_no_protocol_violations();
     }
 }
+
+/// A `TestPublisher` under `retry`: the resubscription comes from inside the publisher's
+/// own `error()` call, on its thread. It is a new subscription, started when that call
+/// returns (it used to deadlock on the subscriber slot the call held), with the demand
+/// carried over; a second failure past the retries reaches the subscriber.
+#[test]
+fn a_test_publisher_is_resubscribed_from_inside_its_own_error() {
+    let tp = TestPublisher::<u64, &'static str>::new();
+    let (sub, handle) = TestSubscriber::new(10);
+    tp.publisher().retry(1).subscribe(sub);
+    tp.next(1).error("first");
+    assert_eq!(tp.subscription_count(), 2);
+    assert_eq!(tp.outstanding(), 9); // the demand not yet met, carried over
+    tp.next(2).error("second");
+    handle.assert_items(&[1, 2]);
+    handle.assert_error_matches(|e| *e == Error::User("second"));
+    assert_eq!(tp.subscription_count(), 2);
+}
+
+/// A subscriber that subscribes again while its subscription is still live is refused
+/// (one subscriber at a time), without a deadlock.
+#[test]
+fn a_test_publisher_refuses_a_second_subscriber_from_inside_a_signal() {
+    let tp = TestPublisher::<u64, ()>::new();
+    let again = tp.publisher();
+    let (second, second_handle) = TestSubscriber::new(1);
+    let second = Mutex::new(Some(second));
+    let (sub, handle) = TestSubscriber::new(5);
+    tp.publisher()
+        .do_on_next(move |_| {
+            if let Some(s) = second.lock().unwrap().take() {
+                again.clone().subscribe(s);
+            }
+        })
+        .subscribe(sub);
+    tp.next(7);
+    second_handle.assert_error_matches(|e| matches!(e, Error::Rejected { .. }));
+    tp.next(8).complete();
+    handle.assert_items(&[7, 8]);
+    handle.assert_complete();
+}
+
+/// Every operator that subscribes again from inside a terminal signal (the retries, a
+/// fallback, a concatenation), over one `TestPublisher` whose second subscription starts
+/// inside its own `error()`/`complete()` call: none hangs, and each delivers both
+/// subscriptions' items.
+#[test]
+fn every_resubscribing_operator_over_one_test_publisher() {
+    type Tp = TestPublisher<u64, &'static str>;
+    type Case = (
+        &'static str,
+        fn(&Tp) -> spillway::BoxPublisher<u64, &'static str>,
+    );
+    let cases: [Case; 4] = [
+        ("retry", |tp| tp.publisher().retry(1).boxed()),
+        ("retry_when", |tp| {
+            let mut left = 1;
+            tp.publisher()
+                .retry_when(move |_| {
+                    left -= 1;
+                    left >= 0
+                })
+                .boxed()
+        }),
+        ("on_error_resume", |tp| {
+            let again = tp.publisher();
+            tp.publisher().on_error_resume(move |_| again).boxed()
+        }),
+        ("concat_with", |tp| {
+            tp.publisher().concat_with(tp.publisher()).boxed()
+        }),
+    ];
+    for (name, build) in cases {
+        let tp = Tp::new();
+        let (sub, handle) = TestSubscriber::new(10);
+        build(&tp).subscribe(sub);
+        tp.next(1);
+        if name == "concat_with" {
+            tp.complete();
+        } else {
+            tp.error("first");
+        }
+        assert_eq!(tp.subscription_count(), 2, "{name}");
+        tp.next(2).complete();
+        handle.assert_items(&[1, 2]);
+        handle.assert_complete();
+    }
+}

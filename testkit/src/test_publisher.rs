@@ -57,6 +57,11 @@ type BoxSubscriber<T, E> = Box<dyn Subscriber<Item = T, Error = E>>;
 struct PubShared<T, E> {
     state: Mutex<PubState>,
     subscriber: Mutex<Option<BoxSubscriber<T, E>>>,
+    /// A subscriber that subscribed from inside a terminal signal of the previous one, on
+    /// the thread delivering it (`retry`, `repeat`): installed, and sent `on_subscribe`,
+    /// when that signal returns. (Installing it at once would need the slot the signal
+    /// in progress holds.)
+    resubscribed: Mutex<Option<(BoxSubscriber<T, E>, SharedSubscription)>>,
     violations: Vec<Violation>,
     clock: Clock,
 }
@@ -201,6 +206,7 @@ impl<T: Send + 'static, E: Send + 'static> TestPublisher<T, E> {
                     release: false,
                 }),
                 subscriber: Mutex::new(None),
+                resubscribed: Mutex::new(None),
                 violations,
                 clock,
             }),
@@ -236,6 +242,13 @@ impl<T: Send + 'static, E: Send + 'static> TestPublisher<T, E> {
     /// Calls `f` on the current subscriber, outside the state lock. Returns false (and
     /// does not call `f`) when there is no subscriber to call.
     fn with_subscriber(&self, what: &str, f: impl FnOnce(&mut BoxSubscriber<T, E>)) -> bool {
+        let mut f = Some(f);
+        self.with_subscriber_dyn(what, &mut |s| (f.take().expect("called once"))(s))
+    }
+
+    /// [`with_subscriber`](Self::with_subscriber), not generic: it calls itself to start
+    /// a resubscription, which a generic function could not.
+    fn with_subscriber_dyn(&self, what: &str, f: &mut dyn FnMut(&mut BoxSubscriber<T, E>)) -> bool {
         let me = thread::current().id();
         {
             let mut state = self.shared.lock();
@@ -260,8 +273,26 @@ impl<T: Send + 'static, E: Send + 'static> TestPublisher<T, E> {
         let release = std::mem::take(&mut state.release);
         drop(state);
         let released = if release { slot.take() } else { None };
-        drop(slot);
+        let resubscribed = self
+            .shared
+            .resubscribed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let replaced = match resubscribed {
+            Some((subscriber, subscription)) => {
+                let previous = slot.replace(subscriber);
+                drop(slot);
+                let mut subscription = Some(subscription);
+                self.with_subscriber_dyn("subscribe", &mut |s| {
+                    s.on_subscribe(subscription.take().expect("called once"))
+                });
+                previous
+            }
+            None => None,
+        };
         drop(released);
+        drop(replaced);
         called
     }
 
@@ -646,6 +677,42 @@ impl<T: Send + 'static, E: Send + 'static> Default for TestPublisher<T, E> {
     }
 }
 
+impl<T: Send + 'static, E: Send + 'static> TestPublisherSource<T, E> {
+    /// A subscribe from inside a signal this publisher is delivering on this thread. After
+    /// a terminal signal or a cancel (a `retry` resubscribing from `on_error`) it is a new
+    /// subscription, started when the signal returns; while the current subscription is
+    /// still live it is refused, as any second subscriber is.
+    fn subscribe_from_a_signal(self, mut subscriber: BoxSubscriber<T, E>) {
+        let mut state = self.shared.lock();
+        if !state.cancelled && !state.terminated {
+            drop(state);
+            subscriber.on_subscribe(spillway_core::NoopSubscription::shared());
+            subscriber.on_error(Error::Rejected {
+                stage: "test_publisher",
+                reason: "a TestPublisher serves one subscriber at a time",
+            });
+            return;
+        }
+        state.subscribed += 1;
+        state.current = state.subscribed;
+        state.outstanding = Demand::ZERO;
+        state.cancelled = false;
+        state.terminated = false;
+        state.delivered = 0;
+        let id = state.current;
+        drop(state);
+        let subscription: SharedSubscription = Arc::new(TestSubscription {
+            shared: Arc::clone(&self.shared),
+            id,
+        });
+        *self
+            .shared
+            .resubscribed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((subscriber, subscription));
+    }
+}
+
 impl<T: Send + 'static, E: Send + 'static> Publisher for TestPublisherSource<T, E> {
     type Item = T;
     type Error = E;
@@ -655,6 +722,10 @@ impl<T: Send + 'static, E: Send + 'static> Publisher for TestPublisherSource<T, 
         S: Subscriber<Item = T, Error = E>,
     {
         let mut subscriber: BoxSubscriber<T, E> = Box::new(subscriber);
+        let reentrant = self.shared.lock().emitting == Some(thread::current().id());
+        if reentrant {
+            return self.subscribe_from_a_signal(subscriber);
+        }
         let id = {
             let mut state = self.shared.lock();
             let mut slot = self.shared.lock_subscriber();
