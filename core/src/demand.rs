@@ -76,6 +76,93 @@ impl From<u64> for Demand {
     }
 }
 
+/// After how many delivered items a stage that keeps `prefetch` items requested asks for
+/// more: 75% of `prefetch` (at least one), the threshold of Reactor's `prefetch` and
+/// `limitRate`. Requesting in such batches, rather than one per item, keeps requests off
+/// the per-item path while upstream never runs dry.
+///
+/// ```
+/// use spillway_core::demand::replenish_threshold;
+/// assert_eq!(replenish_threshold(256), 192);
+/// assert_eq!(replenish_threshold(1), 1);
+/// assert_eq!(replenish_threshold(0), 1);
+/// ```
+pub const fn replenish_threshold(prefetch: u64) -> u64 {
+    let threshold = prefetch - prefetch / 4;
+    if threshold == 0 {
+        1
+    } else {
+        threshold
+    }
+}
+
+/// The credit of a single-threaded consumer that keeps up to `prefetch` items requested
+/// from its upstream and asks for more in batches of [`replenish_threshold`]: it
+/// requests `prefetch` first, counts what arrives against what is outstanding (an item
+/// beyond it is a protocol violation) and, as items are consumed, says when and how much
+/// to request again.
+///
+/// ```
+/// use spillway_core::demand::Prefetch;
+/// let mut credit = Prefetch::new(8);
+/// assert_eq!(credit.initial(), 8);
+/// let asked: Vec<u64> = (0..8).map(|_| { assert!(credit.received()); credit.consumed() }).collect();
+/// assert_eq!(asked, [0, 0, 0, 0, 0, 6, 0, 0]); // 6 more after 6 consumed
+/// assert_eq!(credit.outstanding(), 6);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Prefetch {
+    prefetch: u64,
+    threshold: u64,
+    consumed: u64,
+    outstanding: u64,
+}
+
+impl Prefetch {
+    /// Credit for `prefetch` items (0 is taken as 1).
+    pub const fn new(prefetch: u64) -> Prefetch {
+        let prefetch = if prefetch == 0 { 1 } else { prefetch };
+        Prefetch {
+            prefetch,
+            threshold: replenish_threshold(prefetch),
+            consumed: 0,
+            outstanding: 0,
+        }
+    }
+
+    /// The first request: `prefetch` items, now outstanding.
+    pub fn initial(&mut self) -> u64 {
+        self.outstanding += self.prefetch;
+        self.prefetch
+    }
+
+    /// An item arrived; false if none was outstanding (upstream broke rule 1.1).
+    pub fn received(&mut self) -> bool {
+        if self.outstanding == 0 {
+            return false;
+        }
+        self.outstanding -= 1;
+        true
+    }
+
+    /// An item was consumed; returns how many to request now: 0, or the threshold once
+    /// that many were consumed since the last request.
+    pub fn consumed(&mut self) -> u64 {
+        self.consumed += 1;
+        if self.consumed < self.threshold {
+            return 0;
+        }
+        let n = std::mem::take(&mut self.consumed);
+        self.outstanding += n;
+        n
+    }
+
+    /// Items requested and not yet arrived.
+    pub fn outstanding(&self) -> u64 {
+        self.outstanding
+    }
+}
+
 /// A demand counter shared between threads: `request` adds from any thread, the
 /// drain loop subtracts what it delivered once per pass.
 #[derive(Debug, Default)]
@@ -145,6 +232,44 @@ mod tests {
         assert_eq!(d.produced(10), Demand::UNBOUNDED);
         assert_eq!(Demand::new(3).produced(5), Demand::ZERO);
         assert_eq!(Demand::new(3).multiply(u64::MAX), Demand::UNBOUNDED);
+    }
+
+    proptest::proptest! {
+        /// Whatever the order of arrivals and consumption, what was requested minus what
+        /// arrived is what is outstanding, never above `prefetch`; items arrived but not
+        /// consumed plus outstanding never exceed `prefetch` either.
+        #[test]
+        fn prefetch_never_exceeds_its_window(
+            prefetch in 1u64..40,
+            steps in proptest::collection::vec(proptest::bool::ANY, 0..400),
+        ) {
+            let mut credit = Prefetch::new(prefetch);
+            let (mut requested, mut arrived, mut held) = (credit.initial(), 0u64, 0u64);
+            for arrive in steps {
+                if (arrive || held == 0) && credit.outstanding() > 0 {
+                    proptest::prop_assert!(credit.received());
+                    arrived += 1;
+                    held += 1;
+                } else if held > 0 {
+                    held -= 1;
+                    requested += credit.consumed();
+                } else {
+                    proptest::prop_assert!(false, "no credit and nothing held: the consumer would stall");
+                }
+                proptest::prop_assert_eq!(requested - arrived, credit.outstanding());
+                proptest::prop_assert!(credit.outstanding() + held <= prefetch);
+            }
+        }
+    }
+
+    #[test]
+    fn prefetch_of_one_asks_one_at_a_time() {
+        let mut one = Prefetch::new(1);
+        assert_eq!(one.initial(), 1);
+        assert!(one.received());
+        assert!(!one.received(), "nothing outstanding");
+        assert_eq!(one.consumed(), 1);
+        assert_eq!(replenish_threshold(4), 3);
     }
 
     #[test]

@@ -31,7 +31,7 @@
 mod config;
 mod context;
 pub mod coop;
-mod demand;
+pub mod demand;
 pub mod drain;
 pub mod driver;
 mod erased;

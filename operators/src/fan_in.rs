@@ -28,6 +28,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Context as TaskContext;
 
+use spillway_core::demand::{replenish_threshold, Prefetch};
 use spillway_core::drain::{self, BatchContext, DrainHandle, Pulled, Source};
 use spillway_core::{
     ConfigError, Context, Demand, Error, Publisher, Scalar, SharedSubscription, Stage, Subscriber,
@@ -71,55 +72,6 @@ where
     Box::new(move |inner| publisher.subscribe(inner))
 }
 
-/// Prefetch credit of one upstream: requests `prefetch` up front, then, each time 75% of
-/// it has been consumed, that many again; counts what is outstanding to catch an
-/// upstream that sends more than it was asked for.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Credit {
-    prefetch: u64,
-    limit: u64,
-    consumed: u64,
-    outstanding: u64,
-}
-
-impl Credit {
-    pub(crate) fn new(prefetch: usize) -> Credit {
-        let prefetch = prefetch as u64;
-        Credit {
-            prefetch,
-            limit: (prefetch - prefetch / 4).max(1),
-            consumed: 0,
-            outstanding: 0,
-        }
-    }
-
-    /// The first request.
-    fn initial(&mut self) -> u64 {
-        self.outstanding += self.prefetch;
-        self.prefetch
-    }
-
-    /// An item arrived; false if none was outstanding (a protocol violation).
-    fn received(&mut self) -> bool {
-        if self.outstanding == 0 {
-            return false;
-        }
-        self.outstanding -= 1;
-        true
-    }
-
-    /// An item was handed downstream; returns how much to request now (0 or the limit).
-    fn consumed(&mut self) -> u64 {
-        self.consumed += 1;
-        if self.consumed < self.limit {
-            return 0;
-        }
-        let n = std::mem::take(&mut self.consumed);
-        self.outstanding += n;
-        n
-    }
-}
-
 /// One inner upstream: its queued items (tagged with their arrival order), its credit,
 /// and its subscription while it is active. Lanes live in the slots of a slab; a free
 /// slot keeps its (empty) queue, so a new lane reuses its allocation.
@@ -128,7 +80,7 @@ struct Lane<T> {
     id: u64,
     live: bool,
     queue: VecDeque<(u64, T)>,
-    credit: Credit,
+    credit: Prefetch,
     done: bool,
     upstream: Option<SharedSubscription>,
 }
@@ -353,7 +305,7 @@ impl<T, E> State<T, E> {
     }
 
     /// Opens a lane with `credit`.
-    fn open(&mut self, credit: Credit) -> LaneKey {
+    fn open(&mut self, credit: Prefetch) -> LaneKey {
         let id = self.next_id;
         self.next_id += 1;
         let slot = match self.free.pop() {
@@ -771,7 +723,7 @@ impl<T, E> Fan<T, E> {
         if st.closed {
             return None;
         }
-        let key = st.open(Credit::new(self.prefetch));
+        let key = st.open(Prefetch::new(self.prefetch as u64));
         drop(st);
         Some(InnerSubscriber {
             fan: Arc::clone(self),
@@ -866,7 +818,7 @@ impl<T, E> Fan<T, E> {
         }
         st.outer = Some(subscription.clone());
         st.outer_outstanding = st.outer_outstanding.add(initial);
-        st.refill_limit = (initial - initial / 4).max(1);
+        st.refill_limit = replenish_threshold(initial);
         drop(st);
         subscription.request(initial);
     }
@@ -1396,7 +1348,7 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::{Credit, ScalarQueue};
+    use super::ScalarQueue;
 
     #[derive(Debug, Clone)]
     enum Op {
@@ -1469,23 +1421,5 @@ mod tests {
             q.clear();
             prop_assert!(q.is_empty());
         }
-    }
-
-    #[test]
-    fn credit_replenishes_at_three_quarters() {
-        let mut c = Credit::new(8);
-        assert_eq!(c.initial(), 8);
-        let asked: Vec<u64> = (0..12)
-            .map(|_| {
-                assert!(c.received());
-                c.consumed()
-            })
-            .collect();
-        assert_eq!(asked, vec![0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 6]);
-        let mut one = Credit::new(1);
-        assert_eq!(one.initial(), 1);
-        assert!(one.received());
-        assert!(!one.received(), "nothing outstanding");
-        assert_eq!(one.consumed(), 1);
     }
 }

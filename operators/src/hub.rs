@@ -282,7 +282,7 @@ where
         if !inner.upstream_subscribed || inner.end.is_some() {
             return 0;
         }
-        let limit = (prefetch - prefetch / 4).max(1) as u64;
+        let limit = spillway_core::demand::replenish_threshold(prefetch as u64);
         if inner.released < limit {
             return 0;
         }

@@ -109,7 +109,7 @@ where
             allowed: AtomicU64::new(0),
             scheduler: self.scheduler,
             prefetch: prefetch as u64,
-            limit: (prefetch - prefetch / 4) as u64,
+            limit: spillway_core::demand::replenish_threshold(prefetch as u64),
             drain: Mutex::new(DrainState {
                 downstream: None,
                 rx,

@@ -101,7 +101,7 @@ impl<P: Publisher> IntoStream<P> {
 
     /// How many items are requested each time the stream refills (75% of the batch).
     fn refill(&self) -> u64 {
-        self.batch - self.batch / 4
+        crate::demand::replenish_threshold(self.batch)
     }
 }
 
