@@ -221,6 +221,44 @@ impl AtomicDemand {
     }
 }
 
+/// What may still be requested upstream in all, shared between threads: the cap of a
+/// stage that needs at most `n` items (`take(n)`). Each request downstream makes is
+/// granted up to what is left, so upstream is never asked for more than the cap, however
+/// requests race.
+///
+/// ```
+/// use spillway_core::demand::AtomicAllowance;
+/// let cap = AtomicAllowance::new(5);
+/// assert_eq!(cap.grant(3), 3);
+/// assert_eq!(cap.grant(u64::MAX), 2); // only 2 were left
+/// assert_eq!(cap.grant(1), 0);
+/// ```
+#[derive(Debug, Default)]
+pub struct AtomicAllowance(AtomicU64);
+
+impl AtomicAllowance {
+    /// An allowance of `n` items in all.
+    pub fn new(n: u64) -> AtomicAllowance {
+        AtomicAllowance(AtomicU64::new(n))
+    }
+
+    /// Takes up to `n` from what is left and returns what was taken.
+    pub fn grant(&self, n: u64) -> u64 {
+        let before = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                Some(left - left.min(n))
+            })
+            .unwrap_or(0);
+        before.min(n)
+    }
+
+    /// What is left.
+    pub fn left(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -270,6 +308,21 @@ mod tests {
         assert!(!one.received(), "nothing outstanding");
         assert_eq!(one.consumed(), 1);
         assert_eq!(replenish_threshold(4), 3);
+    }
+
+    #[test]
+    fn racing_grants_never_exceed_the_allowance() {
+        let cap = std::sync::Arc::new(AtomicAllowance::new(1_000));
+        let granted: u64 = (0..4)
+            .map(|_| {
+                let cap = std::sync::Arc::clone(&cap);
+                std::thread::spawn(move || (0..500).map(|i| cap.grant(i % 3 + 1)).sum::<u64>())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .sum();
+        assert_eq!((granted, cap.left()), (1_000, 0));
     }
 
     #[test]

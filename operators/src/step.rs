@@ -6,9 +6,10 @@
 //! with upstream cancellation, and ignoring late signals.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use spillway_core::demand::AtomicAllowance;
 use spillway_core::{
     Context, Error, Publisher, SharedSubscription, Stage, Subscriber, Subscription,
 };
@@ -109,7 +110,7 @@ struct Link {
     /// Downstream requested at least once.
     requested: AtomicBool,
     /// `Cap`: how much may still be requested upstream.
-    allowance: AtomicU64,
+    allowance: AtomicAllowance,
     hooks: Option<Arc<dyn LinkHooks>>,
     /// A panic of a request hook, reported at the next upstream signal.
     panicked: Mutex<Option<String>>,
@@ -135,13 +136,7 @@ impl Link {
                 self.upstream.request(n);
             }
             Policy::Cap(_) => {
-                let before = self
-                    .allowance
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
-                        Some(left - left.min(n))
-                    })
-                    .unwrap_or(0);
-                let granted = before.min(n);
+                let granted = self.allowance.grant(n);
                 if granted > 0 {
                     self.upstream.request(granted);
                 }
@@ -258,7 +253,7 @@ where
             policy,
             unbounded: AtomicBool::new(false),
             requested: AtomicBool::new(false),
-            allowance: AtomicU64::new(match policy {
+            allowance: AtomicAllowance::new(match policy {
                 Policy::Cap(n) => n,
                 _ => 0,
             }),
