@@ -677,29 +677,41 @@ impl<T: Send + 'static, E: Send + 'static> Default for TestPublisher<T, E> {
     }
 }
 
+/// One subscriber at a time: a second one is refused (rule 2.5 spirit).
+fn refuse<T: 'static, E: 'static>(mut subscriber: BoxSubscriber<T, E>) {
+    subscriber.on_subscribe(spillway_core::NoopSubscription::shared());
+    subscriber.on_error(Error::Rejected {
+        stage: "test_publisher",
+        reason: "a TestPublisher serves one subscriber at a time",
+    });
+}
+
+impl PubState {
+    /// Starts a new subscription and returns its id (requests and cancels of older ones
+    /// are ignored from now on).
+    fn start_subscription(&mut self) -> u64 {
+        self.subscribed += 1;
+        self.current = self.subscribed;
+        self.outstanding = Demand::ZERO;
+        self.cancelled = false;
+        self.terminated = false;
+        self.delivered = 0;
+        self.current
+    }
+}
+
 impl<T: Send + 'static, E: Send + 'static> TestPublisherSource<T, E> {
     /// A subscribe from inside a signal this publisher is delivering on this thread. After
     /// a terminal signal or a cancel (a `retry` resubscribing from `on_error`) it is a new
     /// subscription, started when the signal returns; while the current subscription is
     /// still live it is refused, as any second subscriber is.
-    fn subscribe_from_a_signal(self, mut subscriber: BoxSubscriber<T, E>) {
+    fn subscribe_from_a_signal(self, subscriber: BoxSubscriber<T, E>) {
         let mut state = self.shared.lock();
         if !state.cancelled && !state.terminated {
             drop(state);
-            subscriber.on_subscribe(spillway_core::NoopSubscription::shared());
-            subscriber.on_error(Error::Rejected {
-                stage: "test_publisher",
-                reason: "a TestPublisher serves one subscriber at a time",
-            });
-            return;
+            return refuse(subscriber);
         }
-        state.subscribed += 1;
-        state.current = state.subscribed;
-        state.outstanding = Demand::ZERO;
-        state.cancelled = false;
-        state.terminated = false;
-        state.delivered = 0;
-        let id = state.current;
+        let id = state.start_subscription();
         drop(state);
         let subscription: SharedSubscription = Arc::new(TestSubscription {
             shared: Arc::clone(&self.shared),
@@ -721,7 +733,7 @@ impl<T: Send + 'static, E: Send + 'static> Publisher for TestPublisherSource<T, 
     where
         S: Subscriber<Item = T, Error = E>,
     {
-        let mut subscriber: BoxSubscriber<T, E> = Box::new(subscriber);
+        let subscriber: BoxSubscriber<T, E> = Box::new(subscriber);
         let reentrant = self.shared.lock().emitting == Some(thread::current().id());
         if reentrant {
             return self.subscribe_from_a_signal(subscriber);
@@ -733,22 +745,10 @@ impl<T: Send + 'static, E: Send + 'static> Publisher for TestPublisherSource<T, 
             if busy {
                 drop(slot);
                 drop(state);
-                // One subscriber at a time: refuse this one (rule 2.5 spirit).
-                subscriber.on_subscribe(spillway_core::NoopSubscription::shared());
-                subscriber.on_error(Error::Rejected {
-                    stage: "test_publisher",
-                    reason: "a TestPublisher serves one subscriber at a time",
-                });
-                return;
+                return refuse(subscriber);
             }
-            state.subscribed += 1;
-            state.current = state.subscribed;
-            state.outstanding = Demand::ZERO;
-            state.cancelled = false;
-            state.terminated = false;
-            state.delivered = 0;
             *slot = None;
-            state.current
+            state.start_subscription()
         };
         let subscription: SharedSubscription = Arc::new(TestSubscription {
             shared: Arc::clone(&self.shared),
