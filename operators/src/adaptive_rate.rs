@@ -13,8 +13,8 @@ use spillway_core::{
     Subscriber, TaskHandle,
 };
 
+use crate::engine::support::{self, DrainSlot, UpstreamSlot};
 use crate::stats::{DropReason, FlowStats};
-use crate::support::{self, DrainSlot, UpstreamSlot};
 
 const STAGE: &str = "adaptive_rate";
 

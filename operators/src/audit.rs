@@ -1,6 +1,6 @@
 //! `audit`: on an item, opens a window and emits the latest item when it closes.
 
-use crate::timed::timed_operator;
+use crate::engine::timed::timed_operator;
 
 timed_operator! {
     /// Publisher for the [`audit`](crate::OperatorExt::audit) method.

@@ -4,16 +4,13 @@ use std::fmt;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::batching::{self, Rule, Setup, StageName};
+use crate::engine::batching::{self, Rule, Setup};
+use crate::engine::support;
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support;
 
 const STAGE: &str = "batch_while_busy";
 
-struct Stage;
-impl StageName for Stage {
-    const STAGE: &'static str = STAGE;
-}
+crate::stage_name!(Marker, STAGE);
 
 /// Publisher for the [`batch_while_busy`](crate::OperatorExt::batch_while_busy) method.
 #[must_use = "publishers do nothing until subscribed"]
@@ -70,7 +67,7 @@ impl<P: Publisher> Publisher for BatchWhileBusy<P> {
             stats: self.stats,
             on_drop: self.on_drop,
         };
-        batching::subscribe::<Stage, _, _>(self.upstream, setup, subscriber);
+        batching::subscribe::<Marker, _, _>(self.upstream, setup, subscriber);
     }
 }
 

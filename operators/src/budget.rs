@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use spillway_core::ConfigError;
 
-use crate::support;
+use crate::engine::support;
 
 /// The stage name of [`within_budget`](crate::OperatorExt::within_budget), used in its
 /// errors, and in the emergency stop's error of every stage taking units from a budget.

@@ -17,7 +17,7 @@ use std::task::Waker;
 use spillway_core::{Error, Stage};
 
 use crate::budget::{Budget, BudgetMember};
-use crate::support;
+use crate::engine::support;
 
 /// The reason of the [`Error::Rejected`] of an item heavier than the whole budget.
 pub(crate) const TOO_HEAVY: &str = "item weight above the budget's capacity";

@@ -6,16 +6,13 @@ use std::time::Duration;
 
 use spillway_core::{ConfigError, Publisher, Scheduler, Subscriber};
 
-use crate::batching::{self, Rule, Setup, StageName};
+use crate::engine::batching::{self, Rule, Setup};
+use crate::engine::support;
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support;
 
 const STAGE: &str = "chunks_timeout";
 
-struct Stage;
-impl StageName for Stage {
-    const STAGE: &'static str = STAGE;
-}
+crate::stage_name!(Marker, STAGE);
 
 /// Publisher for the [`chunks_timeout`](crate::OperatorExt::chunks_timeout) method.
 #[must_use = "publishers do nothing until subscribed"]
@@ -91,7 +88,7 @@ impl<P: Publisher> Publisher for ChunksTimeout<P> {
             stats: self.stats,
             on_drop: self.on_drop,
         };
-        batching::subscribe::<Stage, _, _>(self.upstream, setup, subscriber);
+        batching::subscribe::<Marker, _, _>(self.upstream, setup, subscriber);
     }
 }
 

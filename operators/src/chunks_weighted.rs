@@ -4,16 +4,13 @@ use std::fmt;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::batching::{self, Rule, Setup, StageName};
+use crate::engine::batching::{self, Rule, Setup};
+use crate::engine::support;
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support;
 
 const STAGE: &str = "chunks_weighted";
 
-struct Stage;
-impl StageName for Stage {
-    const STAGE: &'static str = STAGE;
-}
+crate::stage_name!(Marker, STAGE);
 
 /// Publisher for the [`chunks_weighted`](crate::OperatorExt::chunks_weighted) method.
 #[must_use = "publishers do nothing until subscribed"]
@@ -82,7 +79,7 @@ where
             stats: self.stats,
             on_drop: self.on_drop,
         };
-        batching::subscribe::<Stage, _, _>(self.upstream, setup, subscriber);
+        batching::subscribe::<Marker, _, _>(self.upstream, setup, subscriber);
     }
 }
 

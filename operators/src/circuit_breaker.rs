@@ -14,8 +14,8 @@ use spillway_core::{
     SharedSubscription, Subscriber, Subscription, TaskHandle,
 };
 
+use crate::engine::support;
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support;
 
 const STAGE: &str = "circuit_breaker";
 

@@ -2,10 +2,9 @@
 
 use std::fmt;
 
-use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
+use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::fan_in::{self, Either, Fan, Policy, State};
-use crate::support::StageName;
+use crate::engine::fan_in::{self, Either, Fan, Policy, State};
 use crate::zip::subscribe_pair;
 
 const STAGE: &str = "combine_latest";
@@ -40,10 +39,7 @@ impl<P, Q, F> CombineLatest<P, Q, F> {
     }
 }
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 /// Takes updates in arrival order; emits once both sides have a latest item.
 struct Latest<A, B, F> {

@@ -8,8 +8,8 @@ use std::task::Context as TaskContext;
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{Context, Demand, Error, Publisher, SharedSubscription, Subscriber};
 
-use crate::fan_in::{self, Thunk};
-use crate::support::{self, DrainSlot};
+use crate::engine::fan_in::{self, Thunk};
+use crate::engine::support::{self, DrainSlot};
 
 const STAGE: &str = "concat";
 

@@ -4,10 +4,9 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
+use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::fan_in::{self, Fan, Oldest, OuterSubscriber};
-use crate::support::StageName;
+use crate::engine::fan_in::{self, Fan, Oldest, OuterSubscriber};
 
 const STAGE: &str = "concat_map";
 
@@ -39,10 +38,7 @@ impl<P, F> ConcatMap<P, F> {
     }
 }
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 impl<P, F, Q> Publisher for ConcatMap<P, F>
 where

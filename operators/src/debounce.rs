@@ -1,6 +1,6 @@
 //! `debounce`: emits an item once a period has passed without a newer one.
 
-use crate::timed::timed_operator;
+use crate::engine::timed::timed_operator;
 
 timed_operator! {
     /// Publisher for the [`debounce`](crate::OperatorExt::debounce) method.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::sequence::{self, Arbiter, Items, Next};
+use crate::engine::sequence::{self, Arbiter, Items, Next};
 
 /// Publisher for the [`default_if_empty`](crate::OperatorExt::default_if_empty) method.
 #[derive(Clone)]

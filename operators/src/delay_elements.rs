@@ -1,6 +1,6 @@
 //! `delay_elements`: lossless spacing: each item is delayed by a period, one at a time.
 
-use crate::timed::timed_operator;
+use crate::engine::timed::timed_operator;
 
 timed_operator! {
     /// Publisher for the [`delay_elements`](crate::OperatorExt::delay_elements) method.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::step::{self, Logic, Step};
+use crate::engine::step::{self, Logic, Step};
 
 /// Publisher for the [`distinct_until_changed`](crate::OperatorExt::distinct_until_changed)
 /// method: [`DistinctUntilChangedByKey`] with the item itself (cloned) as key.

@@ -3,10 +3,9 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
+use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::fan_in::{self, Fan, OuterSubscriber, RoundRobin};
-use crate::support::StageName;
+use crate::engine::fan_in::{self, Fan, OuterSubscriber, RoundRobin};
 
 const STAGE: &str = "flat_map";
 
@@ -39,10 +38,7 @@ impl<P, F> FlatMap<P, F> {
     }
 }
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 impl<P, F, Q> Publisher for FlatMap<P, F>
 where

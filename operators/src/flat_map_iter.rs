@@ -9,7 +9,7 @@ use std::task::Context as TaskContext;
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber};
 
-use crate::support::{lock, DrainSlot, UpstreamSlot};
+use crate::engine::support::{lock, DrainSlot, UpstreamSlot};
 
 const STAGE: &str = "flat_map_iter";
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use spillway_core::{Scheduler, SchedulerExt};
 
-use crate::support::lock;
+use crate::engine::support::lock;
 use crate::KillSwitch;
 
 /// The reason of the `Error::Aborted` of a pipeline still running at the deadline.

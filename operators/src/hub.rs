@@ -20,8 +20,9 @@ use std::task::Context as TaskContext;
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{Context, Error, SharedSubscription, Stage, Subscriber};
 
+use crate::engine::support::{self, Dropper, UpstreamSlot};
+use crate::engine::StageName;
 use crate::stats::{DropReason, FlowStats};
-use crate::support::{self, Dropper, StageName, UpstreamSlot};
 
 /// What happens to an item that arrives while the shared queue is full (the slowest
 /// subscriber is `capacity` items behind).

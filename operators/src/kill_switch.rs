@@ -15,7 +15,7 @@ use std::task::{Poll, Waker};
 
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber, Subscription};
 
-use crate::support::lock;
+use crate::engine::support::lock;
 
 /// The stage name in errors.
 const STAGE: &str = "kill_switch";

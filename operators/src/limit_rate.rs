@@ -5,17 +5,14 @@ use std::fmt;
 
 use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
 
-use crate::bounded::{self, Config};
+use crate::engine::bounded::{self, Config};
+use crate::engine::support::{self, Dropper};
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, Dropper, StageName};
 use crate::BufferOverflow;
 
 const STAGE: Stage = "limit_rate";
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 /// Publisher for the [`limit_rate`](crate::OperatorExt::limit_rate) and
 /// [`limit_rate_with`](crate::OperatorExt::limit_rate_with) methods.

@@ -9,8 +9,8 @@ use std::task::Context as TaskContext;
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{ConfigError, Context, Error, Publisher, SharedSubscription, Subscriber};
 
+use crate::engine::support::{self, DrainSlot, Dropper, Panic, UpstreamSlot};
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, DrainSlot, Dropper, Panic, UpstreamSlot};
 
 const STAGE: &str = "load_shed";
 

@@ -30,7 +30,8 @@ use spillway_core::{
 
 use crate::budget::{Budget, BudgetMember};
 use crate::budget_permits::{self, Gate, Permits, WakerSlot};
-use crate::support::{self, DrainSlot, StageName, UpstreamSlot};
+use crate::engine::support::{self, DrainSlot, UpstreamSlot};
+use crate::engine::StageName;
 
 const STAGE: &str = "map_async";
 
@@ -242,10 +243,7 @@ impl<P: Publisher, F> MapAsync<P, F> {
     }
 }
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 impl<P, F, Fut> Publisher for MapAsync<P, F>
 where

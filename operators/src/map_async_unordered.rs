@@ -4,12 +4,11 @@
 use std::fmt;
 use std::future::Future;
 
-use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
+use spillway_core::{ConfigError, Publisher, Subscriber};
 
 use crate::budget::Budget;
 use crate::budget_permits::Permits;
 use crate::map_async::{self, Limits};
-use crate::support::StageName;
 
 const STAGE: &str = "map_async_unordered";
 
@@ -118,10 +117,7 @@ impl<P: Publisher, F> MapAsyncUnordered<P, F> {
     }
 }
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 impl<P, F, Fut> Publisher for MapAsyncUnordered<P, F>
 where

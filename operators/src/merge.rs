@@ -4,10 +4,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
+use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::fan_in::{self, Fan, RoundRobin};
-use crate::support::StageName;
+use crate::engine::fan_in::{self, Fan, RoundRobin};
 
 const STAGE: &str = "merge";
 
@@ -110,10 +109,7 @@ impl<T: Send + 'static, E: Send + 'static> Merge<T, E> {
     }
 }
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 impl<T: Send + 'static, E: Send + 'static> Publisher for Merge<T, E> {
     type Item = T;

@@ -4,20 +4,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use spillway_core::{
-    ConfigError, Context, Error, Publisher, SharedSubscription, Stage, Subscriber,
-};
+use spillway_core::{ConfigError, Context, Error, Publisher, SharedSubscription, Subscriber};
 
+use crate::engine::support::{self, Dropper};
 use crate::hub::{Full, Hub, HubConfig, Pushed};
 use crate::stats::{DropReason, FlowStats};
-use crate::support::{self, Dropper, StageName};
 
 const STAGE: &str = "multicast";
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 /// What a [`MulticastProcessor`] does with an item pushed while its queue is full, that
 /// is while the slowest subscriber is `capacity` items behind.

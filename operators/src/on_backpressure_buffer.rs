@@ -4,11 +4,11 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 
-use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
+use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::bounded::{self, Config};
+use crate::engine::bounded::{self, Config};
+use crate::engine::support::{self, Dropper};
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, Dropper, StageName};
 
 const STAGE: &str = "on_backpressure_buffer";
 
@@ -168,10 +168,7 @@ impl<P: Publisher> OnBackpressureBuffer<P> {
     }
 }
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 impl<P> Publisher for OnBackpressureBuffer<P>
 where

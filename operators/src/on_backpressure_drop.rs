@@ -2,16 +2,13 @@
 
 use std::fmt;
 
-use spillway_core::{Publisher, Stage, Subscriber};
+use spillway_core::{Publisher, Subscriber};
 
-use crate::gate::{self, GatePolicy, Uncovered};
+use crate::engine::gate::{self, GatePolicy, Uncovered};
+use crate::engine::support;
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, StageName};
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = "on_backpressure_drop";
-}
+crate::stage_name!(Named, "on_backpressure_drop");
 
 /// Publisher for the [`on_backpressure_drop`](crate::OperatorExt::on_backpressure_drop)
 /// method.

@@ -3,16 +3,13 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use spillway_core::{Publisher, Stage, Subscriber};
+use spillway_core::{Publisher, Subscriber};
 
-use crate::gate::{self, GatePolicy, Uncovered};
+use crate::engine::gate::{self, GatePolicy, Uncovered};
+use crate::engine::support;
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, StageName};
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = "on_backpressure_reduce";
-}
+crate::stage_name!(Named, "on_backpressure_reduce");
 
 /// Publisher for the [`on_backpressure_reduce`](crate::OperatorExt::on_backpressure_reduce)
 /// and [`on_backpressure_reduce_with`](crate::OperatorExt::on_backpressure_reduce_with)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Stage, Subscriber};
 
-use crate::arbiter::Arbiter;
+use crate::engine::arbiter::Arbiter;
 
 const STAGE: &str = "on_error_resume";
 

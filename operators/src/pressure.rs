@@ -9,17 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
 
-use crate::bounded::{self, Config};
+use crate::engine::bounded::{self, Config};
+use crate::engine::support::{self, lock, Dropper};
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, lock, Dropper, StageName};
 use crate::BufferOverflow;
 
 pub(crate) const STAGE: Stage = "pressure";
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 /// A pressure level, computed from buffer utilisation by [`PressureLevels`].
 ///

@@ -4,11 +4,11 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
+use spillway_core::{ConfigError, Publisher, Subscriber};
 
+use crate::engine::support::{self, Dropper};
 use crate::hub::{Full, Hub, HubConfig, HubUpstream};
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, Dropper, StageName};
 
 const STAGE: &str = "publish";
 
@@ -16,10 +16,7 @@ const STAGE: &str = "publish";
 /// for its slowest subscriber).
 pub const DEFAULT_PREFETCH: usize = 256;
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 struct Settings<T> {
     prefetch: usize,

@@ -44,7 +44,7 @@ use spillway_core::{
     Subscriber, Subscription, Task,
 };
 
-use crate::support::{lock, UpstreamSlot};
+use crate::engine::support::{lock, UpstreamSlot};
 
 const STAGE: &str = "publish_on";
 

@@ -7,18 +7,14 @@ use std::time::Duration;
 
 use spillway_core::{ConfigError, Publisher, Scheduler, Subscriber};
 
+use crate::engine::timed::{self, Bucket, CostFn, Kind, Settings};
 use crate::stats::{DropReason, FlowStats};
-use crate::timed::{self, Bucket, CostFn, Kind, Settings, StageName};
 
-pub use crate::timed::RateLimitMode;
+pub use crate::engine::timed::RateLimitMode;
 
 const STAGE: &str = "rate_limit";
 
-struct RateLimitStage;
-
-impl StageName for RateLimitStage {
-    const NAME: &'static str = STAGE;
-}
+crate::stage_name!(RateLimitStage, STAGE);
 
 /// The configuration of [`rate_limit`](crate::OperatorExt::rate_limit): a token bucket
 /// that holds at most `burst` tokens, starts full, and refills `rate` tokens every `per`

@@ -4,7 +4,7 @@ use std::fmt;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::step::{self, Logic, Policy, Step};
+use crate::engine::step::{self, Logic, Policy, Step};
 
 /// Publisher for the [`reduce`](crate::OperatorExt::reduce) method.
 #[derive(Clone)]

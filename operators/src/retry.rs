@@ -11,8 +11,8 @@ use spillway_core::{
     Context, Error, Publisher, Scheduler, SchedulerExt, SharedSubscription, Stage, Subscriber,
 };
 
-use crate::arbiter::Arbiter;
-use crate::support::lock;
+use crate::engine::arbiter::Arbiter;
+use crate::engine::support::lock;
 
 const STAGE: &str = "retry";
 

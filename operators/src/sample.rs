@@ -1,6 +1,6 @@
 //! `sample`: emits, every period, the latest item seen in that period.
 
-use crate::timed::timed_operator;
+use crate::engine::timed::timed_operator;
 
 timed_operator! {
     /// Publisher for the [`sample`](crate::OperatorExt::sample) method.

@@ -1,6 +1,6 @@
 //! `sample_first`: lets an item through, then drops everything else for a period.
 
-use crate::timed::timed_operator;
+use crate::engine::timed::timed_operator;
 
 timed_operator! {
     /// Publisher for the [`sample_first`](crate::OperatorExt::sample_first) method.

@@ -2,7 +2,7 @@
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::step::{self, Logic, Step};
+use crate::engine::step::{self, Logic, Step};
 
 /// Publisher for the [`skip`](crate::OperatorExt::skip) method.
 #[derive(Clone, Debug)]

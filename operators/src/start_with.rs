@@ -4,7 +4,7 @@ use std::fmt;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::sequence::{self, Arbiter, Items, Next};
+use crate::engine::sequence::{self, Arbiter, Items, Next};
 
 /// Publisher for the [`start_with`](crate::OperatorExt::start_with) method.
 #[derive(Clone)]

@@ -2,7 +2,7 @@
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::step::{self, Logic, Policy, Step};
+use crate::engine::step::{self, Logic, Policy, Step};
 
 /// Publisher for the [`take`](crate::OperatorExt::take) method.
 #[derive(Clone, Debug)]

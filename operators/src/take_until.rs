@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber, Subscription};
 
-use crate::support::lock;
+use crate::engine::support::lock;
 
 /// Publisher for the [`take_until`](crate::OperatorExt::take_until) method.
 #[derive(Clone)]

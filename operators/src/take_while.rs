@@ -4,7 +4,7 @@ use std::fmt;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::step::{self, Logic, Step};
+use crate::engine::step::{self, Logic, Step};
 
 /// Publisher for the [`take_while`](crate::OperatorExt::take_while) method.
 #[derive(Clone)]

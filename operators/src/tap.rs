@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use spillway_core::{Error, Publisher, Stage, Subscriber};
 
-use crate::step::{self, LinkHooks, Logic, Step};
-use crate::support::lock;
+use crate::engine::step::{self, LinkHooks, Logic, Step};
+use crate::engine::support::lock;
 
 /// Publisher for the `do_on_*` methods of [`OperatorExt`](crate::OperatorExt)
 /// ([`do_on_next`](crate::OperatorExt::do_on_next),

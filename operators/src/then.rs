@@ -3,12 +3,11 @@
 use std::fmt;
 use std::future::Future;
 
-use spillway_core::{Publisher, Stage, Subscriber};
+use spillway_core::{Publisher, Subscriber};
 
 use crate::budget::Budget;
 use crate::budget_permits::Permits;
 use crate::map_async::{self, Limits};
-use crate::support::StageName;
 
 const STAGE: &str = "then";
 
@@ -90,10 +89,7 @@ impl<P: Publisher, F> Then<P, F> {
     }
 }
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 impl<P, F, Fut> Publisher for Then<P, F>
 where

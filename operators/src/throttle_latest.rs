@@ -1,6 +1,6 @@
 //! `throttle_latest`: the first item at once, then at most one per window: the latest.
 
-use crate::timed::timed_operator;
+use crate::engine::timed::timed_operator;
 
 timed_operator! {
     /// Publisher for the [`throttle_latest`](crate::OperatorExt::throttle_latest) method.

@@ -11,7 +11,7 @@ use spillway_core::{
     Subscriber, Subscription, TaskHandle,
 };
 
-use crate::support;
+use crate::engine::support;
 
 const STAGE: &str = "timeout";
 

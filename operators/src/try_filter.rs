@@ -5,7 +5,7 @@ use std::fmt;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::step::{self, Logic, Step};
+use crate::engine::step::{self, Logic, Step};
 
 /// Publisher for the [`try_filter`](crate::OperatorExt::try_filter) method.
 #[derive(Clone)]

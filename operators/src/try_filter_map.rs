@@ -6,7 +6,7 @@ use std::fmt;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::step::{self, Logic, Step};
+use crate::engine::step::{self, Logic, Step};
 
 /// Publisher for the [`try_filter_map`](crate::OperatorExt::try_filter_map) method.
 #[derive(Clone)]

@@ -5,7 +5,7 @@ use std::fmt;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::step::{self, Logic, Step};
+use crate::engine::step::{self, Logic, Step};
 
 /// Publisher for the [`try_map`](crate::OperatorExt::try_map) method.
 #[derive(Clone)]

@@ -3,12 +3,11 @@
 use std::fmt;
 use std::future::Future;
 
-use spillway_core::{ConfigError, Error, Publisher, Stage, Subscriber};
+use spillway_core::{ConfigError, Error, Publisher, Subscriber};
 
 use crate::budget::Budget;
 use crate::budget_permits::Permits;
 use crate::map_async::{self, Limits};
-use crate::support::StageName;
 
 const STAGE: &str = "try_map_async";
 
@@ -100,10 +99,7 @@ impl<P: Publisher, F> TryMapAsync<P, F> {
     }
 }
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 impl<P, F, Fut, R> Publisher for TryMapAsync<P, F>
 where

@@ -9,8 +9,8 @@ use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber};
 
 use crate::budget::{Budget, BudgetMember, STAGE};
+use crate::engine::support::{self, DrainSlot, Dropper, UpstreamSlot};
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, DrainSlot, Dropper, UpstreamSlot};
 
 /// Publisher for the [`within_budget`](crate::OperatorExt::within_budget) method.
 #[must_use = "publishers do nothing until subscribed"]

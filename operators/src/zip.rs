@@ -4,10 +4,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
+use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::fan_in::{self, Either, Fan, Policy, State};
-use crate::support::StageName;
+use crate::engine::fan_in::{self, Either, Fan, Policy, State};
 use crate::Map;
 
 const STAGE: &str = "zip";
@@ -40,10 +39,7 @@ impl<P, Q> Zip<P, Q> {
     }
 }
 
-struct Named;
-impl StageName for Named {
-    const STAGE: Stage = STAGE;
-}
+crate::stage_name!(Named, STAGE);
 
 /// Lane 0 is the left side, lane 1 the right one.
 struct Pairs<A, B>(PhantomData<fn() -> (A, B)>);

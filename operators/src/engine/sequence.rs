@@ -9,7 +9,7 @@ use std::task::Context as TaskContext;
 use spillway_core::drain::{self, Pulled, Source};
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Stage, Subscriber};
 
-pub(crate) use crate::arbiter::Arbiter;
+pub(crate) use crate::engine::arbiter::Arbiter;
 
 /// What follows a phase when it completes.
 pub(crate) trait Next<T, E>: Send + 'static {

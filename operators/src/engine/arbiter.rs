@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use spillway_core::{Demand, SharedSubscription, Subscription, TaskHandle};
 
-use crate::support::lock;
+use crate::engine::support::lock;
 
 #[derive(Default)]
 struct State {

@@ -14,7 +14,7 @@ use spillway_core::{
     Context, Error, Publisher, SharedSubscription, Stage, Subscriber, Subscription,
 };
 
-use crate::support::lock;
+use crate::engine::support::lock;
 
 /// What a [`Logic`] does with one upstream item.
 pub(crate) enum Step<R> {

@@ -18,8 +18,9 @@ use std::task::Context as TaskContext;
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber};
 
+use crate::engine::support::{self, DrainSlot, Dropper, Panic, UpstreamSlot};
+use crate::engine::StageName;
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, DrainSlot, Dropper, Panic, StageName, UpstreamSlot};
 
 /// What to do with an item that arrives while downstream has no demand left.
 pub(crate) enum Uncovered<O> {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use spillway_core::drain::DrainHandle;
-use spillway_core::{Demand, SharedSubscription, Stage};
+use spillway_core::{Demand, SharedSubscription};
 
 use crate::stats::{DropReason, FlowStats, OnDrop};
 
@@ -136,12 +136,6 @@ impl DrainSlot {
             d.restore(n);
         }
     }
-}
-
-/// The stage name of a drain-based operator, as a type: the drain's `Source::STAGE` is a
-/// constant, so a private source shared by several operators is generic over this.
-pub(crate) trait StageName: Send + 'static {
-    const STAGE: Stage;
 }
 
 /// The payload of a panic caught in user code, for

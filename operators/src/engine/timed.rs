@@ -21,16 +21,12 @@ use spillway_core::{
     TaskHandle,
 };
 
+use crate::engine::support::{self, UpstreamSlot};
+use crate::engine::StageName;
 use crate::stats::{DropReason, FlowStats, LocalCounts, OnDrop};
-use crate::support::{self, UpstreamSlot};
 
 /// The per-item cost function of `rate_limit`.
 pub(crate) type CostFn<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync>;
-
-/// The stage name of one operator of the family (a marker type per operator).
-pub(crate) trait StageName: Send + 'static {
-    const NAME: Stage;
-}
 
 /// What `rate_limit` does with an item the bucket cannot pay for now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -288,7 +284,7 @@ pub(crate) fn subscribe<N, P, S>(
     P: Publisher,
     S: Subscriber<Item = P::Item, Error = P::Error>,
 {
-    let subscriber = crate::named::attach(N::NAME, Some(&settings.stats), subscriber);
+    let subscriber = crate::named::attach(N::STAGE, Some(&settings.stats), subscriber);
     let context = subscriber.context();
     let scheduler = settings.scheduler.unwrap_or_else(|| context.scheduler());
     let now = scheduler.now();
@@ -322,7 +318,7 @@ pub(crate) fn subscribe<N, P, S>(
         kind,
         period,
         flush: settings.flush_on_complete,
-        stage: N::NAME,
+        stage: N::STAGE,
         stats: settings.stats,
         on_drop: settings.on_drop,
         on_drop_panicked: AtomicBool::new(false),
@@ -805,7 +801,7 @@ struct TimedSource<T, E, N> {
 impl<T: Send + 'static, E: Send + 'static, N: StageName> Source for TimedSource<T, E, N> {
     type Item = T;
     type Error = E;
-    const STAGE: Stage = N::NAME;
+    const STAGE: Stage = N::STAGE;
     // Timers decide on `demand - committed` under the state lock, so an item must leave
     // `ready` and the demand together.
     const SETTLES_DEMAND: bool = true;
@@ -1031,19 +1027,14 @@ macro_rules! timed_operator {
             builders: [$($(#[$builder_doc:meta])* $builder:ident),* $(,)?],
         }
     ) => {
-        /// The stage name of this operator, as a type (see `StageName`).
-        struct TimedStage;
-
-        impl $crate::timed::StageName for TimedStage {
-            const NAME: &'static str = $stage;
-        }
+        $crate::stage_name!(TimedStage, $stage);
 
         $(#[$attr])*
         #[must_use = "publishers do nothing until subscribed"]
         pub struct $name<P: ::spillway_core::Publisher> {
             upstream: P,
             period: ::std::time::Duration,
-            settings: $crate::timed::Settings<P::Item>,
+            settings: $crate::engine::timed::Settings<P::Item>,
         }
 
         impl<P: ::spillway_core::Publisher> $name<P> {
@@ -1060,12 +1051,12 @@ macro_rules! timed_operator {
                 Ok($name {
                     upstream,
                     period,
-                    settings: $crate::timed::Settings::new(),
+                    settings: $crate::engine::timed::Settings::new(),
                 })
             }
 
             $(
-                $crate::timed::timed_operator!(@builder [$(#[$builder_doc])*] $builder);
+                $crate::engine::timed::timed_operator!(@builder [$(#[$builder_doc])*] $builder);
             )*
         }
 
@@ -1077,9 +1068,9 @@ macro_rules! timed_operator {
             where
                 S: ::spillway_core::Subscriber<Item = P::Item, Error = P::Error>,
             {
-                $crate::timed::subscribe::<TimedStage, _, _>(
+                $crate::engine::timed::subscribe::<TimedStage, _, _>(
                     self.upstream,
-                    $crate::timed::Kind::$kind,
+                    $crate::engine::timed::Kind::$kind,
                     self.period,
                     self.settings,
                     None,
@@ -1101,13 +1092,13 @@ macro_rules! timed_operator {
 
     // The builders with their standard docs.
     (@builder [] on) => {
-        $crate::timed::timed_operator!(@builder [
+        $crate::engine::timed::timed_operator!(@builder [
             /// Runs its timers on `scheduler` instead of the one in the subscriber's
             /// [`Context`](spillway_core::Context).
         ] on);
     };
     (@builder [] flush_on_complete) => {
-        $crate::timed::timed_operator!(@builder [
+        $crate::engine::timed::timed_operator!(@builder [
             /// Whether an item still pending when upstream completes is delivered (waiting for
             /// demand if needed) before `on_complete` (`true`, the default) or dropped as
             /// [`DropReason::Discarded`](crate::DropReason::Discarded) (`false`). On an
@@ -1115,7 +1106,7 @@ macro_rules! timed_operator {
         ] flush_on_complete);
     };
     (@builder [] on_drop) => {
-        $crate::timed::timed_operator!(@builder [
+        $crate::engine::timed::timed_operator!(@builder [
             /// Calls `f` with every dropped item and its reason, on the thread that dropped it.
             /// A panic in `f` never unwinds into the caller: the stage cancels upstream and
             /// fails with [`Error::Panicked`](spillway_core::Error::Panicked), unless it was
@@ -1124,7 +1115,7 @@ macro_rules! timed_operator {
         ] on_drop);
     };
     (@builder [] stats) => {
-        $crate::timed::timed_operator!(@builder [
+        $crate::engine::timed::timed_operator!(@builder [
             /// The live statistics of this stage (shared by all its subscriptions).
         ] stats);
     };

@@ -24,13 +24,9 @@ use spillway_core::{
     Subscriber, TaskHandle,
 };
 
+use crate::engine::support::{self, Dropper, UpstreamSlot};
+use crate::engine::StageName;
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::support::{self, Dropper, UpstreamSlot};
-
-/// The stage name of a batching operator (a marker type per operator).
-pub(crate) trait StageName: Send + Sync + 'static {
-    const STAGE: Stage;
-}
 
 /// When a batch closes, and what the operator requests upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

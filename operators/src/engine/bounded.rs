@@ -16,10 +16,11 @@ use spillway_core::{
     ConfigError, Context, Error, Publisher, SharedSubscription, Stage, Subscriber,
 };
 
+use crate::engine::support::{self, DrainSlot, Dropper, Panic, UpstreamSlot};
+use crate::engine::StageName;
 use crate::on_backpressure_buffer::BufferOverflow;
 use crate::pressure::{PressureWatch, Reported};
 use crate::stats::{DropReason, LocalCounts};
-use crate::support::{self, DrainSlot, Dropper, Panic, StageName, UpstreamSlot};
 
 /// The configuration of a bounded queue.
 #[derive(Debug, Clone, Copy)]

@@ -34,7 +34,8 @@ use spillway_core::{
     ConfigError, Context, Demand, Error, Publisher, Scalar, SharedSubscription, Stage, Subscriber,
 };
 
-use crate::support::{self, DrainSlot, StageName};
+use crate::engine::support::{self, DrainSlot};
+use crate::engine::StageName;
 
 /// The prefetch of the combining operators unless configured otherwise.
 pub(crate) const DEFAULT_PREFETCH: usize = 32;

@@ -1,0 +1,46 @@
+//! The machinery the operators share, so that an operator file holds only its own logic.
+//!
+//! - [`support`]: poison-free locking, the upstream and drain slots, the dropped-item
+//!   reporter.
+//! - [`step`]: the synchronous item-by-item stages (`filter_map`, `take`, `scan`, ...) as
+//!   small `Logic` types.
+//! - [`queue`]: the two-sided queueing stage (an upstream side that receives, a drain
+//!   that delivers) and its lifecycle; [`bounded`] (the buffers with overflow policies and
+//!   watermarks) and [`gate`] (drop, latest, reduce) are built on it.
+//! - [`batching`] and [`timed`]: the engines of the batching and the time-based operators.
+//! - [`fan_in`], [`sequence`] and [`arbiter`]: several inputs into one (merge, zip,
+//!   flat_map), one after another (concat, retry), and the demand hand-over between them.
+//!
+//! Demand arithmetic is not here: it lives in `spillway_core::demand`.
+
+pub(crate) mod arbiter;
+pub(crate) mod batching;
+pub(crate) mod bounded;
+pub(crate) mod fan_in;
+pub(crate) mod gate;
+
+pub(crate) mod sequence;
+pub(crate) mod step;
+pub(crate) mod support;
+pub(crate) mod timed;
+
+use spillway_core::Stage;
+
+/// The stage name of an operator, as a type: an engine's drain source has its name as a
+/// constant (`Source::STAGE`), so an engine shared by several operators is generic over a
+/// marker type per operator. Declare one with [`stage_name!`](crate::stage_name).
+pub(crate) trait StageName: Send + Sync + 'static {
+    const STAGE: Stage;
+}
+
+/// Declares a marker type naming an operator's stage: `stage_name!(Named, "chunks");`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! stage_name {
+    ($marker:ident, $name:expr) => {
+        struct $marker;
+        impl $crate::engine::StageName for $marker {
+            const STAGE: spillway_core::Stage = $name;
+        }
+    };
+}
