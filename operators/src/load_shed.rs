@@ -3,13 +3,14 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::Context as TaskContext;
 
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{ConfigError, Context, Error, Publisher, SharedSubscription, Subscriber};
 
-use crate::engine::support::{self, DrainSlot, Dropper, Panic, UpstreamSlot};
+use crate::engine::queue::{Held, QueueCore};
+use crate::engine::support::{self, Dropper};
 use crate::stats::{DropReason, FlowStats, OnDrop};
 
 const STAGE: &str = "load_shed";
@@ -56,50 +57,22 @@ impl<P: Publisher, F> LoadShed<P, F> {
     }
 }
 
-struct Inner<K, T, E> {
-    /// In arrival order, each with its priority.
-    queue: VecDeque<(K, T)>,
-    end: Option<Result<(), Error<E>>>,
-    failed: Option<Error<E>>,
-    closed: bool,
-    upstream_done: bool,
-}
+/// The buffer, in arrival order, each item with its priority.
+struct ByPriority<K, T>(VecDeque<(K, T)>);
 
-struct Shared<K, T, E> {
-    inner: Mutex<Inner<K, T, E>>,
-    capacity: usize,
-    upstream: UpstreamSlot,
-    drain: DrainSlot,
-    dropper: Dropper<T>,
-}
+impl<K: Send + 'static, T: Send + 'static> Held for ByPriority<K, T> {
+    type Item = T;
 
-impl<K, T, E> Shared<K, T, E> {
-    fn lock(&self) -> MutexGuard<'_, Inner<K, T, E>> {
-        support::lock(&self.inner)
+    fn len(&self) -> usize {
+        self.0.len()
     }
 
-    /// A panic in user code (`priority`, the priority's `Ord`, `on_drop`): fails the stage
-    /// with `Error::Panicked` delivered at once, discards the buffer and `extra` (counted;
-    /// `on_drop` is not called again if it is the culprit) and cancels upstream. Nothing
-    /// to fail if downstream is gone (its cancel stopped upstream) or upstream already
-    /// ended (the items are only discarded).
-    fn fail(&self, payload: Panic, extra: Option<T>) {
-        let mut inner = self.lock();
-        let live = !inner.upstream_done && !inner.closed;
-        if live {
-            inner.upstream_done = true;
-            inner.failed = Some(Error::from_panic(STAGE, payload));
-        }
-        let left: Vec<T> = inner.queue.drain(..).map(|(_, t)| t).chain(extra).collect();
-        self.dropper.stats.set_buffered(0);
-        drop(inner);
-        if live {
-            self.upstream.cancel();
-        }
-        self.dropper.discard_quietly(left, DropReason::Discarded);
-        self.drain.signal();
+    fn take_all(&mut self) -> Vec<T> {
+        self.0.drain(..).map(|(_, t)| t).collect()
     }
 }
+
+type Core<K, T, E> = QueueCore<ByPriority<K, T>, (), E>;
 
 impl<P, F, K> Publisher for LoadShed<P, F>
 where
@@ -116,29 +89,21 @@ where
     {
         let subscriber = crate::named::attach(STAGE, Some(&self.stats), subscriber);
         let context = subscriber.context();
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                queue: VecDeque::new(),
-                end: None,
-                failed: None,
-                closed: false,
-                upstream_done: false,
-            }),
-            capacity: self.capacity,
-            upstream: UpstreamSlot::default(),
-            drain: DrainSlot::default(),
-            dropper: Dropper::new(self.stats, self.on_drop),
-        });
-        drain::start(ShedSource(Arc::clone(&shared)), subscriber);
+        let held = ByPriority(VecDeque::new());
+        let dropper = Dropper::new(self.stats, self.on_drop);
+        let core = Arc::new(QueueCore::new(STAGE, held, (), dropper));
+        drain::start(ShedSource(Arc::clone(&core)), subscriber);
         self.upstream.subscribe(ShedUpstream {
-            shared,
+            core,
+            capacity: self.capacity,
             priority: self.priority,
             context,
         });
     }
 }
 
-struct ShedSource<K, T, E>(Arc<Shared<K, T, E>>);
+/// The downstream side: hands out the buffer in arrival order.
+struct ShedSource<K: Send + 'static, T: Send + 'static, E>(Arc<Core<K, T, E>>);
 
 impl<K: Send + 'static, T: Send + 'static, E: Send + 'static> Source for ShedSource<K, T, E> {
     type Item = T;
@@ -150,59 +115,30 @@ impl<K: Send + 'static, T: Send + 'static, E: Send + 'static> Source for ShedSou
     }
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
-        let shared = &self.0;
-        let mut inner = shared.lock();
-        if let Some(e) = inner.failed.take() {
-            return Pulled::Error(e);
-        }
-        if let Some((_, item)) = inner.queue.pop_front() {
-            shared.dropper.stats.record_emitted(1);
-            shared.dropper.stats.set_buffered(inner.queue.len());
-            return Pulled::Item(item);
-        }
-        match inner.end.take() {
-            Some(Ok(())) => Pulled::Complete,
-            Some(Err(e)) => Pulled::Error(e),
-            None => Pulled::Pending,
-        }
+        let stats = &self.0.dropper.stats;
+        self.0.pull(|locked| {
+            let (_, item) = locked.held.0.pop_front()?;
+            stats.record_emitted(1);
+            stats.set_buffered(locked.held.0.len());
+            Some(item)
+        })
     }
 
     fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<T, E>> {
-        let mut inner = self.0.lock();
-        if let Some(e) = inner.failed.take() {
-            return Some(Pulled::Error(e));
-        }
-        if !inner.queue.is_empty() {
-            return None;
-        }
-        match inner.end.take() {
-            Some(Ok(())) => Some(Pulled::Complete),
-            Some(Err(e)) => Some(Pulled::Error(e)),
-            None => None,
-        }
+        self.0.poll_end()
     }
 }
 
-impl<K, T, E> Drop for ShedSource<K, T, E> {
+impl<K: Send + 'static, T: Send + 'static, E> Drop for ShedSource<K, T, E> {
     fn drop(&mut self) {
-        let shared = &self.0;
-        let mut inner = shared.lock();
-        inner.closed = true;
-        let left: Vec<T> = inner.queue.drain(..).map(|(_, t)| t).collect();
-        let cancel = !inner.upstream_done && inner.end.is_none();
-        inner.upstream_done = true;
-        shared.dropper.stats.set_buffered(0);
-        drop(inner);
-        if cancel {
-            shared.upstream.cancel();
-        }
-        // Nobody is left to tell of a panic in `on_drop` here: caught and ignored.
-        shared.dropper.discard_quietly(left, DropReason::Discarded);
+        self.0.close(|_| {});
     }
 }
 
-struct ShedUpstream<K, T, E, F> {
-    shared: Arc<Shared<K, T, E>>,
+/// The upstream side: requests everything and sheds when the buffer is full.
+struct ShedUpstream<K: Send + 'static, T: Send + 'static, E, F> {
+    core: Arc<Core<K, T, E>>,
+    capacity: usize,
     priority: F,
     context: Context,
 }
@@ -218,48 +154,34 @@ where
     type Error = E;
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        if !self.shared.upstream.set(subscription.clone()) {
-            return;
-        }
-        if self.shared.lock().closed {
-            subscription.cancel();
-            return;
-        }
-        subscription.request(u64::MAX);
+        self.core.upstream_subscribed(subscription, |_| u64::MAX);
     }
 
     fn on_next(&mut self, item: T) {
-        let shared = &self.shared;
-        shared.dropper.stats.record_received();
-        if shared.lock().upstream_done {
-            // Late (the stage is over): a panic in `on_drop` has nobody to go to.
-            shared
-                .dropper
-                .discard_quietly(Some(item), DropReason::Discarded);
-            return;
+        let core = &self.core;
+        core.dropper.stats.record_received();
+        if core.lock().life.upstream_done() {
+            return core.discard_late(item);
         }
         let priority = &mut self.priority;
         let key = match catch_unwind(AssertUnwindSafe(|| priority(&item))) {
             Ok(k) => k,
-            Err(payload) => return shared.fail(payload, Some(item)),
+            Err(payload) => return core.fail_panicked(payload, Some(item)),
         };
-        let mut inner = shared.lock();
-        if inner.upstream_done || inner.closed {
-            drop(inner);
-            shared
-                .dropper
-                .discard_quietly(Some(item), DropReason::Discarded);
-            return;
+        let mut locked = core.lock();
+        if !locked.life.is_open() {
+            drop(locked);
+            return core.discard_late(item);
         }
-        let shed = if inner.queue.len() < shared.capacity {
-            inner.queue.push_back((key, item));
+        let queue = &mut locked.held.0;
+        let shed = if queue.len() < self.capacity {
+            queue.push_back((key, item));
             None
         } else {
             // The oldest of the lowest-priority buffered items, unless the incoming one is
             // lower still or equal (first come, first kept). The priority's `Ord` is user
             // code too: it runs under the lock but changes nothing, so a panic in it is
             // caught here, before the guard could see it.
-            let queue = &inner.queue;
             let lowest = catch_unwind(AssertUnwindSafe(|| {
                 let (idx, lowest) = queue
                     .iter()
@@ -272,51 +194,34 @@ where
             match lowest {
                 Ok(None) => Some(item),
                 Ok(Some(idx)) => {
-                    let evicted = inner.queue.remove(idx).map(|(_, t)| t);
-                    inner.queue.push_back((key, item));
+                    let evicted = queue.remove(idx).map(|(_, t)| t);
+                    queue.push_back((key, item));
                     evicted
                 }
                 Err(payload) => {
-                    drop(inner);
-                    return shared.fail(payload, Some(item));
+                    drop(locked);
+                    return core.fail_panicked(payload, Some(item));
                 }
             }
         };
-        shared.dropper.stats.set_buffered(inner.queue.len());
-        drop(inner);
-        if let Some(victim) = shed {
-            // `on_drop` is user code: a panic fails the stage instead of unwinding into
-            // upstream.
-            if let Err(payload) = shared.dropper.try_drop_item(victim, DropReason::Shed) {
-                return shared.fail(payload, None);
-            }
-        }
-        shared.drain.signal();
+        core.dropper.stats.set_buffered(locked.held.0.len());
+        drop(locked);
+        // `on_drop` is user code: a panic fails the stage instead of unwinding into
+        // upstream.
+        core.drop_or_fail(shed, DropReason::Shed);
+        core.drain.signal();
     }
 
     fn on_error(&mut self, error: Error<E>) {
-        self.end(Err(error));
+        self.core.upstream_ended(Err(error), |_| {});
     }
 
     fn on_complete(&mut self) {
-        self.end(Ok(()));
+        self.core.upstream_ended(Ok(()), |_| {});
     }
 
     fn context(&self) -> Context {
         self.context.clone()
-    }
-}
-
-impl<K, T, E, F> ShedUpstream<K, T, E, F> {
-    fn end(&mut self, end: Result<(), Error<E>>) {
-        let mut inner = self.shared.lock();
-        if inner.upstream_done {
-            return;
-        }
-        inner.upstream_done = true;
-        inner.end = Some(end);
-        drop(inner);
-        self.shared.drain.signal();
     }
 }
 

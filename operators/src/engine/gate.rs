@@ -12,13 +12,14 @@
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::Context as TaskContext;
 
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber};
 
-use crate::engine::support::{self, DrainSlot, Dropper, Panic, UpstreamSlot};
+use crate::engine::queue::{Held, Lifecycle, QueueCore};
+use crate::engine::support::Dropper;
 use crate::engine::StageName;
 use crate::stats::{DropReason, FlowStats, OnDrop};
 
@@ -45,37 +46,12 @@ pub(crate) trait GatePolicy: Send + 'static {
     fn uncovered(&mut self, pending: Option<Self::Out>, item: Self::In) -> Uncovered<Self::Out>;
 }
 
-struct Inner<T, E> {
-    /// Covered items, then at most one uncovered (pending) item.
-    queue: VecDeque<T>,
-    /// Upstream's terminal signal: delivered after the queue (a pending item is flushed
-    /// on completion when demanded; on error it is discarded).
-    end: Option<Result<(), Error<E>>>,
-    /// A failure of the stage itself (a panic in user code), delivered at once.
-    failed: Option<Error<E>>,
-    /// Downstream cancelled or the stage terminated.
-    closed: bool,
-    /// Upstream has signalled its end (kept after `end` is delivered, so cleanup never
-    /// cancels an upstream that already finished).
-    upstream_done: bool,
-}
+/// Covered items, then at most one uncovered (pending) item.
+type Core<T, E> = QueueCore<VecDeque<T>, (), E>;
 
-struct Shared<T, E> {
-    inner: Mutex<Inner<T, E>>,
-    upstream: UpstreamSlot,
-    drain: DrainSlot,
-    dropper: Dropper<T>,
-}
-
-impl<T, E> Shared<T, E> {
-    fn lock(&self) -> MutexGuard<'_, Inner<T, E>> {
-        support::lock(&self.inner)
-    }
-
-    /// True if the next item pushed would be covered by downstream's demand.
-    fn is_covered(&self, inner: &Inner<T, E>) -> bool {
-        (inner.queue.len() as u64) < self.drain.demand().get()
-    }
+/// True if the next item pushed would be covered by downstream's demand.
+fn is_covered<T: Send + 'static, E>(core: &Core<T, E>, queue: &VecDeque<T>) -> bool {
+    (queue.len() as u64) < core.drain.demand().get()
 }
 
 /// Subscribes `subscriber` to `upstream` through a gate with `policy`.
@@ -93,24 +69,14 @@ pub(crate) fn subscribe<P, G, K, S>(
 {
     let subscriber = crate::named::attach(K::STAGE, Some(&stats), subscriber);
     let context = subscriber.context();
-    let shared = Arc::new(Shared {
-        inner: Mutex::new(Inner {
-            queue: VecDeque::new(),
-            end: None,
-            upstream_done: false,
-            failed: None,
-            closed: false,
-        }),
-        upstream: UpstreamSlot::default(),
-        drain: DrainSlot::default(),
-        dropper: Dropper::new(stats, on_drop),
-    });
+    let dropper = Dropper::new(stats, on_drop);
+    let core = Arc::new(QueueCore::new(K::STAGE, VecDeque::new(), (), dropper));
     drain::start(
-        GateSource::<G::Out, P::Error, K>(Arc::clone(&shared), PhantomData),
+        GateSource::<G::Out, P::Error, K>(Arc::clone(&core), PhantomData),
         subscriber,
     );
     upstream.subscribe(GateUpstream::<G, P::Error, K> {
-        shared,
+        core,
         policy,
         context,
         _stage: PhantomData,
@@ -118,7 +84,7 @@ pub(crate) fn subscribe<P, G, K, S>(
 }
 
 /// The downstream side, pulled by the drain loop.
-struct GateSource<T, E, K>(Arc<Shared<T, E>>, PhantomData<fn() -> K>);
+struct GateSource<T: Send + 'static, E, K>(Arc<Core<T, E>>, PhantomData<fn() -> K>);
 
 impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for GateSource<T, E, K> {
     type Item = T;
@@ -131,112 +97,67 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for GateSource<T
     }
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
-        let shared = &self.0;
-        let mut inner = shared.lock();
-        if let Some(e) = inner.failed.take() {
-            return Pulled::Error(e);
-        }
-        if let Some(item) = inner.queue.pop_front() {
-            shared.drain.produced_one();
-            shared.dropper.stats.set_buffered(inner.queue.len());
-            shared.dropper.stats.record_emitted(1);
-            return Pulled::Item(item);
-        }
-        match inner.end.take() {
-            Some(Ok(())) => Pulled::Complete,
-            Some(Err(e)) => Pulled::Error(e),
-            None => Pulled::Pending,
-        }
+        let core = &self.0;
+        core.pull(|locked| {
+            let item = locked.held.pop_front()?;
+            core.drain.produced_one();
+            core.dropper.stats.set_buffered(locked.held.len());
+            core.dropper.stats.record_emitted(1);
+            Some(item)
+        })
     }
 
+    /// Completion waits for demand to flush the pending item. An error does not wait:
+    /// without demand, what is left is uncovered, and discarded. The error wins over a
+    /// panic in `on_drop` while discarding for it (the stage is ending with upstream's
+    /// error already; downstream error handling keys on it).
     fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<T, E>> {
-        let shared = &self.0;
-        let mut inner = shared.lock();
-        if let Some(e) = inner.failed.take() {
-            return Some(Pulled::Error(e));
+        let core = &self.0;
+        let mut locked = core.lock();
+        if let Some(failure) = locked.life.take_failure() {
+            return Some(failure);
         }
-        match inner.end.take() {
-            // Completion waits for demand to flush the pending item.
-            Some(Ok(())) if !inner.queue.is_empty() => {
-                inner.end = Some(Ok(()));
-                None
-            }
-            Some(Ok(())) => Some(Pulled::Complete),
-            // An error does not wait: without demand, what is left is uncovered. It wins
-            // over a panic in `on_drop` while discarding for it (the stage is ending with
-            // upstream's error already; downstream error handling keys on it).
-            Some(Err(e)) => {
-                let left: Vec<T> = inner.queue.drain(..).collect();
-                shared.dropper.stats.set_buffered(0);
-                drop(inner);
-                shared.dropper.discard_quietly(left, DropReason::Discarded);
-                Some(Pulled::Error(e))
-            }
-            None => None,
+        if locked.held.is_empty() {
+            return locked.life.take_end();
         }
+        if !locked.life.ends_in_error() {
+            return None;
+        }
+        let end = locked.life.take_end();
+        let left = locked.held.take_all();
+        core.dropper.stats.set_buffered(0);
+        drop(locked);
+        core.dropper.discard_quietly(left, DropReason::Discarded);
+        end
     }
 }
 
-impl<T, E, K> Drop for GateSource<T, E, K> {
+impl<T: Send + 'static, E, K> Drop for GateSource<T, E, K> {
     fn drop(&mut self) {
-        // Downstream cancelled or the stage terminated: stop upstream, account for the rest
-        // (a panic in `on_drop` here has nobody left to go to: caught and ignored).
-        let mut inner = self.0.lock();
-        inner.closed = true;
-        let left: Vec<T> = inner.queue.drain(..).collect();
-        let upstream_done = inner.upstream_done || inner.end.is_some();
-        self.0.dropper.stats.set_buffered(0);
-        drop(inner);
-        if !upstream_done {
-            self.0.upstream.cancel();
-        }
-        self.0.dropper.discard_quietly(left, DropReason::Discarded);
+        self.0.close(|_| {});
     }
 }
 
 /// The upstream side: requests unbounded demand and applies the policy.
 struct GateUpstream<G: GatePolicy, E, K> {
-    shared: Arc<Shared<G::Out, E>>,
+    core: Arc<Core<G::Out, E>>,
     policy: G,
     context: Context,
     _stage: PhantomData<fn() -> K>,
 }
 
 impl<G: GatePolicy, E: Send + 'static, K: StageName> GateUpstream<G, E, K> {
-    /// A panic in user code (the policy or `on_drop`): fail downstream at once, discard
-    /// what is held (only counted if `on_drop` is the one that panicked), stop upstream.
-    /// If downstream is already gone, there is nobody to fail: upstream was cancelled by
-    /// the cancel itself.
-    fn fail(&self, payload: Panic) {
-        let shared = &self.shared;
-        let mut inner = shared.lock();
-        if !inner.closed && inner.failed.is_none() {
-            inner.failed = Some(Error::from_panic(K::STAGE, payload));
-        }
-        inner.end = Some(Ok(())); // no further upstream signal is expected
-        let cancel = !inner.upstream_done;
-        inner.upstream_done = true;
-        let left: Vec<G::Out> = inner.queue.drain(..).collect();
-        shared.dropper.stats.set_buffered(0);
-        drop(inner);
-        if cancel {
-            shared.upstream.cancel();
-        }
-        shared.dropper.discard_quietly(left, DropReason::Discarded);
-        shared.drain.signal();
-    }
-
     /// True if the stage no longer takes items.
     fn is_done(&self) -> bool {
-        let inner = self.shared.lock();
-        Self::no_more(&self.shared, &inner)
+        let locked = self.core.lock();
+        Self::no_more(&self.core, &locked.life)
     }
 
     /// True if an item arriving now can no longer be delivered: downstream cancelled
     /// (even if the drain has not dropped its source yet, which closes the stage), the
     /// stage failed, or upstream already ended.
-    fn no_more(shared: &Shared<G::Out, E>, inner: &Inner<G::Out, E>) -> bool {
-        inner.closed || inner.upstream_done || inner.failed.is_some() || shared.drain.is_cancelled()
+    fn no_more(core: &Core<G::Out, E>, life: &Lifecycle<E>) -> bool {
+        !life.is_open() || core.drain.is_cancelled()
     }
 }
 
@@ -250,34 +171,27 @@ where
     type Error = E;
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        if !self.shared.upstream.set(subscription.clone()) {
-            return; // rule 2.5
-        }
-        if self.shared.lock().closed {
-            subscription.cancel();
-            return;
-        }
-        self.shared.upstream.request(u64::MAX);
+        self.core.upstream_subscribed(subscription, |_| u64::MAX);
     }
 
     fn on_next(&mut self, item: G::In) {
-        let shared = Arc::clone(&self.shared);
-        let stats = &shared.dropper.stats;
+        let core = Arc::clone(&self.core);
+        let stats = &core.dropper.stats;
         stats.record_received();
         let (covered, pending) = {
-            let mut inner = shared.lock();
-            if Self::no_more(&shared, &inner) {
-                drop(inner);
+            let mut locked = core.lock();
+            if Self::no_more(&core, &locked.life) {
+                drop(locked);
                 // A late item (after a terminal signal or cancel): converted only to be
                 // counted and reported.
                 return self.late(item);
             }
-            if shared.is_covered(&inner) {
+            if is_covered(&core, &locked.held) {
                 (true, None)
             } else {
-                let len = inner.queue.len() as u64;
-                let pending = if len > shared.drain.demand().get() {
-                    inner.queue.pop_back()
+                let len = locked.held.len() as u64;
+                let pending = if len > core.drain.demand().get() {
+                    locked.held.pop_back()
                 } else {
                     None
                 };
@@ -300,14 +214,14 @@ where
                 for _ in 0..in_hand {
                     stats.record_dropped(DropReason::Discarded);
                 }
-                return self.fail(payload);
+                return core.fail_panicked(payload, None);
             }
         };
-        let mut inner = shared.lock();
+        let mut locked = core.lock();
         // Downstream may have cancelled (or the stage failed) while the policy ran: the
         // cancel has already emptied the queue, so an item kept now would stay held for
         // good. It is discarded instead.
-        let open = !Self::no_more(&shared, &inner);
+        let open = !Self::no_more(&core, &locked.life);
         let (kept, dropped, reason) = match decision {
             Uncovered::Keep(o) => (Some(o), None, DropReason::Superseded),
             Uncovered::Merged(o) => {
@@ -321,47 +235,35 @@ where
         };
         let late = match kept {
             Some(o) if open => {
-                inner.queue.push_back(o);
+                locked.held.push_back(o);
                 None
             }
             other => other,
         };
-        stats.set_buffered(inner.queue.len());
-        drop(inner);
+        stats.set_buffered(locked.held.len());
+        drop(locked);
         // `on_drop` is user code: a panic fails the stage (nothing unwinds into upstream).
         let mut outcome = Ok(());
         if let Some(d) = dropped {
-            outcome = shared.dropper.try_drop_item(d, reason);
+            outcome = core.dropper.try_drop_item(d, reason);
         }
         if let Some(o) = late {
-            if let Err(payload) = shared.dropper.try_drop_item(o, DropReason::Discarded) {
+            if let Err(payload) = core.dropper.try_drop_item(o, DropReason::Discarded) {
                 outcome = outcome.and(Err(payload));
             }
         }
         if let Err(payload) = outcome {
-            return self.fail(payload);
+            return core.fail_panicked(payload, None);
         }
-        shared.drain.signal();
+        core.drain.signal();
     }
 
     fn on_error(&mut self, error: Error<E>) {
-        let mut inner = self.shared.lock();
-        if !inner.upstream_done {
-            inner.upstream_done = true;
-            inner.end = Some(Err(error));
-        }
-        drop(inner);
-        self.shared.drain.signal();
+        self.core.upstream_ended(Err(error), |_| {});
     }
 
     fn on_complete(&mut self) {
-        let mut inner = self.shared.lock();
-        if !inner.upstream_done {
-            inner.upstream_done = true;
-            inner.end = Some(Ok(()));
-        }
-        drop(inner);
-        self.shared.drain.signal();
+        self.core.upstream_ended(Ok(()), |_| {});
     }
 
     fn context(&self) -> Context {
@@ -376,12 +278,9 @@ impl<G: GatePolicy, E: Send + 'static, K: StageName> GateUpstream<G, E, K> {
     fn late(&mut self, item: G::In) {
         let policy = &mut self.policy;
         match catch_unwind(AssertUnwindSafe(|| policy.covered(item))) {
-            Ok(o) => self
-                .shared
-                .dropper
-                .discard_quietly(Some(o), DropReason::Discarded),
+            Ok(o) => self.core.discard_late(o),
             Err(_) => self
-                .shared
+                .core
                 .dropper
                 .stats
                 .record_dropped(DropReason::Discarded),

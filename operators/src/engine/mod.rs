@@ -18,6 +18,7 @@ pub(crate) mod batching;
 pub(crate) mod bounded;
 pub(crate) mod fan_in;
 pub(crate) mod gate;
+pub(crate) mod queue;
 
 pub(crate) mod sequence;
 pub(crate) mod step;
