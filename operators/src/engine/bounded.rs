@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, MutexGuard, Weak};
 use std::task::Context as TaskContext;
 
 use spillway_core::drain::{self, BatchContext, DrainHandle, Pulled, Source};
@@ -16,7 +16,8 @@ use spillway_core::{
     ConfigError, Context, Error, Publisher, SharedSubscription, Stage, Subscriber,
 };
 
-use crate::engine::support::{self, DrainSlot, Dropper, Panic, UpstreamSlot};
+use crate::engine::queue::{Locked, QueueCore};
+use crate::engine::support::{Dropper, Panic};
 use crate::engine::StageName;
 use crate::on_backpressure_buffer::BufferOverflow;
 use crate::pressure::{PressureWatch, Reported};
@@ -78,41 +79,29 @@ impl Config {
     }
 }
 
-struct Inner<T, E> {
-    queue: VecDeque<T>,
+/// A bounded queue's own counters, kept under the queue's lock.
+struct Pacing {
     /// Requested from upstream and not yet received (Backpressure policy only).
     in_flight: u64,
-    /// Upstream's terminal signal, delivered after the buffered items.
-    end: Option<Result<(), Error<E>>>,
-    /// An overflow failure, delivered at once.
-    failed: Option<Error<E>>,
-    /// Downstream cancelled or the stage terminated: late items are discarded.
-    closed: bool,
     /// Upstream's subscription arrived: requests can be made.
     subscribed: bool,
     paused: bool,
-    /// Upstream terminated (or was cancelled by the stage itself): it must not be
-    /// cancelled again, and its late items are discarded. Unlike `end`, never taken.
-    upstream_done: bool,
     /// `received`, `emitted` and the peak, counted under this lock and published with
     /// plain stores (this stage is their only writer).
     counts: LocalCounts,
 }
 
-struct Shared<T, E> {
-    inner: Mutex<Inner<T, E>>,
-    upstream: UpstreamSlot,
-    drain: DrainSlot,
+type Inner<T, E> = Locked<VecDeque<T>, Pacing, E>;
+
+struct Shared<T: Send + 'static, E> {
+    core: QueueCore<VecDeque<T>, Pacing, E>,
     config: Config,
-    dropper: Dropper<T>,
     watch: Option<PressureWatch>,
-    /// The operator's stage name, for `Error::Panicked`.
-    stage: Stage,
 }
 
-impl<T, E> Shared<T, E> {
+impl<T: Send + 'static, E> Shared<T, E> {
     fn lock(&self) -> MutexGuard<'_, Inner<T, E>> {
-        support::lock(&self.inner)
+        self.core.lock()
     }
 
     /// Backpressure policy: how much to request so that buffered + in flight goes back up
@@ -121,24 +110,22 @@ impl<T, E> Shared<T, E> {
     fn replenish(&self, inner: &mut Inner<T, E>) -> u64 {
         let c = &self.config;
         if c.overflow != BufferOverflow::Backpressure
-            || !inner.subscribed
-            || inner.end.is_some()
-            || inner.upstream_done
-            || inner.closed
+            || !inner.state.subscribed
+            || !inner.life.is_open()
         {
             return 0;
         }
-        let outstanding = inner.queue.len() as u64 + inner.in_flight;
+        let outstanding = inner.held.len() as u64 + inner.state.in_flight;
         if outstanding > c.low as u64 {
             return 0;
         }
         let mut n = c.high as u64 - outstanding;
         if c.strict {
-            n = n.min(self.drain.demand().get().saturating_sub(outstanding));
+            n = n.min(self.core.drain.demand().get().saturating_sub(outstanding));
         }
         if n > 0 {
-            inner.in_flight += n;
-            inner.paused = false;
+            inner.state.in_flight += n;
+            inner.state.paused = false;
         }
         n
     }
@@ -146,8 +133,8 @@ impl<T, E> Shared<T, E> {
     /// Publishes the buffer length; under the lock, so that level changes are seen in
     /// order. Returns the level change to report once the lock is released.
     fn set_buffered(&self, inner: &mut Inner<T, E>) -> Option<Reported> {
-        let len = inner.queue.len();
-        inner.counts.buffered(&self.dropper.stats, len);
+        let len = inner.held.len();
+        inner.state.counts.buffered(&self.core.dropper.stats, len);
         self.watch.as_ref().and_then(|w| w.update(len))
     }
 
@@ -157,17 +144,17 @@ impl<T, E> Shared<T, E> {
     fn queued(&self, mut inner: MutexGuard<'_, Inner<T, E>>, was_empty: bool) {
         let c = &self.config;
         if c.overflow == BufferOverflow::Backpressure
-            && !inner.paused
-            && inner.queue.len() >= c.high
+            && !inner.state.paused
+            && inner.held.len() >= c.high
         {
-            inner.paused = true;
-            self.dropper.stats.record_paused();
+            inner.state.paused = true;
+            self.core.dropper.stats.record_paused();
         }
         let change = self.set_buffered(&mut inner);
         drop(inner);
         self.report(change);
         if was_empty {
-            self.drain.signal();
+            self.core.drain.signal();
         }
     }
 
@@ -191,30 +178,18 @@ impl<T, E> Shared<T, E> {
     /// false (a panic in `on_drop`), an error upstream already sent wins too: it waits
     /// behind the buffered items, which are still delivered.
     fn fail_panicked(&self, payload: Panic, over_upstream_error: bool) {
-        let mut inner = self.lock();
-        if inner.closed
-            || inner.failed.is_some()
-            || (!over_upstream_error && matches!(inner.end, Some(Err(_))))
-        {
+        let inner = self.lock();
+        let life = &inner.life;
+        if life.is_closed() || life.has_failed() || (!over_upstream_error && life.ends_in_error()) {
             return;
         }
-        inner.failed = Some(Error::from_panic(self.stage, payload));
-        inner.end.get_or_insert(Ok(()));
-        let cancel = !inner.upstream_done;
-        inner.upstream_done = true;
-        let left: Vec<T> = inner.queue.drain(..).collect();
-        inner.counts.buffered(&self.dropper.stats, 0);
         drop(inner);
-        if cancel {
-            self.upstream.cancel();
-        }
-        self.dropper.discard_quietly(left, DropReason::Discarded);
-        self.drain.signal();
+        self.core.fail_panicked(payload, None);
     }
 
     /// Drops `items` for `reason` through `on_drop`; a panic in it fails the stage.
     fn drop_or_fail(&self, items: impl IntoIterator<Item = T>, reason: DropReason) {
-        if let Err(payload) = self.dropper.try_drop_all(items, reason) {
+        if let Err(payload) = self.core.dropper.try_drop_all(items, reason) {
             self.fail_panicked(payload, false);
         }
     }
@@ -231,16 +206,16 @@ pub(crate) trait Release: Send + Sync {
 impl<T: Send + 'static, E: Send + 'static> Release for Shared<T, E> {
     fn release(&self, fraction: f64) -> usize {
         let mut inner = self.lock();
-        let len = inner.queue.len();
+        let len = inner.held.len();
         let n = ((len as f64) * fraction.clamp(0.0, 1.0)).floor() as usize;
-        let released: Vec<T> = inner.queue.drain(..n).collect();
+        let released: Vec<T> = inner.held.drain(..n).collect();
         let change = self.set_buffered(&mut inner);
         // Room was made: a paused upstream may be resumed at once.
         let more = self.replenish(&mut inner);
         drop(inner);
         self.report(change);
         // Requested before `on_drop` runs: if it panics, the failure cancels upstream.
-        self.upstream.request(more);
+        self.core.upstream.request(more);
         self.drop_or_fail(released, DropReason::Evicted);
         n
     }
@@ -263,24 +238,16 @@ where
     let subscriber = crate::named::attach(K::STAGE, Some(&dropper.stats), subscriber);
     let context = subscriber.context();
     let counts = dropper.stats.local_counts();
+    let pacing = Pacing {
+        in_flight: 0,
+        subscribed: false,
+        paused: false,
+        counts,
+    };
     let shared = Arc::new(Shared {
-        inner: Mutex::new(Inner {
-            queue: VecDeque::new(),
-            in_flight: 0,
-            end: None,
-            failed: None,
-            closed: false,
-            subscribed: false,
-            paused: false,
-            upstream_done: false,
-            counts,
-        }),
-        upstream: UpstreamSlot::default(),
-        drain: DrainSlot::default(),
+        core: QueueCore::new(K::STAGE, VecDeque::new(), pacing, dropper),
         config,
-        dropper,
         watch,
-        stage: K::STAGE,
     });
     drain::start(
         BufferSource::<_, _, K> {
@@ -301,7 +268,7 @@ where
 }
 
 /// The downstream side: the drain loop pulls buffered items from here.
-struct BufferSource<T, E, K> {
+struct BufferSource<T: Send + 'static, E, K> {
     shared: Arc<Shared<T, E>>,
     /// A fused batch taken out of the queue in one lock (reused, so no allocation per
     /// batch once warm).
@@ -316,36 +283,32 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for BufferSource
     const SETTLES_DEMAND: bool = true;
 
     fn attach(&mut self, drain: DrainHandle) {
-        self.shared.drain.set(drain);
+        self.shared.core.drain.set(drain);
     }
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
         let shared = &self.shared;
         let mut inner = shared.lock();
-        if let Some(e) = inner.failed.take() {
-            return Pulled::Error(e);
+        if let Some(failure) = inner.life.take_failure() {
+            return failure;
         }
-        let item = inner.queue.pop_front();
+        let item = inner.held.pop_front();
         let mut change = None;
         if item.is_some() {
-            shared.drain.produced_one();
+            shared.core.drain.produced_one();
             change = shared.set_buffered(&mut inner);
-            inner.counts.emitted(&shared.dropper.stats);
+            inner.state.counts.emitted(&shared.core.dropper.stats);
         }
         let more = shared.replenish(&mut inner);
         let pulled = match item {
             Some(item) => Pulled::Item(item),
-            None => match inner.end.take() {
-                Some(Ok(())) => Pulled::Complete,
-                Some(Err(e)) => Pulled::Error(e),
-                None => Pulled::Pending,
-            },
+            None => inner.life.take_end().unwrap_or(Pulled::Pending),
         };
         drop(inner);
         // Report before requesting: the request may deliver items (and their level
         // changes) reentrantly, which must come after this one.
         shared.report(change);
-        shared.upstream.request(more);
+        shared.core.upstream.request(more);
         pulled
     }
 
@@ -359,18 +322,21 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for BufferSource
         let shared = &self.shared;
         let mut inner = shared.lock();
         let limit = batch.limit().min(batch.max_items());
-        let n = usize::try_from(limit).map_or(inner.queue.len(), |l| l.min(inner.queue.len()));
-        if n == 0 || inner.failed.is_some() {
+        let n = usize::try_from(limit).map_or(inner.held.len(), |l| l.min(inner.held.len()));
+        if n == 0 || inner.life.has_failed() {
             return None; // `pull` delivers the end, the failure, or waits
         }
-        self.handed_out.extend(inner.queue.drain(..n));
-        shared.drain.produced(n as u64);
+        self.handed_out.extend(inner.held.drain(..n));
+        shared.core.drain.produced(n as u64);
         let change = shared.set_buffered(&mut inner);
-        inner.counts.emitted_n(&shared.dropper.stats, n as i64);
+        inner
+            .state
+            .counts
+            .emitted_n(&shared.core.dropper.stats, n as i64);
         let more = shared.replenish(&mut inner);
         drop(inner);
         shared.report(change);
-        shared.upstream.request(more);
+        shared.core.upstream.request(more);
 
         batch.set_within_limit(true);
         let mut offered = self.handed_out.drain(..);
@@ -379,15 +345,17 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for BufferSource
         let taken = n - left.len();
         // Discarded by a filter, or left: not delivered, so their demand is still owed.
         shared
+            .core
             .drain
             .restore((n as u64).saturating_sub(used.min(taken as u64)));
         if !left.is_empty() {
             let mut inner = shared.lock();
             inner
+                .state
                 .counts
-                .emitted_n(&shared.dropper.stats, -(left.len() as i64));
+                .emitted_n(&shared.core.dropper.stats, -(left.len() as i64));
             for item in left.into_iter().rev() {
-                inner.queue.push_front(item);
+                inner.held.push_front(item);
             }
             let change = shared.set_buffered(&mut inner);
             drop(inner);
@@ -397,38 +365,29 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for BufferSource
     }
 
     fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<T, E>> {
-        let mut inner = self.shared.lock();
-        if let Some(e) = inner.failed.take() {
-            return Some(Pulled::Error(e));
-        }
-        if !inner.queue.is_empty() {
-            return None;
-        }
-        match inner.end.take() {
-            Some(Ok(())) => Some(Pulled::Complete),
-            Some(Err(e)) => Some(Pulled::Error(e)),
-            None => None,
-        }
+        self.shared.core.poll_end()
     }
 }
 
-impl<T, E, K> Drop for BufferSource<T, E, K> {
+impl<T: Send + 'static, E, K> Drop for BufferSource<T, E, K> {
     fn drop(&mut self) {
         // Downstream cancelled, or the stage terminated: stop upstream and account for
         // whatever is still buffered (a panic in `on_drop` here has nobody left to go to:
         // caught and ignored).
         let shared = &self.shared;
         let mut inner = shared.lock();
-        inner.closed = true;
-        let left: Vec<T> = inner.queue.drain(..).collect();
-        let upstream_done = inner.upstream_done || inner.end.is_some();
+        let cancel = inner.life.close();
+        let left: Vec<T> = inner.held.drain(..).collect();
         let change = shared.set_buffered(&mut inner);
         drop(inner);
-        if !upstream_done {
-            shared.upstream.cancel();
+        if cancel {
+            shared.core.upstream.cancel();
         }
         shared.report(change);
-        shared.dropper.discard_quietly(left, DropReason::Discarded);
+        shared
+            .core
+            .dropper
+            .discard_quietly(left, DropReason::Discarded);
     }
 }
 
@@ -436,7 +395,7 @@ impl<T, E, K> Drop for BufferSource<T, E, K> {
 const QUEUE_RUN: usize = 256;
 
 /// The upstream side: receives items and applies the overflow policy.
-struct BufferUpstream<T, E, K> {
+struct BufferUpstream<T: Send + 'static, E, K> {
     shared: Arc<Shared<T, E>>,
     context: Context,
     /// A fused batch taken from upstream before it is queued in one lock (reused). If
@@ -455,21 +414,20 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> BufferUpstream<T, E, K>
             return true;
         }
         let shared = &self.shared;
-        let stats = &shared.dropper.stats;
+        let stats = &shared.core.dropper.stats;
         let c = shared.config;
         let mut inner = shared.lock();
-        let open =
-            !(inner.closed || inner.failed.is_some() || inner.end.is_some() || inner.upstream_done);
+        let open = inner.life.is_open();
         let fits = if open {
-            (c.capacity - inner.queue.len()).min(self.taken.len())
+            (c.capacity - inner.held.len()).min(self.taken.len())
         } else {
             0
         };
         if fits > 0 {
-            let was_empty = inner.queue.is_empty();
-            inner.counts.received_n(stats, fits as u64);
-            inner.in_flight = inner.in_flight.saturating_sub(fits as u64);
-            inner.queue.extend(self.taken.drain(..fits));
+            let was_empty = inner.held.is_empty();
+            inner.state.counts.received_n(stats, fits as u64);
+            inner.state.in_flight = inner.state.in_flight.saturating_sub(fits as u64);
+            inner.held.extend(self.taken.drain(..fits));
             shared.queued(inner, was_empty);
         } else {
             drop(inner);
@@ -481,8 +439,7 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> BufferUpstream<T, E, K>
         for item in rest {
             self.on_next(item);
         }
-        let inner = self.shared.lock();
-        !(inner.closed || inner.failed.is_some() || inner.end.is_some() || inner.upstream_done)
+        self.shared.lock().life.is_open()
     }
 }
 
@@ -492,22 +449,13 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         let shared = &self.shared;
-        if !shared.upstream.set(subscription.clone()) {
-            return; // rule 2.5: a second subscription is refused
-        }
-        let mut inner = shared.lock();
-        if inner.closed {
-            drop(inner);
-            subscription.cancel();
-            return;
-        }
-        inner.subscribed = true;
-        let n = match shared.config.overflow {
-            BufferOverflow::Backpressure => shared.replenish(&mut inner),
-            _ => u64::MAX,
-        };
-        drop(inner);
-        shared.upstream.request(n);
+        shared.core.upstream_subscribed(subscription, |inner| {
+            inner.state.subscribed = true;
+            match shared.config.overflow {
+                BufferOverflow::Backpressure => shared.replenish(inner),
+                _ => u64::MAX,
+            }
+        });
     }
 
     /// Signals the drain only when something downstream can see changed: the queue went
@@ -518,39 +466,40 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
     /// full costs the lock and the counters only: no drain pass.
     fn on_next(&mut self, item: T) {
         let shared = &self.shared;
-        let stats = &shared.dropper.stats;
+        let stats = &shared.core.dropper.stats;
         let c = shared.config;
         let mut inner = shared.lock();
-        inner.counts.received(stats);
-        if inner.closed || inner.failed.is_some() || inner.end.is_some() || inner.upstream_done {
+        inner.state.counts.received(stats);
+        if !inner.life.is_open() {
             // Late (the stage is over): a panic in `on_drop` has nobody to go to.
             drop(inner);
             shared
+                .core
                 .dropper
                 .discard_quietly(Some(item), DropReason::Discarded);
             return;
         }
-        inner.in_flight = inner.in_flight.saturating_sub(1);
-        let was_empty = inner.queue.is_empty();
-        if inner.queue.len() < c.capacity {
-            inner.queue.push_back(item);
+        inner.state.in_flight = inner.state.in_flight.saturating_sub(1);
+        let was_empty = inner.held.is_empty();
+        if inner.held.len() < c.capacity {
+            inner.held.push_back(item);
         } else {
             // Full (so not empty before, and not empty after): no drain signal.
             let (old, reason) = match c.overflow {
                 BufferOverflow::DropNewest => (item, DropReason::BufferFull),
                 BufferOverflow::DropOldest => {
-                    let old = inner.queue.pop_front();
-                    inner.queue.push_back(item);
+                    let old = inner.held.pop_front();
+                    inner.held.push_back(item);
                     (old.expect("full"), DropReason::Evicted)
                 }
                 BufferOverflow::KeepLatest => {
-                    let old = inner.queue.pop_back();
-                    inner.queue.push_back(item);
+                    let old = inner.held.pop_back();
+                    inner.held.push_back(item);
                     (old.expect("full"), DropReason::Superseded)
                 }
                 BufferOverflow::DropBuffer => {
-                    let dropped: Vec<T> = inner.queue.drain(..).collect();
-                    inner.queue.push_back(item);
+                    let dropped: Vec<T> = inner.held.drain(..).collect();
+                    inner.held.push_back(item);
                     let change = shared.set_buffered(&mut inner);
                     drop(inner);
                     shared.report(change);
@@ -560,37 +509,41 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
                 // Deliver what is buffered, then the error: only the overflowing item is
                 // lost (the stage is failing already: a panic in `on_drop` is not news).
                 BufferOverflow::Fail => {
-                    inner.upstream_done = true;
-                    inner.end = Some(Err(Error::Overflow {
+                    let cancel = inner.life.finish(Err(Error::Overflow {
                         stage: K::STAGE,
                         capacity: c.capacity,
                     }));
                     drop(inner);
-                    shared.upstream.cancel();
+                    if cancel {
+                        shared.core.upstream.cancel();
+                    }
                     shared
+                        .core
                         .dropper
                         .discard_quietly(Some(item), DropReason::BufferFull);
-                    shared.drain.signal();
+                    shared.core.drain.signal();
                     return;
                 }
                 // Backpressure only overflows if upstream sent more than requested.
                 BufferOverflow::FailFast | BufferOverflow::Backpressure => {
-                    inner.upstream_done = true;
-                    inner.failed = Some(Error::Overflow {
+                    let cancel = inner.life.fail(Error::Overflow {
                         stage: K::STAGE,
                         capacity: c.capacity,
                     });
-                    let mut dropped: Vec<T> = inner.queue.drain(..).collect();
+                    let mut dropped: Vec<T> = inner.held.drain(..).collect();
                     dropped.push(item);
                     let change = shared.set_buffered(&mut inner);
                     drop(inner);
                     shared.report(change);
-                    shared.upstream.cancel();
+                    if cancel {
+                        shared.core.upstream.cancel();
+                    }
                     // The stage failed already: the overflow wins over a panic here.
                     shared
+                        .core
                         .dropper
                         .discard_quietly(dropped, DropReason::Discarded);
-                    shared.drain.signal();
+                    shared.core.drain.signal();
                     return;
                 }
             };
@@ -637,24 +590,12 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Subscriber for BufferUp
 
     fn on_error(&mut self, error: Error<E>) {
         let _ = self.queue_taken();
-        let mut inner = self.shared.lock();
-        if !inner.upstream_done {
-            inner.upstream_done = true;
-            inner.end = Some(Err(error));
-        }
-        drop(inner);
-        self.shared.drain.signal();
+        self.shared.core.upstream_ended(Err(error), |_| {});
     }
 
     fn on_complete(&mut self) {
         let _ = self.queue_taken();
-        let mut inner = self.shared.lock();
-        if !inner.upstream_done {
-            inner.upstream_done = true;
-            inner.end = Some(Ok(()));
-        }
-        drop(inner);
-        self.shared.drain.signal();
+        self.shared.core.upstream_ended(Ok(()), |_| {});
     }
 
     fn context(&self) -> Context {
