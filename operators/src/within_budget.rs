@@ -2,14 +2,15 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, MutexGuard, Weak};
 use std::task::Context as TaskContext;
 
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber};
 
 use crate::budget::{Budget, BudgetMember, STAGE};
-use crate::engine::support::{self, DrainSlot, Dropper, UpstreamSlot};
+use crate::engine::queue::{Locked, QueueCore};
+use crate::engine::support::{self, Dropper};
 use crate::stats::{DropReason, FlowStats, OnDrop};
 
 /// Publisher for the [`within_budget`](crate::OperatorExt::within_budget) method.
@@ -51,74 +52,66 @@ impl<P: Publisher> WithinBudget<P> {
     }
 }
 
-struct Inner<T, E> {
-    queue: VecDeque<T>,
+/// The budget's units this pipeline holds, besides the queued items' (one each).
+struct Units {
     /// Requested upstream, not yet received: each holds one unit.
     in_flight: u64,
     /// Handed to the drain loop for delivery: their units are returned at the next
     /// pull, once downstream's `on_next` has returned.
     delivered: u64,
-    end: Option<Result<(), Error<E>>>,
-    failed: Option<Error<E>>,
-    closed: bool,
+    /// Upstream's subscription arrived: requests can be made.
     subscribed: bool,
-    upstream_done: bool,
 }
 
-impl<T, E> Inner<T, E> {
-    fn held(&self) -> u64 {
-        self.in_flight + self.delivered + self.queue.len() as u64
-    }
+type Inner<T, E> = Locked<VecDeque<T>, Units, E>;
+
+/// Every unit held: in flight, delivered and queued.
+fn held<T, E>(inner: &Inner<T, E>) -> u64 {
+    inner.state.in_flight + inner.state.delivered + inner.held.len() as u64
 }
 
-struct Shared<T, E> {
-    inner: Mutex<Inner<T, E>>,
+struct Shared<T: Send + 'static, E> {
+    core: QueueCore<VecDeque<T>, Units, E>,
     id: u64,
     budget: Budget,
-    upstream: UpstreamSlot,
-    drain: DrainSlot,
-    dropper: Dropper<T>,
 }
 
 impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     fn lock(&self) -> MutexGuard<'_, Inner<T, E>> {
-        support::lock(&self.inner)
+        self.core.lock()
     }
 
     /// Fails the stage: cancels upstream, drops the buffer, returns the units and lets
     /// the drain deliver `error` at once.
     fn fail(&self, error: Error<E>, extra: Option<T>) {
+        let core = &self.core;
         let mut inner = self.lock();
-        if inner.closed || inner.failed.is_some() {
+        if inner.life.is_closed() || inner.life.has_failed() {
             drop(inner);
-            self.dropper.discard_quietly(extra, DropReason::Discarded);
-            return;
+            return core.dropper.discard_quietly(extra, DropReason::Discarded);
         }
-        inner.failed = Some(error);
-        let cancel = !inner.upstream_done;
-        inner.upstream_done = true;
-        inner.end = None;
-        let delivered = std::mem::take(&mut inner.delivered);
-        let held = inner.held() + delivered;
-        inner.in_flight = 0;
-        let left: Vec<T> = inner.queue.drain(..).chain(extra).collect();
-        self.dropper.stats.set_buffered(0);
+        let cancel = inner.life.fail(error);
+        let delivered = std::mem::take(&mut inner.state.delivered);
+        let units = held(&inner) + delivered;
+        inner.state.in_flight = 0;
+        let left: Vec<T> = inner.held.drain(..).chain(extra).collect();
+        core.dropper.stats.set_buffered(0);
         drop(inner);
-        self.budget.release(held, delivered);
+        self.budget.release(units, delivered);
         if cancel {
-            self.upstream.cancel();
+            core.upstream.cancel();
         }
         // The stage failed already (emergency stop, protocol violation): that failure wins
         // over a panic in `on_drop` here, which must not unwind into the producer or into
         // `Budget::emergency_stop` either.
-        self.dropper.discard_quietly(left, DropReason::Discarded);
-        self.drain.signal();
+        core.dropper.discard_quietly(left, DropReason::Discarded);
+        core.drain.signal();
     }
 
     /// Returns the units of the items delivered since the last pass (their `on_next`
     /// has returned), before asking for more: waiting pipelines are served first.
     fn settle_delivered(&self) {
-        let n = std::mem::take(&mut self.lock().delivered);
+        let n = std::mem::take(&mut self.lock().state.delivered);
         self.budget.release(n, n);
     }
 
@@ -127,10 +120,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     fn replenish(&self) {
         let want = {
             let inner = self.lock();
-            if !inner.subscribed || inner.closed || inner.upstream_done || inner.failed.is_some() {
+            if !inner.state.subscribed || !inner.life.is_open() {
                 0
             } else {
-                self.drain.demand().get().saturating_sub(inner.held())
+                self.core.drain.demand().get().saturating_sub(held(&inner))
             }
         };
         let got = self.budget.acquire(self.id, want);
@@ -138,20 +131,20 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             return;
         }
         let mut inner = self.lock();
-        if inner.closed || inner.upstream_done || inner.failed.is_some() {
+        if !inner.life.is_open() {
             drop(inner);
             self.budget.release(got, 0);
             return;
         }
-        inner.in_flight += got;
+        inner.state.in_flight += got;
         drop(inner);
-        self.upstream.request(got);
+        self.core.upstream.request(got);
     }
 }
 
 impl<T: Send + 'static, E: Send + 'static> BudgetMember for Shared<T, E> {
     fn wake(&self) {
-        self.drain.signal();
+        self.core.drain.signal();
     }
 
     fn stop(&self) {
@@ -176,33 +169,26 @@ impl<P: Publisher> Publisher for WithinBudget<P> {
         let subscriber = crate::named::attach(STAGE, Some(&self.stats), subscriber);
         let context = subscriber.context();
         let id = self.budget.next_id();
+        let units = Units {
+            in_flight: 0,
+            delivered: 0,
+            subscribed: false,
+        };
+        let dropper = Dropper::new(self.stats, self.on_drop);
         let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                queue: VecDeque::new(),
-                in_flight: 0,
-                delivered: 0,
-                end: None,
-                failed: None,
-                closed: false,
-                subscribed: false,
-                upstream_done: false,
-            }),
+            core: QueueCore::new(STAGE, VecDeque::new(), units, dropper),
             id,
             budget: self.budget,
-            upstream: UpstreamSlot::default(),
-            drain: DrainSlot::default(),
-            dropper: Dropper::new(self.stats, self.on_drop),
         });
         let member: Arc<dyn BudgetMember> = shared.clone();
         let weak: Weak<dyn BudgetMember> = Arc::downgrade(&member);
         drop(member);
         if !shared.budget.join(id, weak) {
             // Stopped: fail at once; upstream is never subscribed.
-            shared.lock().failed = Some(Error::Rejected {
+            shared.lock().life.fail(Error::Rejected {
                 stage: STAGE,
                 reason: "emergency stop",
             });
-            shared.lock().upstream_done = true;
             drain::start(BudgetSource(shared), subscriber);
             return;
         }
@@ -221,83 +207,64 @@ impl<T: Send + 'static, E: Send + 'static> Source for BudgetSource<T, E> {
     const SETTLES_DEMAND: bool = true;
 
     fn attach(&mut self, drain: DrainHandle) {
-        self.0.drain.set(drain);
+        self.0.core.drain.set(drain);
     }
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
         let shared = &self.0;
         shared.settle_delivered();
-        let mut inner = shared.lock();
-        if let Some(e) = inner.failed.take() {
-            return Pulled::Error(e);
-        }
-        if let Some(item) = inner.queue.pop_front() {
-            shared.drain.produced_one();
-            shared.dropper.stats.record_emitted(1);
-            shared.dropper.stats.set_buffered(inner.queue.len());
-            inner.delivered += 1;
-            drop(inner);
+        let core = &shared.core;
+        let mut delivered = false;
+        let pulled = core.pull(|inner| {
+            let item = inner.held.pop_front()?;
+            core.drain.produced_one();
+            core.dropper.stats.record_emitted(1);
+            core.dropper.stats.set_buffered(inner.held.len());
+            inner.state.delivered += 1;
+            delivered = true;
+            Some(item)
+        });
+        if delivered || matches!(pulled, Pulled::Pending) {
             shared.replenish();
-            return Pulled::Item(item);
         }
-        if let Some(end) = inner.end.take() {
-            return match end {
-                Ok(()) => Pulled::Complete,
-                Err(e) => Pulled::Error(e),
-            };
-        }
-        drop(inner);
-        shared.replenish();
-        Pulled::Pending
+        pulled
     }
 
     fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<T, E>> {
         self.0.settle_delivered();
         let mut inner = self.0.lock();
-        if let Some(e) = inner.failed.take() {
-            return Some(Pulled::Error(e));
+        if let Some(failure) = inner.life.take_failure() {
+            return Some(failure);
         }
-        if !inner.queue.is_empty() {
+        if !inner.held.is_empty() {
             return None;
         }
-        match inner.end.take() {
-            Some(Ok(())) => Some(Pulled::Complete),
-            Some(Err(e)) => Some(Pulled::Error(e)),
-            None => {
-                drop(inner);
-                // Units granted while downstream's demand was being used up.
-                self.0.replenish();
-                None
-            }
+        if let Some(end) = inner.life.take_end() {
+            return Some(end);
         }
+        drop(inner);
+        // Units granted while downstream's demand was being used up.
+        self.0.replenish();
+        None
     }
 }
 
 impl<T: Send + 'static, E: Send + 'static> Drop for BudgetSource<T, E> {
     fn drop(&mut self) {
         let shared = &self.0;
-        let mut inner = shared.lock();
-        inner.closed = true;
-        let delivered = std::mem::take(&mut inner.delivered);
-        let held = inner.held();
-        inner.in_flight = 0;
-        let left: Vec<T> = inner.queue.drain(..).collect();
-        let cancel = !inner.upstream_done && inner.end.is_none();
-        inner.upstream_done = true;
-        shared.dropper.stats.set_buffered(0);
-        drop(inner);
+        let (units, delivered) = shared.core.close(|inner| {
+            let delivered = std::mem::take(&mut inner.state.delivered);
+            let units = held(inner);
+            inner.state.in_flight = 0;
+            (units, delivered)
+        });
         shared.budget.release(0, delivered);
-        shared.budget.leave(shared.id, held + delivered);
-        if cancel {
-            shared.upstream.cancel();
-        }
-        // Nobody is left to tell of a panic in `on_drop` here: caught and ignored.
-        shared.dropper.discard_quietly(left, DropReason::Discarded);
+        shared.budget.leave(shared.id, units + delivered);
     }
 }
 
 /// The upstream side: receives the requested items.
-struct BudgetUpstream<T, E> {
+struct BudgetUpstream<T: Send + 'static, E> {
     shared: Arc<Shared<T, E>>,
     context: Context,
 }
@@ -307,34 +274,25 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BudgetUpstream<T, E> {
     type Error = E;
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        let shared = &self.shared;
-        if !shared.upstream.set(subscription.clone()) {
-            return; // rule 2.5
-        }
-        let mut inner = shared.lock();
-        if inner.closed || inner.upstream_done {
-            drop(inner);
-            subscription.cancel();
-            return;
-        }
-        inner.subscribed = true;
-        drop(inner);
-        shared.drain.signal();
+        let core = &self.shared.core;
+        // Nothing is requested here: the drain requests what the budget grants.
+        core.upstream_subscribed(subscription, |inner| {
+            inner.state.subscribed = true;
+            0
+        });
+        core.drain.signal();
     }
 
     fn on_next(&mut self, item: T) {
         let shared = &self.shared;
-        shared.dropper.stats.record_received();
+        let core = &shared.core;
+        core.dropper.stats.record_received();
         let mut inner = shared.lock();
-        if inner.closed || inner.upstream_done || inner.failed.is_some() {
-            // Late (the stage is over): a panic in `on_drop` has nobody to go to.
+        if !inner.life.is_open() {
             drop(inner);
-            shared
-                .dropper
-                .discard_quietly(Some(item), DropReason::Discarded);
-            return;
+            return core.discard_late(item);
         }
-        if inner.in_flight == 0 {
+        if inner.state.in_flight == 0 {
             // Non-compliant upstream: an item nobody paid a unit for.
             drop(inner);
             shared.fail(
@@ -346,11 +304,11 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BudgetUpstream<T, E> {
             );
             return;
         }
-        inner.in_flight -= 1;
-        inner.queue.push_back(item);
-        shared.dropper.stats.set_buffered(inner.queue.len());
+        inner.state.in_flight -= 1;
+        inner.held.push_back(item);
+        core.dropper.stats.set_buffered(inner.held.len());
         drop(inner);
-        shared.drain.signal();
+        core.drain.signal();
     }
 
     fn on_error(&mut self, error: Error<E>) {
@@ -370,16 +328,14 @@ impl<T: Send + 'static, E: Send + 'static> BudgetUpstream<T, E> {
     fn end(&mut self, end: Result<(), Error<E>>) {
         let shared = &self.shared;
         let mut inner = shared.lock();
-        if inner.upstream_done {
+        if !inner.life.end_upstream(end) {
             return;
         }
-        inner.upstream_done = true;
-        inner.end = Some(end);
         // Requested items that will never come give their units back now.
-        let unused = std::mem::take(&mut inner.in_flight);
+        let unused = std::mem::take(&mut inner.state.in_flight);
         drop(inner);
         shared.budget.release(unused, 0);
-        shared.drain.signal();
+        shared.core.drain.signal();
     }
 }
 

@@ -308,12 +308,13 @@ impl<H: Held, S, E> QueueCore<H, S, E> {
 
     /// The downstream side's drop (downstream cancelled, or the stage terminated): upstream
     /// is cancelled unless it ended, and what is still held is counted as discarded.
-    /// `release` runs under the lock first (to give back what the stage holds besides
-    /// items). Nobody is left to tell of a panic in `on_drop` here: caught and ignored.
-    pub(crate) fn close(&self, release: impl FnOnce(&mut Locked<H, S, E>)) {
+    /// `release` runs under the lock first, and its result is returned (what the stage
+    /// holds besides items, to give back). Nobody is left to tell of a panic in `on_drop`
+    /// here: caught and ignored.
+    pub(crate) fn close<R>(&self, release: impl FnOnce(&mut Locked<H, S, E>) -> R) -> R {
         let mut locked = self.lock();
         let cancel = locked.life.close();
-        release(&mut locked);
+        let released = release(&mut locked);
         let left = locked.held.take_all();
         self.dropper.stats.set_buffered(0);
         drop(locked);
@@ -321,6 +322,7 @@ impl<H: Held, S, E> QueueCore<H, S, E> {
             self.upstream.cancel();
         }
         self.dropper.discard_quietly(left, DropReason::Discarded);
+        released
     }
 }
 
