@@ -13,8 +13,9 @@ use spillway_core::{
     Subscriber, TaskHandle,
 };
 
-use crate::engine::support::{self, DrainSlot, UpstreamSlot};
-use crate::stats::{DropReason, FlowStats};
+use crate::engine::queue::{Locked, QueueCore};
+use crate::engine::support::{self, Dropper};
+use crate::stats::FlowStats;
 
 const STAGE: &str = "adaptive_rate";
 
@@ -180,13 +181,11 @@ impl<P> AdaptiveRate<P> {
     }
 }
 
-struct Inner<T, E> {
-    queue: VecDeque<T>,
+/// The pacing clock's state, kept under the queue's lock.
+struct Pacer {
     in_flight: u64,
-    end: Option<Result<(), Error<E>>>,
-    closed: bool,
+    /// Upstream's subscription arrived: requests can be made.
     subscribed: bool,
-    upstream_done: bool,
     /// One banked token: the next request may go at once.
     token: bool,
     hits: u64,
@@ -196,41 +195,41 @@ struct Inner<T, E> {
     timer: Option<TaskHandle>,
 }
 
-struct Shared<T, E> {
-    inner: Mutex<Inner<T, E>>,
-    upstream: UpstreamSlot,
-    drain: DrainSlot,
+type Inner<T, E> = Locked<VecDeque<T>, Pacer, E>;
+
+struct Shared<T: Send + 'static, E> {
+    core: QueueCore<VecDeque<T>, Pacer, E>,
     config: AdaptiveRateConfig,
     watch: Option<(FlowStats, f64, f64)>,
     scheduler: Arc<dyn Scheduler>,
     handle: RateHandle,
-    stats: FlowStats,
 }
 
 impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     fn lock(&self) -> MutexGuard<'_, Inner<T, E>> {
-        support::lock(&self.inner)
+        self.core.lock()
     }
 
     fn uncovered(&self, inner: &Inner<T, E>) -> u64 {
-        self.drain
+        self.core
+            .drain
             .demand()
             .get()
-            .saturating_sub(inner.in_flight + inner.queue.len() as u64)
+            .saturating_sub(inner.state.in_flight + inner.held.len() as u64)
     }
 
     fn live(inner: &Inner<T, E>) -> bool {
-        inner.subscribed && !inner.closed && !inner.upstream_done
+        inner.state.subscribed && inner.life.is_open()
     }
 
     /// Spends the banked token if downstream has uncovered demand.
     fn spend_token(&self) {
         let mut inner = self.lock();
-        if Self::live(&inner) && inner.token && self.uncovered(&inner) > 0 {
-            inner.token = false;
-            inner.in_flight += 1;
+        if Self::live(&inner) && inner.state.token && self.uncovered(&inner) > 0 {
+            inner.state.token = false;
+            inner.state.in_flight += 1;
             drop(inner);
-            self.upstream.request(1);
+            self.core.upstream.request(1);
         }
     }
 
@@ -238,36 +237,36 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// consumer keeps up), else bank the token; adjust the rate at the end of a window.
     fn tick(self: &Arc<Self>) {
         let mut inner = self.lock();
-        inner.timer = None;
-        if inner.closed || inner.upstream_done {
+        inner.state.timer = None;
+        if inner.life.is_closed() || inner.life.upstream_done() {
             return;
         }
         let mut request = false;
         if Self::live(&inner) && self.uncovered(&inner) > 0 {
-            inner.hits += 1;
-            inner.in_flight += 1;
+            inner.state.hits += 1;
+            inner.state.in_flight += 1;
             request = true;
         } else {
-            if self.drain.demand().is_zero() {
-                inner.misses += 1;
+            if self.core.drain.demand().is_zero() {
+                inner.state.misses += 1;
             }
-            inner.token = true;
+            inner.state.token = true;
         }
         let now = self.scheduler.now();
-        if now.saturating_duration_since(inner.window_start) >= self.config.window {
-            self.adjust(&mut inner);
-            inner.window_start = now;
+        if now.saturating_duration_since(inner.state.window_start) >= self.config.window {
+            self.adjust(&mut inner.state);
+            inner.state.window_start = now;
         }
-        self.arm(&mut inner);
+        self.arm(&mut inner.state);
         drop(inner);
         if request {
-            self.upstream.request(1);
+            self.core.upstream.request(1);
         }
     }
 
     /// AIMD: decrease if the consumer was caught without demand (or the watched pressure
     /// is high), increase if it waited on us the whole window.
-    fn adjust(&self, inner: &mut Inner<T, E>) {
+    fn adjust(&self, inner: &mut Pacer) {
         let c = &self.config;
         let pressure = self.watch.as_ref().map(|(s, low, high)| {
             let p = s.snapshot().pressure();
@@ -288,7 +287,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     /// Schedules the next tick, one period (1 / rate) from now.
-    fn arm(self: &Arc<Self>, inner: &mut Inner<T, E>) {
+    fn arm(self: &Arc<Self>, inner: &mut Pacer) {
         let period = Duration::from_secs_f64(1.0 / inner.rate);
         let weak: Weak<Self> = Arc::downgrade(self);
         inner.timer = Some(self.scheduler.run_after(period, move || {
@@ -298,7 +297,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }));
     }
 
-    fn stop_timer(inner: &mut Inner<T, E>) {
+    fn stop_timer(inner: &mut Pacer) {
         if let Some(t) = inner.timer.take() {
             t.cancel();
         }
@@ -319,32 +318,29 @@ impl<P: Publisher> Publisher for AdaptiveRate<P> {
         let now = scheduler.now();
         let rate = self.config.initial;
         support::lock(&self.handle.0).rate = rate;
+        let pacer = Pacer {
+            in_flight: 0,
+            subscribed: false,
+            token: true,
+            hits: 0,
+            misses: 0,
+            window_start: now,
+            rate,
+            timer: None,
+        };
+        // Nothing is ever dropped by this stage: items it still holds when downstream
+        // cancels are only counted.
+        let dropper = Dropper::new(self.stats, None);
         let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                queue: VecDeque::new(),
-                in_flight: 0,
-                end: None,
-                closed: false,
-                subscribed: false,
-                upstream_done: false,
-                token: true,
-                hits: 0,
-                misses: 0,
-                window_start: now,
-                rate,
-                timer: None,
-            }),
-            upstream: UpstreamSlot::default(),
-            drain: DrainSlot::default(),
+            core: QueueCore::new(STAGE, VecDeque::new(), pacer, dropper),
             config: self.config,
             watch: self.watch,
             scheduler,
             handle: self.handle,
-            stats: self.stats,
         });
         {
             let mut inner = shared.lock();
-            shared.arm(&mut inner);
+            shared.arm(&mut inner.state);
         }
         drain::start(PacedSource(Arc::clone(&shared)), subscriber);
         self.upstream.subscribe(PacedUpstream { shared, context });
@@ -360,63 +356,39 @@ impl<T: Send + 'static, E: Send + 'static> Source for PacedSource<T, E> {
     const SETTLES_DEMAND: bool = true;
 
     fn attach(&mut self, drain: DrainHandle) {
-        self.0.drain.set(drain);
+        self.0.core.drain.set(drain);
     }
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
         let shared = &self.0;
-        let mut inner = shared.lock();
-        if let Some(item) = inner.queue.pop_front() {
-            shared.drain.produced_one();
-            shared.stats.record_emitted(1);
-            shared.stats.set_buffered(inner.queue.len());
-            return Pulled::Item(item);
+        let core = &shared.core;
+        let pulled = core.pull(|inner| {
+            let item = inner.held.pop_front()?;
+            core.drain.produced_one();
+            core.dropper.stats.record_emitted(1);
+            core.dropper.stats.set_buffered(inner.held.len());
+            Some(item)
+        });
+        if matches!(pulled, Pulled::Pending) {
+            shared.spend_token();
         }
-        if let Some(end) = inner.end.take() {
-            return match end {
-                Ok(()) => Pulled::Complete,
-                Err(e) => Pulled::Error(e),
-            };
-        }
-        drop(inner);
-        shared.spend_token();
-        Pulled::Pending
+        pulled
     }
 
     fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<T, E>> {
-        let mut inner = self.0.lock();
-        if !inner.queue.is_empty() {
-            return None;
-        }
-        match inner.end.take() {
-            Some(Ok(())) => Some(Pulled::Complete),
-            Some(Err(e)) => Some(Pulled::Error(e)),
-            None => None,
-        }
+        self.0.core.poll_end()
     }
 }
 
 impl<T: Send + 'static, E: Send + 'static> Drop for PacedSource<T, E> {
     fn drop(&mut self) {
-        let shared = &self.0;
-        let mut inner = shared.lock();
-        inner.closed = true;
-        Shared::<T, E>::stop_timer(&mut inner);
-        let left: Vec<T> = inner.queue.drain(..).collect();
-        let cancel = !inner.upstream_done;
-        inner.upstream_done = true;
-        shared.stats.set_buffered(0);
-        drop(inner);
-        for _ in left {
-            shared.stats.record_dropped(DropReason::Discarded);
-        }
-        if cancel {
-            shared.upstream.cancel();
-        }
+        self.0
+            .core
+            .close(|inner| Shared::<T, E>::stop_timer(&mut inner.state));
     }
 }
 
-struct PacedUpstream<T, E> {
+struct PacedUpstream<T: Send + 'static, E> {
     shared: Arc<Shared<T, E>>,
     context: Context,
 }
@@ -427,53 +399,39 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for PacedUpstream<T, E> {
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         let shared = &self.shared;
-        if !shared.upstream.set(subscription.clone()) {
-            return;
+        let taken = shared.core.upstream_subscribed(subscription, |inner| {
+            inner.state.subscribed = true;
+            0
+        });
+        if taken {
+            shared.spend_token();
         }
-        let mut inner = shared.lock();
-        if inner.closed {
-            drop(inner);
-            subscription.cancel();
-            return;
-        }
-        inner.subscribed = true;
-        drop(inner);
-        shared.spend_token();
     }
 
     fn on_next(&mut self, item: T) {
-        let shared = &self.shared;
-        shared.stats.record_received();
-        let mut inner = shared.lock();
-        if inner.closed || inner.upstream_done {
+        let core = &self.shared.core;
+        core.dropper.stats.record_received();
+        let mut inner = core.lock();
+        if !inner.life.is_open() {
             drop(inner);
-            shared.stats.record_dropped(DropReason::Discarded);
-            return;
+            return core.discard_late(item);
         }
-        if inner.in_flight == 0 {
+        if inner.state.in_flight == 0 {
             // Non-compliant upstream: fail, keeping nothing.
-            inner.upstream_done = true;
-            Shared::<T, E>::stop_timer(&mut inner);
-            let left = inner.queue.len() as u64 + 1;
-            inner.queue.clear();
-            inner.end = Some(Err(Error::ProtocolViolation {
+            drop(inner);
+            let violation = Error::ProtocolViolation {
                 stage: STAGE,
                 what: "an item arrived without demand",
-            }));
-            shared.stats.set_buffered(0);
-            drop(inner);
-            for _ in 0..left {
-                shared.stats.record_dropped(DropReason::Discarded);
-            }
-            shared.upstream.cancel();
-            shared.drain.signal();
-            return;
+            };
+            return core.fail_and(violation, Some(item), |inner| {
+                Shared::<T, E>::stop_timer(&mut inner.state)
+            });
         }
-        inner.in_flight -= 1;
-        inner.queue.push_back(item);
-        shared.stats.set_buffered(inner.queue.len());
+        inner.state.in_flight -= 1;
+        inner.held.push_back(item);
+        core.dropper.stats.set_buffered(inner.held.len());
         drop(inner);
-        shared.drain.signal();
+        core.drain.signal();
     }
 
     fn on_error(&mut self, error: Error<E>) {
@@ -491,15 +449,9 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for PacedUpstream<T, E> {
 
 impl<T: Send + 'static, E: Send + 'static> PacedUpstream<T, E> {
     fn end(&mut self, end: Result<(), Error<E>>) {
-        let mut inner = self.shared.lock();
-        if inner.upstream_done {
-            return;
-        }
-        inner.upstream_done = true;
-        inner.end = Some(end);
-        Shared::<T, E>::stop_timer(&mut inner);
-        drop(inner);
-        self.shared.drain.signal();
+        self.shared
+            .core
+            .upstream_ended(end, |inner| Shared::<T, E>::stop_timer(&mut inner.state));
     }
 }
 

@@ -276,11 +276,13 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BudgetUpstream<T, E> {
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         let core = &self.shared.core;
         // Nothing is requested here: the drain requests what the budget grants.
-        core.upstream_subscribed(subscription, |inner| {
+        let taken = core.upstream_subscribed(subscription, |inner| {
             inner.state.subscribed = true;
             0
         });
-        core.drain.signal();
+        if taken {
+            core.drain.signal();
+        }
     }
 
     fn on_next(&mut self, item: T) {

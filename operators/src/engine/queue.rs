@@ -200,24 +200,25 @@ impl<H: Held, S, E> QueueCore<H, S, E> {
 
     /// The upstream side's `on_subscribe`: a second subscription is refused (rule 2.5), a
     /// stage that closed meanwhile cancels it, otherwise `first` (under the lock) says how
-    /// much to request.
+    /// much to request. True if the subscription was taken.
     pub(crate) fn upstream_subscribed(
         &self,
         subscription: SharedSubscription,
         first: impl FnOnce(&mut Locked<H, S, E>) -> u64,
-    ) {
+    ) -> bool {
         if !self.upstream.set(subscription.clone()) {
-            return;
+            return false;
         }
         let mut locked = self.lock();
         if locked.life.is_closed() || locked.life.upstream_done() {
             drop(locked);
             subscription.cancel();
-            return;
+            return false;
         }
         let n = first(&mut locked);
         drop(locked);
         self.upstream.request(n);
+        true
     }
 
     /// The upstream side's `on_error` / `on_complete`: the end waits behind the held items.
@@ -248,8 +249,20 @@ impl<H: Held, S, E> QueueCore<H, S, E> {
     /// ended, the held items and `extra` are discarded (`on_drop` is not called again if
     /// it is the culprit), and the drain is woken.
     pub(crate) fn fail(&self, error: Error<E>, extra: Option<H::Item>) {
+        self.fail_and(error, extra, |_| {});
+    }
+
+    /// [`fail`](Self::fail), with `release` run under the same lock (to stop what the
+    /// stage runs besides: a timer).
+    pub(crate) fn fail_and(
+        &self,
+        error: Error<E>,
+        extra: Option<H::Item>,
+        release: impl FnOnce(&mut Locked<H, S, E>),
+    ) {
         let mut locked = self.lock();
         let cancel = locked.life.fail(error);
+        release(&mut locked);
         let left = locked.held.take_all();
         self.dropper.stats.set_buffered(0);
         drop(locked);
