@@ -4,7 +4,7 @@ use std::fmt;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::engine::fan_in::{self, Either, Fan, Policy, State};
+use crate::engine::fan_in::{self, Either, Fan, Lanes, Policy, State};
 use crate::zip::subscribe_pair;
 
 const STAGE: &str = "combine_latest";
@@ -98,7 +98,7 @@ where
     where
         S: Subscriber<Item = R, Error = P::Error>,
     {
-        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), false);
+        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), Lanes::Fixed);
         let policy = Latest {
             left: None,
             right: None,

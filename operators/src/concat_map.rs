@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::engine::fan_in::{self, Fan, Oldest, OuterSubscriber};
+use crate::engine::fan_in::{self, Fan, Lanes, Oldest, OuterSubscriber};
 
 const STAGE: &str = "concat_map";
 
@@ -56,10 +56,18 @@ where
         // flat_map with concurrency 1, drained oldest inner first: the next outer item
         // is requested when the current inner completes, and its items queue behind the
         // previous inner's leftovers.
-        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), true);
+        let fan = Fan::new(
+            self.prefetch,
+            STAGE,
+            subscriber.context(),
+            Lanes::Bounded { concurrency: 1 },
+        );
         fan.start(Oldest::<Named>(PhantomData), subscriber);
-        self.upstream
-            .subscribe(OuterSubscriber::new(fan, self.f, 1, false));
+        self.upstream.subscribe(OuterSubscriber::new(
+            fan,
+            self.f,
+            Lanes::Bounded { concurrency: 1 },
+        ));
     }
 }
 

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::engine::fan_in::{self, Fan, OuterSubscriber, RoundRobin};
+use crate::engine::fan_in::{self, Fan, Lanes, OuterSubscriber, RoundRobin};
 
 const STAGE: &str = "flat_map";
 
@@ -53,14 +53,13 @@ where
     where
         S: Subscriber<Item = Q::Item, Error = P::Error>,
     {
-        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), true);
+        let lanes = Lanes::Bounded {
+            concurrency: self.concurrency as u64,
+        };
+        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), lanes);
         fan.start(RoundRobin::<Named>(PhantomData), subscriber);
-        self.upstream.subscribe(OuterSubscriber::new(
-            fan,
-            self.f,
-            self.concurrency as u64,
-            false,
-        ));
+        self.upstream
+            .subscribe(OuterSubscriber::new(fan, self.f, lanes));
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::engine::fan_in::{self, Fan, RoundRobin};
+use crate::engine::fan_in::{self, Fan, Lanes, RoundRobin};
 
 const STAGE: &str = "merge";
 
@@ -119,7 +119,7 @@ impl<T: Send + 'static, E: Send + 'static> Publisher for Merge<T, E> {
     where
         S: Subscriber<Item = T, Error = E>,
     {
-        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), false);
+        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), Lanes::Fixed);
         fan.start(RoundRobin::<Named>(PhantomData), subscriber);
         for source in self.sources {
             if fan.is_closed() {

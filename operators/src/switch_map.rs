@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::engine::fan_in::{self, Fan, OuterSubscriber, RoundRobin};
+use crate::engine::fan_in::{self, Fan, Lanes, OuterSubscriber, RoundRobin};
 
 const STAGE: &str = "switch_map";
 
@@ -52,10 +52,10 @@ where
     where
         S: Subscriber<Item = Q::Item, Error = P::Error>,
     {
-        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), false);
+        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), Lanes::Switching);
         fan.start(RoundRobin::<Named>(PhantomData), subscriber);
         self.upstream
-            .subscribe(OuterSubscriber::new(fan, self.f, u64::MAX, true));
+            .subscribe(OuterSubscriber::new(fan, self.f, Lanes::Switching));
     }
 }
 

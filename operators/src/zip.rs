@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::engine::fan_in::{self, Either, Fan, Policy, State};
+use crate::engine::fan_in::{self, Either, Fan, Lanes, Policy, State};
 use crate::Map;
 
 const STAGE: &str = "zip";
@@ -92,7 +92,7 @@ where
     where
         S: Subscriber<Item = (P::Item, Q::Item), Error = P::Error>,
     {
-        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), false);
+        let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), Lanes::Fixed);
         fan.start(Pairs(PhantomData), subscriber);
         subscribe_pair(&fan, self.left, self.right);
     }
