@@ -8,7 +8,7 @@ use spillway_core::{ConfigError, Publisher, Subscriber};
 
 use crate::budget::Budget;
 use crate::budget_permits::Permits;
-use crate::map_async::{self, Limits};
+use crate::engine::async_map::{self, Limits, Order};
 
 const STAGE: &str = "map_async_unordered";
 
@@ -133,12 +133,12 @@ where
     where
         S: Subscriber<Item = Fut::Output, Error = P::Error>,
     {
-        map_async::subscribe::<_, _, _, _, Named, _>(
+        async_map::subscribe::<_, _, _, _, Named, _>(
             self.upstream,
             self.f,
             self.limits,
             self.permits,
-            false,
+            Order::Completion,
             Ok,
             subscriber,
         );

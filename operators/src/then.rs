@@ -7,7 +7,7 @@ use spillway_core::{Publisher, Subscriber};
 
 use crate::budget::Budget;
 use crate::budget_permits::Permits;
-use crate::map_async::{self, Limits};
+use crate::engine::async_map::{self, Limits, Order};
 
 const STAGE: &str = "then";
 
@@ -107,12 +107,12 @@ where
     {
         let mut limits = Limits::new(STAGE, 1).expect("1 is a valid concurrency");
         limits.abort_on_error = self.abort_on_error;
-        map_async::subscribe::<_, _, _, _, Named, _>(
+        async_map::subscribe::<_, _, _, _, Named, _>(
             self.upstream,
             self.f,
             limits,
             self.permits,
-            true,
+            Order::Input,
             Ok,
             subscriber,
         );

@@ -7,7 +7,7 @@ use spillway_core::{ConfigError, Error, Publisher, Subscriber};
 
 use crate::budget::Budget;
 use crate::budget_permits::Permits;
-use crate::map_async::{self, Limits};
+use crate::engine::async_map::{self, Limits, Order};
 
 const STAGE: &str = "try_map_async";
 
@@ -115,12 +115,12 @@ where
     where
         S: Subscriber<Item = R, Error = P::Error>,
     {
-        map_async::subscribe::<_, _, _, _, Named, _>(
+        async_map::subscribe::<_, _, _, _, Named, _>(
             self.upstream,
             self.f,
             self.limits,
             self.permits,
-            true,
+            Order::Input,
             |out: Result<R, P::Error>| out.map_err(Error::User),
             subscriber,
         );

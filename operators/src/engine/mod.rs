@@ -7,13 +7,15 @@
 //! - [`queue`]: the two-sided queueing stage (an upstream side that receives, a drain
 //!   that delivers) and its lifecycle; [`bounded`] (the buffers with overflow policies and
 //!   watermarks) and [`gate`] (drop, latest, reduce) are built on it.
-//! - [`batching`] and [`timed`]: the engines of the batching and the time-based operators.
+//! - [`batching`] and [`timed`]: the engines of the batching and the time-based operators;
+//!   [`async_map`]: of the async stages (`map_async`, `then`, ...).
 //! - [`fan_in`], [`sequence`] and [`arbiter`]: several inputs into one (merge, zip,
 //!   flat_map), one after another (concat, retry), and the demand hand-over between them.
 //!
 //! Demand arithmetic is not here: it lives in `spillway_core::demand`.
 
 pub(crate) mod arbiter;
+pub(crate) mod async_map;
 pub(crate) mod batching;
 pub(crate) mod bounded;
 pub(crate) mod fan_in;
