@@ -5,10 +5,10 @@ use std::fmt;
 
 use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
 
+use crate::engine::bounded::BufferOverflow;
 use crate::engine::bounded::{self, Config};
 use crate::engine::support::{self, Dropper};
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::BufferOverflow;
 
 const STAGE: Stage = "limit_rate";
 

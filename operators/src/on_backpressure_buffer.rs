@@ -12,31 +12,7 @@ use crate::stats::{DropReason, FlowStats, OnDrop};
 
 const STAGE: &str = "on_backpressure_buffer";
 
-/// What [`on_backpressure_buffer`](crate::OperatorExt::on_backpressure_buffer) does when
-/// an item arrives and the buffer is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BufferOverflow {
-    /// Never let it fill: request from upstream only what fits (between the watermarks),
-    /// so a compliant upstream is paused instead of overflowing. Lossless.
-    Backpressure,
-    /// Drop the incoming item ([`DropReason::BufferFull`]).
-    DropNewest,
-    /// Evict the oldest buffered item to make room ([`DropReason::Evicted`]).
-    DropOldest,
-    /// Clear the whole buffer, then keep the incoming item ([`DropReason::BufferCleared`]).
-    DropBuffer,
-    /// Replace the newest buffered item with the incoming one ([`DropReason::Superseded`]).
-    KeepLatest,
-    /// Fail with [`Error::Overflow`](spillway_core::Error::Overflow) naming the stage and
-    /// capacity, losing as little as possible: upstream is cancelled and the overflowing
-    /// item dropped ([`DropReason::BufferFull`]), the buffered items are still delivered
-    /// as downstream requests them, then the error (Reactor's `ERROR` strategy).
-    Fail,
-    /// Fail at once with [`Error::Overflow`](spillway_core::Error::Overflow): upstream is
-    /// cancelled, the buffered items and the overflowing one are dropped as
-    /// [`DropReason::Discarded`].
-    FailFast,
-}
+pub use crate::engine::bounded::BufferOverflow;
 
 /// Publisher for the [`on_backpressure_buffer`](crate::OperatorExt::on_backpressure_buffer)
 /// method.

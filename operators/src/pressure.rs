@@ -9,10 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
 
-use crate::engine::bounded::{self, Config};
-use crate::engine::support::{self, lock, Dropper};
+use crate::engine::bounded::{self, BufferOverflow, Config, LevelWatch};
+use crate::engine::support::{self, lock, Dropper, Panic};
 use crate::stats::{DropReason, FlowStats, OnDrop};
-use crate::BufferOverflow;
 
 pub(crate) const STAGE: Stage = "pressure";
 
@@ -383,9 +382,6 @@ impl fmt::Debug for PressureGauge {
     }
 }
 
-/// A level change, found under the buffer's lock and reported after it is released.
-pub(crate) struct Reported(());
-
 /// The per-subscription level tracker the bounded queue calls on every length change.
 ///
 /// Changes are found under the buffer's lock, so they are found in order; the callback
@@ -393,7 +389,7 @@ pub(crate) struct Reported(());
 /// downstream's). To keep the reports in order and never concurrent, changes go into a
 /// queue (in the order found) and one reporter at a time drains it (the queue-drain
 /// pattern of the core drain loop).
-pub(crate) struct PressureWatch {
+struct PressureWatch {
     levels: PressureLevels,
     capacity: usize,
     /// This subscription's level (only written under the buffer's lock).
@@ -407,9 +403,9 @@ pub(crate) struct PressureWatch {
     reporting: AtomicUsize,
 }
 
-impl PressureWatch {
+impl LevelWatch for PressureWatch {
     /// Called under the buffer's lock with the new length.
-    pub(crate) fn update(&self, buffered: usize) -> Option<Reported> {
+    fn update(&self, buffered: usize) -> bool {
         let from = Pressure::from_index(self.level.load(Ordering::Relaxed));
         // The one place a stage's level moves: up at a threshold, down past the margin.
         let to = self
@@ -417,7 +413,7 @@ impl PressureWatch {
             .next_level(from, buffered as f64 / self.capacity as f64);
         self.gauge.store(to as u8, Ordering::Relaxed);
         if from == to {
-            return None;
+            return false;
         }
         self.level.store(to as u8, Ordering::Relaxed);
         lock(&self.pending).push_back(PressureChange {
@@ -426,13 +422,13 @@ impl PressureWatch {
             buffered,
             capacity: self.capacity,
         });
-        Some(Reported(()))
+        true
     }
 
     /// Calls the user's callback for every change found so far, in order, outside the
     /// buffer's lock and never on two threads at once; a panic is returned to the caller
     /// (and the changes not yet reported are dropped with the failing pipeline).
-    pub(crate) fn report(&self, _change: Reported) -> Result<(), Box<dyn std::any::Any + Send>> {
+    fn report(&self) -> Result<(), Panic> {
         if self.reporting.fetch_add(1, Ordering::AcqRel) != 0 {
             return Ok(()); // the running reporter will see our change
         }
@@ -558,7 +554,7 @@ impl<P: Publisher> Publisher for PressureBuffer<P> {
             subscriber,
             self.config,
             dropper,
-            Some(watch),
+            Some(Box::new(watch)),
         );
     }
 }

@@ -19,9 +19,46 @@ use spillway_core::{
 use crate::engine::queue::{Locked, QueueCore};
 use crate::engine::support::{Dropper, Panic};
 use crate::engine::StageName;
-use crate::on_backpressure_buffer::BufferOverflow;
-use crate::pressure::{PressureWatch, Reported};
 use crate::stats::{DropReason, LocalCounts};
+
+/// What [`on_backpressure_buffer`](crate::OperatorExt::on_backpressure_buffer) does when
+/// an item arrives and the buffer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BufferOverflow {
+    /// Never let it fill: request from upstream only what fits (between the watermarks),
+    /// so a compliant upstream is paused instead of overflowing. Lossless.
+    Backpressure,
+    /// Drop the incoming item ([`DropReason::BufferFull`]).
+    DropNewest,
+    /// Evict the oldest buffered item to make room ([`DropReason::Evicted`]).
+    DropOldest,
+    /// Clear the whole buffer, then keep the incoming item ([`DropReason::BufferCleared`]).
+    DropBuffer,
+    /// Replace the newest buffered item with the incoming one ([`DropReason::Superseded`]).
+    KeepLatest,
+    /// Fail with [`Error::Overflow`](spillway_core::Error::Overflow) naming the stage and
+    /// capacity, losing as little as possible: upstream is cancelled and the overflowing
+    /// item dropped ([`DropReason::BufferFull`]), the buffered items are still delivered
+    /// as downstream requests them, then the error (Reactor's `ERROR` strategy).
+    Fail,
+    /// Fail at once with [`Error::Overflow`](spillway_core::Error::Overflow): upstream is
+    /// cancelled, the buffered items and the overflowing one are dropped as
+    /// [`DropReason::Discarded`].
+    FailFast,
+}
+
+/// Follows a bounded queue's level (the `pressure` operator): told every new length under
+/// the queue's lock, it reports the level changes it found once the lock is released.
+pub(crate) trait LevelWatch: Send + Sync + 'static {
+    /// Under the lock: the new length; true if the level changed (a report is due).
+    fn update(&self, buffered: usize) -> bool;
+    /// Outside the lock: reports the changes found so far; a panic in the user's
+    /// callback is returned.
+    fn report(&self) -> Result<(), Panic>;
+}
+
+/// A level change, found under the queue's lock and reported after it is released.
+struct Reported;
 
 /// The configuration of a bounded queue.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +133,7 @@ type Inner<T, E> = Locked<VecDeque<T>, Pacing, E>;
 struct Shared<T: Send + 'static, E> {
     core: QueueCore<VecDeque<T>, Pacing, E>,
     config: Config,
-    watch: Option<PressureWatch>,
+    watch: Option<Box<dyn LevelWatch>>,
 }
 
 impl<T: Send + 'static, E> Shared<T, E> {
@@ -135,7 +172,9 @@ impl<T: Send + 'static, E> Shared<T, E> {
     fn set_buffered(&self, inner: &mut Inner<T, E>) -> Option<Reported> {
         let len = inner.held.len();
         inner.state.counts.buffered(&self.core.dropper.stats, len);
-        self.watch.as_ref().and_then(|w| w.update(len))
+        self.watch
+            .as_ref()
+            .and_then(|w| w.update(len).then_some(Reported))
     }
 
     /// After items were queued: pauses upstream at the high watermark and publishes the
@@ -161,10 +200,10 @@ impl<T: Send + 'static, E> Shared<T, E> {
     /// Reports a level change (outside the lock). A panic in the callback fails the
     /// stage: upstream is cancelled, the buffer discarded, downstream gets the error.
     fn report(&self, change: Option<Reported>) {
-        let (Some(w), Some(change)) = (&self.watch, change) else {
+        let (Some(w), Some(Reported)) = (&self.watch, change) else {
             return;
         };
-        if let Err(payload) = w.report(change) {
+        if let Err(payload) = w.report() {
             self.fail_panicked(payload, true);
         }
     }
@@ -228,7 +267,7 @@ pub(crate) fn subscribe<P, K, S>(
     subscriber: S,
     config: Config,
     dropper: Dropper<P::Item>,
-    watch: Option<PressureWatch>,
+    watch: Option<Box<dyn LevelWatch>>,
 ) -> Weak<dyn Release>
 where
     P: Publisher,
