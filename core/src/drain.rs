@@ -20,14 +20,16 @@
 //! task is, scheduling its continuation.
 
 use std::cell::Cell;
+use std::ops::ControlFlow;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 use std::task::{Context as TaskContext, Wake, Waker};
 
 use crate::demand::{AtomicDemand, Demand};
 use crate::driver::{Dispatch, Wakeable};
-use crate::sync::atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::atomic::{fence, AtomicBool, AtomicU8, Ordering};
 use crate::sync::{lock, Mutex};
+use crate::wip::Wip;
 use crate::{Error, Stage, Subscriber, Subscription};
 
 /// What a source produced when pulled.
@@ -254,7 +256,7 @@ const TERMINATED: u8 = 4;
 
 pub(crate) struct Drain<Src, S> {
     requested: AtomicDemand,
-    wip: AtomicUsize,
+    wip: Wip,
     flags: AtomicU8,
     inner: Mutex<Option<(Src, S)>>,
     me: Weak<Drain<Src, S>>,
@@ -360,7 +362,7 @@ where
     let drain = Arc::new_cyclic(|me| Drain {
         requested: AtomicDemand::new(),
         // We own the drain while on_subscribe runs.
-        wip: AtomicUsize::new(1),
+        wip: Wip::owned(),
         flags: AtomicU8::new(0),
         inner: Mutex::new(Some((source, subscriber))),
         me: me.clone(),
@@ -381,7 +383,7 @@ where
         drop(drain.finish(&mut lock(&drain.inner)));
         resume_unwind(payload);
     }
-    drain.drain_loop(1);
+    drain.drain_loop();
     drain
 }
 
@@ -397,8 +399,8 @@ where
     }
 
     fn signal(&self) {
-        if self.wip.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.drain_loop(1);
+        if self.wip.signal() {
+            self.drain_loop();
         }
     }
 
@@ -415,18 +417,14 @@ where
         }
     }
 
-    fn drain_loop(&self, mut missed: usize) {
+    fn drain_loop(&self) {
         // An async source takes its pulls from the thread's cooperative budget (opened
         // here if no terminal future's poll opened one).
         let _budget = Src::ASYNC.then(|| crate::coop::BudgetScope::enter(crate::coop::POLL_BUDGET));
-        loop {
+        self.wip.run(|| {
             self.pass_guarded();
-            let before = self.wip.fetch_sub(missed, Ordering::AcqRel);
-            if before == missed {
-                return;
-            }
-            missed = before - missed;
-        }
+            ControlFlow::<()>::Continue(())
+        });
     }
 
     /// One pass, with panics sorted by origin: a panic in the source's own code becomes

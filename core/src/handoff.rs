@@ -47,6 +47,7 @@ use std::any::Any;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::sync::atomic::{fence, AtomicU8, Ordering};
 
@@ -280,6 +281,23 @@ impl<T> fmt::Debug for Sender<T> {
     }
 }
 
+/// How many times, and for at least how long, the consumer looks again (one pause
+/// between looks, then yields) before parking, while upstream owes it items. The owed items may
+/// be a wake-up away (a producer thread that had run dry is woken by our request):
+/// parking sooner would add our own wake-up to that on every batch.
+///
+/// The ring's tail is written once per pushed run, so looking at it costs nothing
+/// until the producer publishes: the consumer looks after every pause (a pause can take
+/// ~50 ns on a virtual machine, so a growing back-off would add microseconds of
+/// latency to every hand-off), and yields early: on a loaded machine a consumer that
+/// keeps its core spinning delays the producer it waits for (measured: spinning 6 us
+/// before the first yield was ~1.5x slower than 0.4 us, spinning 50 us ~5x).
+const SPIN_STEPS: u32 = 8;
+const SPIN_TIME: Duration = Duration::from_micros(50);
+
+/// From this many pauses on, items that stopped coming are taken as they are.
+const STALL_STEP: u32 = 16;
+
 /// The consuming end of a [`channel`] (one thread at a time: `&mut self`).
 ///
 /// ```
@@ -326,6 +344,38 @@ impl<T> Receiver<T> {
     #[inline]
     pub fn len(&self) -> usize {
         self.ring.as_ref().map_or(0, ring::Rx::len)
+    }
+
+    /// Waits a little (spins, then yields: some tens of microseconds at most) for a *run*
+    /// of `target` items rather than for one, so that a consumer does not chase its
+    /// producer item by item (each look at the ring moves its cache lines between the
+    /// cores). True once `target` items are queued, or items that stopped coming, or when
+    /// `stop` says so (an end, a cancel); false if the ring stayed empty. Reads only: no
+    /// lock, no write.
+    pub fn wait_for_run(&self, target: usize, stop: impl Fn() -> bool) -> bool {
+        let mut seen = 0;
+        let start = Instant::now();
+        for step in 0.. {
+            if step < SPIN_STEPS {
+                std::hint::spin_loop();
+            } else {
+                if start.elapsed() >= SPIN_TIME {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            if stop() {
+                return true;
+            }
+            let len = self.len();
+            // Items that stopped coming are taken only after the early, short pauses:
+            // a producer between two pushes must not look stalled.
+            if len >= target || (len > 0 && len == seen && step >= STALL_STEP) {
+                return true;
+            }
+            seen = len;
+        }
+        !self.is_empty()
     }
 
     /// The consumer found the ring empty and wants to stop. True: it is parked (or the

@@ -3,10 +3,12 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
+use spillway_core::wip::Wip;
 use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
 
 use crate::engine::bounded::{self, BufferOverflow, Config, LevelWatch};
@@ -400,7 +402,7 @@ struct PressureWatch {
     stats: FlowStats,
     pending: Mutex<VecDeque<PressureChange>>,
     /// Reporters waiting or running: whoever moves it from zero drains `pending`.
-    reporting: AtomicUsize,
+    reporting: Wip,
 }
 
 impl LevelWatch for PressureWatch {
@@ -429,29 +431,25 @@ impl LevelWatch for PressureWatch {
     /// buffer's lock and never on two threads at once; a panic is returned to the caller
     /// (and the changes not yet reported are dropped with the failing pipeline).
     fn report(&self) -> Result<(), Panic> {
-        if self.reporting.fetch_add(1, Ordering::AcqRel) != 0 {
+        if !self.reporting.signal() {
             return Ok(()); // the running reporter will see our change
         }
-        let mut missed = 1;
-        loop {
+        let failed = self.reporting.run(|| {
             loop {
                 // A statement of its own, so the queue is unlocked while the callback runs.
                 let next = lock(&self.pending).pop_front();
-                let Some(change) = next else { break };
+                let Some(change) = next else {
+                    return ControlFlow::Continue(());
+                };
                 crate::observe::pressure_changed(&self.stats, &change);
                 let callback = &self.callback;
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(change))) {
                     lock(&self.pending).clear();
-                    self.reporting.store(0, Ordering::Release);
-                    return Err(payload);
+                    return ControlFlow::Break(payload);
                 }
             }
-            let before = self.reporting.fetch_sub(missed, Ordering::AcqRel);
-            if before == missed {
-                return Ok(());
-            }
-            missed = before - missed;
-        }
+        });
+        failed.map_or(Ok(()), Err)
     }
 }
 
@@ -544,7 +542,7 @@ impl<P: Publisher> Publisher for PressureBuffer<P> {
             level: AtomicU8::new(Pressure::Low as u8),
             gauge: self.gauge.level,
             pending: Mutex::new(VecDeque::new()),
-            reporting: AtomicUsize::new(0),
+            reporting: Wip::new(),
             callback: self.callback,
             stats: self.gauge.stats.clone(),
         };

@@ -32,13 +32,15 @@
 //! the `wip` increment of whoever changed them.
 
 use std::fmt;
+use std::ops::ControlFlow;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use spillway_core::drain::BatchContext;
 use spillway_core::handoff::{channel, Drain, Pushed, Receiver, Sender};
+use spillway_core::wip::Wip;
 use spillway_core::{
     AtomicDemand, ConfigError, Context, Error, Publisher, Scheduler, SharedSubscription,
     Subscriber, Subscription, Task,
@@ -102,7 +104,7 @@ where
             ended: AtomicBool::new(false),
             end: Mutex::new(None),
             // We own the drain while on_subscribe runs.
-            wip: AtomicUsize::new(1),
+            wip: Wip::owned(),
             requested: AtomicDemand::new(),
             flags: AtomicU8::new(0),
             upstream: UpstreamSlot::default(),
@@ -124,11 +126,7 @@ where
         lock(&shared.drain).downstream = Some(downstream);
         // Hand the drain over: if downstream requested (or cancelled) inside
         // on_subscribe, the drain runs on the scheduler now.
-        if shared
-            .wip
-            .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if !shared.wip.release() {
             shared.schedule();
         }
         self.upstream.subscribe(Producer {
@@ -142,26 +140,9 @@ where
     }
 }
 
-/// How many times, and for at least how long, the consumer looks again (one pause
-/// between looks, then yields) before parking, while upstream owes it items. The owed items may
-/// be a wake-up away (a producer thread that had run dry is woken by our request):
-/// parking sooner would add our own wake-up to that on every batch.
-///
-/// The ring's tail is written once per pushed run, so looking at it costs nothing
-/// until the producer publishes: the consumer looks after every pause (a pause can take
-/// ~50 ns on a virtual machine, so a growing back-off would add microseconds of
-/// latency to every hand-off), and yields early: on a loaded machine a consumer that
-/// keeps its core spinning delays the producer it waits for (measured: spinning 6 us
-/// before the first yield was ~1.5x slower than 0.4 us, spinning 50 us ~5x).
-const SPIN_STEPS: u32 = 8;
-const SPIN_TIME: Duration = Duration::from_micros(50);
-
 /// An empty ring is looked at again until it holds this many items (or all that
 /// upstream may still send), or stops filling.
 const BATCH: u64 = 128;
-
-/// From this many pauses on, items that stopped coming are taken as they are.
-const STALL_STEP: u32 = 16;
 
 /// The consumer's own state: only the drain owner locks it (uncontended).
 struct DrainState<T, D> {
@@ -178,7 +159,7 @@ struct Shared<T, E, S, D> {
     /// Upstream ended: `end` holds its terminal signal, delivered after the queued items.
     ended: AtomicBool,
     end: Mutex<Option<Result<(), Error<E>>>>,
-    wip: AtomicUsize,
+    wip: Wip,
     requested: AtomicDemand,
     flags: AtomicU8,
     upstream: UpstreamSlot,
@@ -225,7 +206,7 @@ where
 {
     /// Records that there is work; schedules the drain if it was idle.
     fn signal(&self) {
-        if self.wip.fetch_add(1, Ordering::AcqRel) == 0 {
+        if self.wip.signal() {
             self.schedule();
         }
     }
@@ -240,15 +221,10 @@ where
 
     /// The drain loop, on the scheduler's thread (or on the thread that cancels).
     fn run(&self) {
-        let mut missed = 1;
-        loop {
+        self.wip.run(|| {
             self.pass_guarded();
-            let before = self.wip.fetch_sub(missed, Ordering::AcqRel);
-            if before == missed {
-                return;
-            }
-            missed = before - missed;
-        }
+            ControlFlow::<()>::Continue(())
+        });
     }
 
     /// A panic in the downstream subscriber (rule 2.13) cancels upstream, releases the
@@ -287,38 +263,14 @@ where
     }
 
     /// The ring holds fewer than `BATCH` items (maybe none) and upstream may still send
-    /// `outstanding` items: waits a little (spins, then yields) for a *run* of items
-    /// rather than for one, so that the
-    /// consumer does not chase the producer item by item (each look at the ring moves
-    /// its cache lines between the cores). True once there are `BATCH` items (or all
-    /// that may come), or items that stopped coming, or an end or a flag; false if the
-    /// ring stayed empty. Bounded: some tens of microseconds. Reads only: no lock, no
-    /// write.
+    /// `outstanding` items: waits a little for a *run* of items rather than for one (see
+    /// [`Receiver::wait_for_run`]), or for an end or a flag. False if the ring stayed
+    /// empty.
     fn wait_for_items(&self, rx: &Receiver<T>, outstanding: u64) -> bool {
         let target = outstanding.min(BATCH) as usize;
-        let mut seen = 0;
-        let start = Instant::now();
-        for step in 0.. {
-            if step < SPIN_STEPS {
-                std::hint::spin_loop();
-            } else {
-                if start.elapsed() >= SPIN_TIME {
-                    break;
-                }
-                std::thread::yield_now();
-            }
-            if self.ended.load(Ordering::Relaxed) || self.flags.load(Ordering::Relaxed) != 0 {
-                return true;
-            }
-            let len = rx.len();
-            // Items that stopped coming are taken only after the early, short pauses:
-            // a producer between two pushes must not look stalled.
-            if len >= target || (len > 0 && len == seen && step >= STALL_STEP) {
-                return true;
-            }
-            seen = len;
-        }
-        !rx.is_empty()
+        rx.wait_for_run(target, || {
+            self.ended.load(Ordering::Relaxed) || self.flags.load(Ordering::Relaxed) != 0
+        })
     }
 
     /// Delivers upstream's end if every item before it was delivered: true if it did.
@@ -472,7 +424,7 @@ where
         self.upstream.cancel();
         // Release at once, on this thread, if the drain is idle; otherwise the running
         // drain sees the flag at its next run and releases.
-        if self.wip.fetch_add(1, Ordering::AcqRel) == 0 {
+        if self.wip.signal() {
             self.run();
         }
     }

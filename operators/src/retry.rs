@@ -2,11 +2,12 @@
 //! engine of `retry_when` and `retry_backoff`.
 
 use std::fmt;
+use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use spillway_core::wip::Wip;
 use spillway_core::{
     Context, Error, Publisher, Scheduler, SchedulerExt, SharedSubscription, Stage, Subscriber,
 };
@@ -90,7 +91,7 @@ struct Shared<P, S, Pol> {
     /// Trampoline: resubscriptions requested while one is running on this stack are
     /// run by the outer loop instead of recursing (a source that fails synchronously
     /// would otherwise grow the stack by one subscription per retry).
-    wip: AtomicUsize,
+    wip: Wip,
     next: Mutex<Option<S>>,
 }
 
@@ -115,7 +116,7 @@ pub(crate) fn subscribe<P, Pol, S>(
         arbiter,
         context: subscriber.context(),
         scheduler,
-        wip: AtomicUsize::new(0),
+        wip: Wip::new(),
         next: Mutex::new(None),
     });
     resubscribe(&shared, subscriber);
@@ -128,11 +129,10 @@ where
     S: Subscriber<Item = P::Item, Error = P::Error>,
 {
     *lock(&shared.next) = Some(subscriber);
-    if shared.wip.fetch_add(1, Ordering::AcqRel) != 0 {
+    if !shared.wip.signal() {
         return; // the loop below, further up this stack (or on another thread), runs it
     }
-    let mut missed = 1;
-    loop {
+    shared.wip.run(|| {
         let next = lock(&shared.next).take();
         if let Some(downstream) = next {
             if shared.arbiter.is_cancelled() {
@@ -146,12 +146,8 @@ where
                 });
             }
         }
-        let before = shared.wip.fetch_sub(missed, Ordering::AcqRel);
-        if before == missed {
-            return;
-        }
-        missed = before - missed;
-    }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 struct RetrySubscriber<P, S, Pol> {
