@@ -259,6 +259,75 @@ impl AtomicAllowance {
     }
 }
 
+/// The running total of items a consumer on one thread has allowed a producer on another
+/// to send; it only grows. The producer keeps its own side, an [`Allowance`], and reads
+/// this total only when its last reading is used up, so a producer within its allowance
+/// touches no line the consumer writes (`publish_on`'s hand-off).
+///
+/// ```
+/// use spillway_core::demand::{Allowance, Granted};
+/// let granted = Granted::default();
+/// let mut producer = Allowance::default();
+/// granted.grant(2);
+/// assert_eq!(producer.room(&granted, 5), 2);
+/// producer.sent(2);
+/// assert!(!producer.send_one(&granted)); // a third item was never allowed
+/// ```
+#[derive(Debug, Default)]
+pub struct Granted(AtomicU64);
+
+impl Granted {
+    /// Allows `n` more items.
+    pub fn grant(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// Everything allowed so far.
+    pub fn total(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Allowed and not yet `taken` (the consumer's count of what it received).
+    pub fn outstanding(&self, taken: u64) -> u64 {
+        self.total().saturating_sub(taken)
+    }
+}
+
+/// The producer's side of a [`Granted`] total: what it sent, and the total it last read.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Allowance {
+    sent: u64,
+    known: u64,
+}
+
+impl Allowance {
+    /// Counts one item sent: false if it was not allowed (a non-compliant producer).
+    #[inline]
+    pub fn send_one(&mut self, granted: &Granted) -> bool {
+        self.sent += 1;
+        if self.sent > self.known {
+            self.known = granted.total();
+        }
+        self.sent <= self.known
+    }
+
+    /// How many of the next `want` items may be sent now (then count them with
+    /// [`sent`](Self::sent)).
+    #[inline]
+    pub fn room(&mut self, granted: &Granted, want: u64) -> u64 {
+        if self.sent.saturating_add(want) > self.known {
+            self.known = granted.total();
+        }
+        self.known.saturating_sub(self.sent).min(want)
+    }
+
+    /// Counts `n` items sent within the [`room`](Self::room) there was.
+    #[inline]
+    pub fn sent(&mut self, n: u64) {
+        self.sent += n;
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -273,6 +342,41 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Whatever the grants and sends, the producer is told exactly what is left of
+        /// its allowance, and an item beyond it is refused.
+        #[test]
+        fn an_allowance_never_lets_more_through_than_was_granted(
+            ops in proptest::collection::vec((0u8..3, 0u64..20), 0..200),
+        ) {
+            let granted = Granted::default();
+            let mut producer = Allowance::default();
+            let (mut total, mut sent) = (0u64, 0u64);
+            for (op, n) in ops {
+                match op {
+                    0 => {
+                        granted.grant(n);
+                        total += n;
+                    }
+                    1 => {
+                        let room = producer.room(&granted, n);
+                        proptest::prop_assert_eq!(room, (total - sent).min(n));
+                        producer.sent(room);
+                        sent += room;
+                    }
+                    _ => {
+                        let ok = producer.send_one(&granted);
+                        proptest::prop_assert_eq!(ok, sent < total);
+                        if ok {
+                            sent += 1;
+                        } else {
+                            return Ok(()); // the stage fails here: nothing after counts
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(granted.outstanding(sent), total - sent);
+            }
+        }
+
         /// Whatever the order of arrivals and consumption, what was requested minus what
         /// arrived is what is outstanding, never above `prefetch`; items arrived but not
         /// consumed plus outstanding never exceed `prefetch` either.

@@ -34,10 +34,11 @@
 use std::fmt;
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use spillway_core::demand::{Allowance, Granted};
 use spillway_core::drain::BatchContext;
 use spillway_core::handoff::{channel, Drain, Pushed, Receiver, Sender};
 use spillway_core::wip::Wip;
@@ -108,7 +109,7 @@ where
             requested: AtomicDemand::new(),
             flags: AtomicU8::new(0),
             upstream: UpstreamSlot::default(),
-            allowed: AtomicU64::new(0),
+            allowed: Granted::default(),
             scheduler: self.scheduler,
             prefetch: prefetch as u64,
             limit: spillway_core::demand::replenish_threshold(prefetch as u64),
@@ -133,8 +134,7 @@ where
             shared,
             tx,
             context,
-            received: 0,
-            allowed: 0,
+            allowance: Allowance::default(),
             done: false,
         });
     }
@@ -164,7 +164,7 @@ struct Shared<T, E, S, D> {
     flags: AtomicU8,
     upstream: UpstreamSlot,
     /// Total requested upstream: a producer that receives more fails with `Overflow`.
-    allowed: AtomicU64,
+    allowed: Granted,
     scheduler: S,
     prefetch: u64,
     /// Replenish by this much each time this many items were taken (75 %).
@@ -329,7 +329,7 @@ where
             // between the cores for every item.
             let mut avail = d.rx.len() as u64;
             if avail > 0 && avail < BATCH && !self.ended.load(Ordering::Relaxed) {
-                let outstanding = self.allowed.load(Ordering::Acquire).saturating_sub(d.taken);
+                let outstanding = self.allowed.outstanding(d.taken);
                 if outstanding > avail {
                     self.wait_for_items(&d.rx, outstanding);
                     avail = d.rx.len() as u64;
@@ -380,7 +380,7 @@ where
                     // Publish the allowance before asking, so the producer never sees
                     // items it has not been allowed yet. Upstream may emit inside this
                     // call (on this thread): its items go into the ring, which has room.
-                    self.allowed.fetch_add(self.limit, Ordering::AcqRel);
+                    self.allowed.grant(self.limit);
                     self.upstream.request(self.limit);
                 }
                 continue;
@@ -391,7 +391,7 @@ where
             }
             // A busy producer is likely to push again within nanoseconds: look again a
             // few times before parking, which would cost the producer a wake-up.
-            let outstanding = self.allowed.load(Ordering::Acquire).saturating_sub(d.taken);
+            let outstanding = self.allowed.outstanding(d.taken);
             if (outstanding > 0 && self.wait_for_items(&d.rx, outstanding)) || !d.rx.park() {
                 continue;
             }
@@ -436,11 +436,8 @@ struct Producer<T, E, S, D> {
     /// The producing end of the hand-off (upstream's signals are serial).
     tx: Sender<T>,
     context: Context,
-    /// Items received, checked against what was requested (a non-compliant upstream).
-    received: u64,
-    /// The last value read of `shared.allowed` (it only grows): read again only when
-    /// `received` passes it.
-    allowed: u64,
+    /// Items received, checked against what the drain allowed (a non-compliant upstream).
+    allowance: Allowance,
     /// A terminal signal or an overflow happened: late signals are ignored.
     done: bool,
 }
@@ -503,7 +500,7 @@ where
             subscription.cancel();
             return;
         }
-        shared.allowed.fetch_add(shared.prefetch, Ordering::AcqRel);
+        shared.allowed.grant(shared.prefetch);
         subscription.request(shared.prefetch);
     }
 
@@ -512,13 +509,9 @@ where
         if self.done {
             return;
         }
-        self.received += 1;
-        if self.received > self.allowed {
-            self.allowed = self.shared.allowed.load(Ordering::Acquire);
-            if self.received > self.allowed {
-                // Upstream emitted more than requested: the ring would exceed its bound.
-                return self.overflow(item);
-            }
+        if !self.allowance.send_one(&self.shared.allowed) {
+            // Upstream emitted more than requested: the ring would exceed its bound.
+            return self.overflow(item);
         }
         match self.tx.push(item) {
             Ok(Pushed::Queued) | Ok(Pushed::Closed) => {}
@@ -548,12 +541,9 @@ where
         // Take what upstream may send (re-reading the allowance if the cached copy is
         // too small): the ring has room for all of it, since the drain frees slots
         // before it grants them again.
-        if self.received.saturating_add(limit) > self.allowed {
-            self.allowed = self.shared.allowed.load(Ordering::Acquire);
-        }
-        let allowed = self.allowed.saturating_sub(self.received).min(limit);
+        let allowed = self.allowance.room(&self.shared.allowed, limit);
         let (taken, pushed) = self.tx.push_iter(&mut items, clamp(allowed));
-        self.received += taken as u64;
+        self.allowance.sent(taken as u64);
         if pushed == Pushed::Wake {
             self.shared.signal();
         }
