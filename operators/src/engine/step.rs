@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use spillway_core::demand::AtomicAllowance;
 use spillway_core::{
-    Context, Error, Publisher, SharedSubscription, Stage, Subscriber, Subscription,
+    Context, Demand, Error, Publisher, SharedSubscription, Stage, Subscriber, Subscription,
 };
 
 use crate::engine::support::lock;
@@ -130,7 +130,7 @@ impl Link {
         self.requested.store(true, Ordering::Release);
         match self.policy {
             Policy::Pass => {
-                if n == u64::MAX {
+                if Demand::new(n).is_unbounded() {
                     self.unbounded.store(true, Ordering::Release);
                 }
                 self.upstream.request(n);
@@ -143,7 +143,7 @@ impl Link {
             }
             Policy::Aggregate => {
                 if !self.unbounded.swap(true, Ordering::AcqRel) {
-                    self.upstream.request(u64::MAX);
+                    self.upstream.request(Demand::UNBOUNDED.get());
                 }
             }
         }

@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use spillway_core::drain::{self, DrainHandle};
-use spillway_core::{Error, Publisher, Scheduler, SchedulerExt, Stage, Subscriber, TaskHandle};
+use spillway_core::{
+    Demand, Error, Publisher, Scheduler, SchedulerExt, Stage, Subscriber, TaskHandle,
+};
 
 use crate::engine::support::{self, UpstreamSlot};
 use crate::engine::StageName;
@@ -366,13 +368,14 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
         )
     }
 
-    /// Demand not yet reserved by committed items (`u64::MAX`: unbounded).
+    /// Demand not yet reserved by committed items (unbounded stays unbounded).
     fn free_demand(&self, st: &State<T, E, L::State>) -> u64 {
-        let demand = self.drain.get().map_or(0, |d| d.demand().get());
-        if demand == u64::MAX {
-            return u64::MAX;
-        }
-        demand.saturating_sub(st.ready.len() as u64)
+        self.demand().produced(st.ready.len() as u64).get()
+    }
+
+    /// Downstream's outstanding demand (none before the drain starts).
+    fn demand(&self) -> Demand {
+        self.drain.get().map_or(Demand::ZERO, DrainHandle::demand)
     }
 
     /// Counts a dropped item under the state lock, and keeps it for `on_drop` (called
@@ -467,13 +470,8 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
         {
             return;
         }
-        let demand = self.drain.get().map_or(0, |d| d.demand().get());
         let outstanding = (st.ready.len() + st.held.len()) as u64 + st.in_flight;
-        let free = if demand == u64::MAX {
-            u64::MAX
-        } else {
-            demand.saturating_sub(outstanding)
-        };
+        let free = self.demand().produced(outstanding).get();
         let n = self.with_cx(st, eff, |logic, cx| {
             logic.request(cx, free, outstanding, now)
         });

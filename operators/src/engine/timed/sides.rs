@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::Context as TaskContext;
 
 use spillway_core::drain::{DrainHandle, Pulled, Source};
-use spillway_core::{Context, Error, SharedSubscription, Stage, Subscriber};
+use spillway_core::{Context, Demand, Error, SharedSubscription, Stage, Subscriber};
 
 use super::effects::Effects;
 use super::{Shared, Timing};
@@ -188,7 +188,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Subscriber for TimedUpstre
             let now = shared.scheduler.now();
             shared.replenish(&mut st, now, &mut eff);
         } else {
-            eff.request = u64::MAX;
+            eff.request = Demand::UNBOUNDED.get();
         }
         drop(st);
         shared.apply(eff);
