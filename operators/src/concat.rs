@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Context as TaskContext;
 
+use spillway_core::demand::replenish_threshold;
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{Context, Demand, Error, Publisher, SharedSubscription, Subscriber};
 
@@ -207,10 +208,10 @@ impl<T: Send + 'static, E: Send + 'static> ConcatSource<T, E> {
             demand.get().min(PREFETCH)
         };
         let held = st.in_flight.get().saturating_add(st.queue.len() as u64);
-        if held > cap - cap / 4 {
+        if held > replenish_threshold(cap) {
             return None;
         }
-        let want = cap - held;
+        let want = cap.saturating_sub(held);
         if want == 0 {
             return None;
         }
