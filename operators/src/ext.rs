@@ -2030,11 +2030,11 @@ pub trait OperatorExt: Publisher + Sized {
     /// ```
     #[doc(alias = "inspect")]
     #[doc(alias = "tap")]
-    fn do_on_next<F>(self, f: F) -> crate::Tap<Self, crate::tap::OnNext<F>>
+    fn do_on_next<F>(self, f: F) -> crate::Tap<Self, crate::transform::tap::OnNext<F>>
     where
         F: FnMut(&Self::Item) + Send + 'static,
     {
-        crate::Tap::new(self, crate::tap::OnNext(f))
+        crate::Tap::new(self, crate::transform::tap::OnNext(f))
     }
 
     /// Calls `f` with every `request(n)` downstream makes, before passing it upstream.
@@ -2064,11 +2064,14 @@ pub trait OperatorExt: Publisher + Sized {
     /// # });
     /// ```
     #[doc(alias = "inspect_request")]
-    fn do_on_request<F>(self, f: F) -> crate::Tap<Self, crate::tap::OnRequest<F>>
+    fn do_on_request<F>(self, f: F) -> crate::Tap<Self, crate::transform::tap::OnRequest<F>>
     where
         F: Fn(u64) + Send + Sync + 'static,
     {
-        crate::Tap::new(self, crate::tap::OnRequest(std::sync::Arc::new(f)))
+        crate::Tap::new(
+            self,
+            crate::transform::tap::OnRequest(std::sync::Arc::new(f)),
+        )
     }
 
     /// Calls `f` when downstream cancels, before cancelling upstream.
@@ -2095,11 +2098,14 @@ pub trait OperatorExt: Publisher + Sized {
     /// assert!(cancelled.load(Ordering::SeqCst), "take(1) cancelled upstream");
     /// # });
     /// ```
-    fn do_on_cancel<F>(self, f: F) -> crate::Tap<Self, crate::tap::OnCancel<F>>
+    fn do_on_cancel<F>(self, f: F) -> crate::Tap<Self, crate::transform::tap::OnCancel<F>>
     where
         F: Fn() + Send + Sync + 'static,
     {
-        crate::Tap::new(self, crate::tap::OnCancel(std::sync::Arc::new(f)))
+        crate::Tap::new(
+            self,
+            crate::transform::tap::OnCancel(std::sync::Arc::new(f)),
+        )
     }
 
     /// Calls `f` when upstream completes, before passing the completion on.
@@ -2124,11 +2130,11 @@ pub trait OperatorExt: Publisher + Sized {
     /// assert!(done.load(Ordering::SeqCst));
     /// # });
     /// ```
-    fn do_on_complete<F>(self, f: F) -> crate::Tap<Self, crate::tap::OnComplete<F>>
+    fn do_on_complete<F>(self, f: F) -> crate::Tap<Self, crate::transform::tap::OnComplete<F>>
     where
         F: FnMut() + Send + 'static,
     {
-        crate::Tap::new(self, crate::tap::OnComplete(f))
+        crate::Tap::new(self, crate::transform::tap::OnComplete(f))
     }
 
     /// Calls `f` with upstream's error, before passing it on.
@@ -2156,11 +2162,11 @@ pub trait OperatorExt: Publisher + Sized {
     /// assert_eq!(*seen.lock().unwrap(), Some("boom"));
     /// # });
     /// ```
-    fn do_on_error<F>(self, f: F) -> crate::Tap<Self, crate::tap::OnError<F>>
+    fn do_on_error<F>(self, f: F) -> crate::Tap<Self, crate::transform::tap::OnError<F>>
     where
         F: FnMut(&spillway_core::Error<Self::Error>) + Send + 'static,
     {
-        crate::Tap::new(self, crate::tap::OnError(f))
+        crate::Tap::new(self, crate::transform::tap::OnError(f))
     }
 
     /// Calls `f` exactly once when the stream is over for any reason: after downstream
@@ -2188,11 +2194,11 @@ pub trait OperatorExt: Publisher + Sized {
     /// # });
     /// ```
     #[doc(alias = "finally")]
-    fn do_finally<F>(self, f: F) -> crate::Tap<Self, crate::tap::Finally<F>>
+    fn do_finally<F>(self, f: F) -> crate::Tap<Self, crate::transform::tap::Finally<F>>
     where
         F: FnOnce(crate::Termination) + Send + 'static,
     {
-        crate::Tap::new(self, crate::tap::Finally::new(f))
+        crate::Tap::new(self, crate::transform::tap::Finally::new(f))
     }
 
     /// Fails with [`Error::Timeout`](spillway_core::Error::Timeout) `{ stage: "timeout",
@@ -2737,7 +2743,7 @@ pub trait OperatorExt: Publisher + Sized {
         Self::Item: Clone,
         Self::Error: Clone,
     {
-        crate::replay::replay(self, history)
+        crate::multicast::replay::replay(self, history)
     }
 
     /// Requests upstream only what a shared [`Budget`](crate::Budget) allows: the seed's

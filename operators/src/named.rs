@@ -20,9 +20,9 @@ use spillway_core::{
     AtomicDemand, Context, Error, Publisher, SharedSubscription, Stage, Subscriber, Subscription,
 };
 
-use crate::engine::support::lock;
 use crate::observe::{PipelineReport, Reporting};
 use crate::stats::{FlowSnapshot, FlowStats};
+use crate::sync::lock;
 
 const STAGE: Stage = "named";
 

@@ -29,8 +29,8 @@ use spillway_core::{
     ConfigError, Context, Error, Publisher, SharedSubscription, Stage, Subscriber,
 };
 
-use crate::budget::BudgetMember;
-use crate::budget_permits::{self, Gate, Permits, WakerSlot};
+use crate::backpressure::budget::BudgetMember;
+use crate::backpressure::budget_permits::{self, Gate, Permits, WakerSlot};
 use crate::engine::support::{self, DrainSlot, UpstreamSlot};
 use crate::engine::StageName;
 

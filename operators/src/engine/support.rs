@@ -4,18 +4,14 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use spillway_core::drain::DrainHandle;
 use spillway_core::{Demand, SharedSubscription};
 
 use crate::stats::{DropReason, FlowStats, OnDrop};
 
-/// Locks ignoring poison: operator state is only touched by short, non-panicking code
-/// (user callbacks run outside the lock), so poison carries no information.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(crate) use crate::sync::lock;
 
 /// The upstream subscription of an operator whose downstream side runs on a drain loop,
 /// set once when upstream calls `on_subscribe`.

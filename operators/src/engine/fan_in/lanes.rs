@@ -518,7 +518,7 @@ mod tests {
         CountUpTo(u64),
     }
 
-    pub(super) fn op() -> impl Strategy<Value = Op> {
+    fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0u64..3, 0usize..5).prop_map(|(gap, n)| Op::Push { gap, n }),
             (0usize..8).prop_map(Op::Remove),

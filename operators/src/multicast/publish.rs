@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
 use crate::engine::support::{self, Dropper};
-use crate::hub::{Full, Hub, HubConfig, HubUpstream};
+use crate::multicast::hub::{Full, Hub, HubConfig, HubUpstream};
 use crate::stats::{DropReason, FlowStats, OnDrop};
 
 const STAGE: &str = "publish";

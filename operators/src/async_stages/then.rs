@@ -5,8 +5,8 @@ use std::future::Future;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::budget::Budget;
-use crate::budget_permits::Permits;
+use crate::backpressure::budget::Budget;
+use crate::backpressure::budget_permits::Permits;
 use crate::engine::async_map::{self, Limits, Order};
 
 const STAGE: &str = "then";

@@ -6,8 +6,8 @@ use std::future::Future;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::budget::Budget;
-use crate::budget_permits::Permits;
+use crate::backpressure::budget::Budget;
+use crate::backpressure::budget_permits::Permits;
 use crate::engine::async_map::{self, Limits, Order};
 
 const STAGE: &str = "map_async";

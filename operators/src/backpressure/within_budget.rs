@@ -8,7 +8,7 @@ use std::task::Context as TaskContext;
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber};
 
-use crate::budget::{Budget, BudgetMember, STAGE};
+use crate::backpressure::budget::{Budget, BudgetMember, STAGE};
 use crate::engine::queue::{Locked, QueueCore};
 use crate::engine::support::{self, Dropper};
 use crate::stats::{DropReason, FlowStats, OnDrop};

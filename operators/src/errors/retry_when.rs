@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use spillway_core::{Error, Publisher, Stage, Subscriber};
 
-use crate::retry::{self, Decision, Policy};
+use crate::errors::retry::{self, Decision, Policy};
 
 const STAGE: &str = "retry_when";
 

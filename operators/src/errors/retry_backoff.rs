@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use spillway_core::{ConfigError, Error, Publisher, Scheduler, Stage, Subscriber};
 
-use crate::retry::{self, Decision, Policy};
+use crate::errors::retry::{self, Decision, Policy};
 
 const STAGE: &str = "retry_backoff";
 

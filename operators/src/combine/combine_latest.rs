@@ -4,8 +4,8 @@ use std::fmt;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
+use crate::combine::zip::subscribe_pair;
 use crate::engine::fan_in::{self, Either, Fan, Lanes, Policy, State};
-use crate::zip::subscribe_pair;
 
 const STAGE: &str = "combine_latest";
 

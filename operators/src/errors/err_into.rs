@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::map_error::MapError;
+use crate::errors::map_error::MapError;
 
 /// Publisher for the [`err_into`](crate::OperatorExt::err_into) method.
 #[must_use = "publishers do nothing until subscribed"]

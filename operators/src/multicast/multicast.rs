@@ -7,7 +7,7 @@ use std::sync::Arc;
 use spillway_core::{ConfigError, Context, Error, Publisher, SharedSubscription, Subscriber};
 
 use crate::engine::support::{self, Dropper};
-use crate::hub::{Full, Hub, HubConfig, Pushed};
+use crate::multicast::hub::{Full, Hub, HubConfig, Pushed};
 use crate::stats::{DropReason, FlowStats};
 
 const STAGE: &str = "multicast";

@@ -16,7 +16,7 @@ use std::task::Waker;
 
 use spillway_core::{Error, Stage};
 
-use crate::budget::{Budget, BudgetMember};
+use crate::backpressure::budget::{Budget, BudgetMember};
 use crate::engine::support;
 
 /// The reason of the [`Error::Rejected`] of an item heavier than the whole budget.
@@ -25,7 +25,7 @@ pub(crate) const TOO_HEAVY: &str = "item weight above the budget's capacity";
 /// The failure of a stage stopped by [`Budget::emergency_stop`] (as `within_budget`'s).
 pub(crate) fn stopped<E>() -> Error<E> {
     Error::Rejected {
-        stage: crate::budget::STAGE,
+        stage: crate::backpressure::budget::STAGE,
         reason: "emergency stop",
     }
 }

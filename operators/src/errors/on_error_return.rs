@@ -6,8 +6,8 @@ use std::fmt;
 use spillway_core::prelude::just;
 use spillway_core::{Error, Publisher, Subscriber};
 
-use crate::map_error::MapError;
-use crate::on_error_resume;
+use crate::errors::map_error::MapError;
+use crate::errors::on_error_resume;
 
 const STAGE: &str = "on_error_return";
 

@@ -2,7 +2,7 @@
 
 use spillway_core::{ConfigError, Publisher};
 
-use crate::publish::Publish;
+use crate::multicast::publish::Publish;
 
 /// Builds the publisher of [`replay`](crate::OperatorExt::replay): the shared hub keeps,
 /// besides the undelivered items, the last `history` items every subscriber has seen,

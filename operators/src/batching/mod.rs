@@ -1,0 +1,6 @@
+//! Batching: items into `Vec`s by count, time, weight, or while downstream is busy.
+
+pub(crate) mod batch_while_busy;
+pub(crate) mod chunks;
+pub(crate) mod chunks_timeout;
+pub(crate) mod chunks_weighted;
