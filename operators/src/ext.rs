@@ -1757,6 +1757,34 @@ pub trait OperatorExt: Publisher + Sized {
         crate::Take::new(self, n)
     }
 
+    /// Emits the last `n` items of upstream, once it has completed (Reactor's `takeLast`,
+    /// RxJS's `takeLast`).
+    ///
+    /// Demand: requests unbounded demand upstream once, keeps the last `n` items (the
+    /// older ones are let go as newer ones arrive: that is the operator's meaning, not a
+    /// drop), and at completion delivers them as downstream requests them, then
+    /// completes. Nothing is emitted before upstream completes, so an endless upstream
+    /// never emits. An upstream error is delivered at once and the kept items go with
+    /// it (they would not be the last of a complete stream). `take_last(0)` emits
+    /// nothing and completes with upstream.
+    ///
+    /// ```text
+    /// upstream:       -1-2-3-4-|
+    /// take_last(2):   ---------(34|)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(range(0, 10).take_last(3).collect().await.unwrap(), vec![7, 8, 9]);
+    /// assert_eq!(range(0, 2).take_last(5).collect().await.unwrap(), vec![0, 1]);
+    /// # });
+    /// ```
+    fn take_last(self, n: usize) -> crate::TakeLast<Self> {
+        crate::TakeLast::new(self, n)
+    }
+
     /// Emits items while `predicate` holds; at the first item for which it does not, drops
     /// that item, cancels upstream and completes.
     ///

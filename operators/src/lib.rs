@@ -93,6 +93,7 @@ pub use crate::transform::skip::Skip;
 pub use crate::transform::skip_while::SkipWhile;
 pub use crate::transform::start_with::StartWith;
 pub use crate::transform::take::Take;
+pub use crate::transform::take_last::TakeLast;
 pub use crate::transform::take_until::TakeUntil;
 pub use crate::transform::take_while::TakeWhile;
 pub use crate::transform::tap::{self, Tap, Termination};

@@ -696,6 +696,12 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.take(1000)),
         ),
         case(
+            "take_last",
+            factory(|n| src(n, |n| n.saturating_add(3)).take_last(n as usize)),
+            sync(),
+            input(|up: Up| up.take_last(1000)),
+        ),
+        case(
             "take_while",
             factory(|n| src(n, |n| n.saturating_add(5)).take_while(move |x| *x < n)),
             sync(),

@@ -12,6 +12,7 @@ pub(crate) mod skip;
 pub(crate) mod skip_while;
 pub(crate) mod start_with;
 pub(crate) mod take;
+pub(crate) mod take_last;
 pub(crate) mod take_until;
 pub(crate) mod take_while;
 pub mod tap;
