@@ -6,13 +6,27 @@
 //!   small `Logic` types.
 //! - [`queue`]: the two-sided queueing stage (an upstream side that receives, a drain
 //!   that delivers) and its lifecycle; [`bounded`] (the buffers with overflow policies and
-//!   watermarks) and [`gate`] (drop, latest, reduce) are built on it.
+//!   watermarks), [`gate`] (drop, latest, reduce), `load_shed`, `within_budget`,
+//!   `adaptive_rate` and `take_last` are built on it.
 //! - [`batching`] and [`timed`]: the engines of the batching and the time-based operators;
 //!   [`async_map`]: of the async stages (`map_async`, `then`, ...).
 //! - [`fan_in`], [`sequence`] and [`arbiter`]: several inputs into one (merge, zip,
 //!   flat_map), one after another (concat, retry), and the demand hand-over between them.
 //!
-//! Demand arithmetic is not here: it lives in `spillway_core::demand`.
+//! Demand arithmetic is not here: it lives in `spillway_core::demand`, and the one
+//! work-in-progress loop in `spillway_core::wip`.
+//!
+//! # Which file to copy for a new operator
+//! - Item by item, on the caller's thread (a filter, a counter, a cap): a [`step`]
+//!   `Logic`, as `transform/skip_while.rs` (one predicate) or `transform/take.rs` (a cap
+//!   on demand). Not `map.rs` or `filter.rs`: they are hand-fused for speed.
+//! - Holding items between a producer and a slower consumer: a [`queue`] stage, as
+//!   `transform/take_last.rs` (the smallest: keep, then release at the end) or
+//!   `backpressure/load_shed.rs` (user code per item, drops through `on_drop`).
+//! - Decided by a clock (windows, delays, rates): a [`timed`] `Timing`, as
+//!   `time/audit.rs` (a window and a timer) or `time/delay_elements.rs` (lossless, with
+//!   its own requests).
+//! - Several inputs: a [`fan_in`] `Policy`, as `combine/merge.rs`.
 
 pub(crate) mod arbiter;
 pub(crate) mod async_map;
@@ -21,7 +35,6 @@ pub(crate) mod bounded;
 pub(crate) mod fan_in;
 pub(crate) mod gate;
 pub(crate) mod queue;
-
 pub(crate) mod sequence;
 pub(crate) mod step;
 pub(crate) mod support;

@@ -1,5 +1,5 @@
 //! The two-sided queueing stage: the skeleton behind every operator that holds items
-//! between an upstream side (a [`Subscriber`] that receives them) and a downstream side
+//! between an upstream side (a [`Subscriber`](spillway_core::Subscriber) that receives them) and a downstream side
 //! (a drain [`Source`](spillway_core::drain::Source) that hands them out): the buffers,
 //! the gates, `load_shed`, `within_budget`, `adaptive_rate`.
 //!
