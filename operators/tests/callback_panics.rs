@@ -412,6 +412,7 @@ const NO_CALLBACK: &[(&str, &str)] = &[
     ("concat_with", "combines publishers only"),
     ("zip", "pairs items, no function"),
     ("take", "a count"),
+    ("take_last", "a count"),
     ("kill_switch", "a switch, no function"),
     ("named", "a name, no function"),
     ("take_until", "a publisher"),
