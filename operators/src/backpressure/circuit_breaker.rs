@@ -524,19 +524,13 @@ impl<P: Publisher> CircuitBreakerOp<P> {
         }
     }
 
-    /// Calls `f` with every refused item and its reason ([`DropReason::Shed`]). A panic
-    /// in `f` fails the pipeline with `Error::Panicked`.
-    pub fn on_drop<F>(mut self, f: F) -> Self
-    where
-        F: Fn(P::Item, DropReason) + Send + Sync + 'static,
-    {
-        self.on_drop = Some(support::on_drop(f));
-        self
-    }
-
-    /// The live statistics of this stage (shared by all its subscriptions).
-    pub fn stats(&self) -> FlowStats {
-        self.stats.clone()
+    crate::drop_builders! {
+        item: P::Item,
+        /// Calls `f` with every refused item and its reason ([`DropReason::Shed`]). A panic
+        /// in `f` fails the pipeline with `Error::Panicked`.
+        on_drop,
+        /// The live statistics of this stage (shared by all its subscriptions).
+        stats,
     }
 }
 

@@ -7,8 +7,8 @@ use spillway_core::{ConfigError, Publisher, Stage, Subscriber};
 
 use crate::engine::bounded::BufferOverflow;
 use crate::engine::bounded::{self, Config};
-use crate::engine::support::{self, Dropper};
-use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::engine::support::Dropper;
+use crate::stats::{FlowStats, OnDrop};
 
 const STAGE: Stage = "limit_rate";
 
@@ -50,20 +50,14 @@ impl<P: Publisher> LimitRate<P> {
         self
     }
 
-    /// Calls `f` with every dropped item and the reason: only prefetched items still
-    /// held when the pipeline is cancelled or fails, as [`DropReason::Discarded`].
-    pub fn on_drop<F>(mut self, f: F) -> Self
-    where
-        F: Fn(P::Item, DropReason) + Send + Sync + 'static,
-    {
-        self.on_drop = Some(support::on_drop(f));
-        self
-    }
-
-    /// The live statistics of this stage (shared by all its subscriptions): `buffered`
-    /// counts prefetched items downstream has not requested yet.
-    pub fn stats(&self) -> FlowStats {
-        self.stats.clone()
+    crate::drop_builders! {
+        item: P::Item,
+        /// Calls `f` with every dropped item and the reason: only prefetched items still
+        /// held when the pipeline is cancelled or fails, as [`DropReason::Discarded`](crate::DropReason::Discarded).
+        on_drop,
+        /// The live statistics of this stage (shared by all its subscriptions): `buffered`
+        /// counts prefetched items downstream has not requested yet.
+        stats,
     }
 }
 

@@ -10,7 +10,7 @@ use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{ConfigError, Context, Error, Publisher, SharedSubscription, Subscriber};
 
 use crate::engine::queue::{Held, QueueCore};
-use crate::engine::support::{self, Dropper};
+use crate::engine::support::Dropper;
 use crate::stats::{DropReason, FlowStats, OnDrop};
 
 const STAGE: &str = "load_shed";
@@ -39,21 +39,15 @@ impl<P: Publisher, F> LoadShed<P, F> {
         })
     }
 
-    /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
-    /// A panic in `f` never unwinds into the caller: the stage cancels upstream and fails
-    /// with [`Error::Panicked`](spillway_core::Error::Panicked), unless it was ending
-    /// already (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
-    pub fn on_drop<G>(mut self, f: G) -> Self
-    where
-        G: Fn(P::Item, DropReason) + Send + Sync + 'static,
-    {
-        self.on_drop = Some(support::on_drop(f));
-        self
-    }
-
-    /// The live statistics of this stage (shared by all its subscriptions).
-    pub fn stats(&self) -> FlowStats {
-        self.stats.clone()
+    crate::drop_builders! {
+        item: P::Item,
+        /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+        /// A panic in `f` never unwinds into the caller: the stage cancels upstream and fails
+        /// with [`Error::Panicked`](spillway_core::Error::Panicked), unless it was ending
+        /// already (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+        on_drop,
+        /// The live statistics of this stage (shared by all its subscriptions).
+        stats,
     }
 }
 

@@ -8,7 +8,7 @@ use spillway_core::{ConfigError, Publisher, Subscriber};
 
 use crate::engine::bounded::{self, Config};
 use crate::engine::support::{self, Dropper};
-use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::stats::{FlowStats, OnDrop};
 
 const STAGE: &str = "on_backpressure_buffer";
 
@@ -30,7 +30,7 @@ pub struct OnBackpressureBuffer<P: Publisher> {
 /// [`OnBackpressureBuffer::release_handle`] before subscribing; cheap to clone, usable
 /// from any thread, and it acts on every live subscription of the stage.
 ///
-/// Released items are dropped oldest first, counted as [`DropReason::Evicted`] and passed
+/// Released items are dropped oldest first, counted as [`DropReason::Evicted`](crate::DropReason::Evicted) and passed
 /// to the stage's `on_drop`; with the `Backpressure` policy the room made resumes a paused
 /// upstream at once. A panic in `on_drop` does not unwind into `release`: that
 /// subscription fails with [`Error::Panicked`](spillway_core::Error::Panicked) (see
@@ -121,21 +121,15 @@ impl<P: Publisher> OnBackpressureBuffer<P> {
         Ok(self)
     }
 
-    /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
-    /// A panic in `f` never unwinds into the caller: the stage cancels upstream and fails
-    /// with [`Error::Panicked`](spillway_core::Error::Panicked), unless it was ending
-    /// already (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
-    pub fn on_drop<F>(mut self, f: F) -> Self
-    where
-        F: Fn(P::Item, DropReason) + Send + Sync + 'static,
-    {
-        self.on_drop = Some(support::on_drop(f));
-        self
-    }
-
-    /// The live statistics of this stage (shared by all its subscriptions).
-    pub fn stats(&self) -> FlowStats {
-        self.stats.clone()
+    crate::drop_builders! {
+        item: P::Item,
+        /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+        /// A panic in `f` never unwinds into the caller: the stage cancels upstream and fails
+        /// with [`Error::Panicked`](spillway_core::Error::Panicked), unless it was ending
+        /// already (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+        on_drop,
+        /// The live statistics of this stage (shared by all its subscriptions).
+        stats,
     }
 
     /// A handle that drops part of the buffer on demand (emergency pressure release).

@@ -6,8 +6,7 @@ use std::marker::PhantomData;
 use spillway_core::{Publisher, Subscriber};
 
 use crate::engine::gate::{self, GatePolicy, Uncovered};
-use crate::engine::support;
-use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::stats::{FlowStats, OnDrop};
 
 crate::stage_name!(Named, "on_backpressure_latest");
 
@@ -29,21 +28,15 @@ impl<P: Publisher> OnBackpressureLatest<P> {
         }
     }
 
-    /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
-    /// A panic in `f` never unwinds into the caller: the stage cancels upstream and fails
-    /// with [`Error::Panicked`](spillway_core::Error::Panicked), unless it was ending
-    /// already (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
-    pub fn on_drop<F>(mut self, f: F) -> Self
-    where
-        F: Fn(P::Item, DropReason) + Send + Sync + 'static,
-    {
-        self.on_drop = Some(support::on_drop(f));
-        self
-    }
-
-    /// The live statistics of this stage (shared by all its subscriptions).
-    pub fn stats(&self) -> FlowStats {
-        self.stats.clone()
+    crate::drop_builders! {
+        item: P::Item,
+        /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+        /// A panic in `f` never unwinds into the caller: the stage cancels upstream and fails
+        /// with [`Error::Panicked`](spillway_core::Error::Panicked), unless it was ending
+        /// already (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+        on_drop,
+        /// The live statistics of this stage (shared by all its subscriptions).
+        stats,
     }
 }
 

@@ -6,8 +6,7 @@ use std::marker::PhantomData;
 use spillway_core::{Publisher, Subscriber};
 
 use crate::engine::gate::{self, GatePolicy, Uncovered};
-use crate::engine::support;
-use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::stats::{FlowStats, OnDrop};
 
 crate::stage_name!(Named, "on_backpressure_reduce");
 
@@ -40,23 +39,17 @@ where
         }
     }
 
-    /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
-    /// Nothing is dropped while the pipeline runs: only a held item at cancellation or
-    /// error, and late items after a terminal signal ([`DropReason::Discarded`]).
-    /// A panic in `f` never unwinds into the caller; upstream's error, or the cancel, that
-    /// caused the drop is what downstream sees (see
-    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
-    pub fn on_drop<D>(mut self, f: D) -> Self
-    where
-        D: Fn(A, DropReason) + Send + Sync + 'static,
-    {
-        self.on_drop = Some(support::on_drop(f));
-        self
-    }
-
-    /// The live statistics of this stage (shared by all its subscriptions).
-    pub fn stats(&self) -> FlowStats {
-        self.stats.clone()
+    crate::drop_builders! {
+        item: A,
+        /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+        /// Nothing is dropped while the pipeline runs: only a held item at cancellation or
+        /// error, and late items after a terminal signal ([`DropReason::Discarded`](crate::DropReason::Discarded)).
+        /// A panic in `f` never unwinds into the caller; upstream's error, or the cancel, that
+        /// caused the drop is what downstream sees (see
+        /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+        on_drop,
+        /// The live statistics of this stage (shared by all its subscriptions).
+        stats,
     }
 }
 

@@ -10,7 +10,7 @@ use spillway_core::{Context, Error, Publisher, SharedSubscription, Subscriber};
 
 use crate::backpressure::budget::{Budget, BudgetMember, STAGE};
 use crate::engine::queue::{Locked, QueueCore};
-use crate::engine::support::{self, Dropper};
+use crate::engine::support::Dropper;
 use crate::stats::{DropReason, FlowStats, OnDrop};
 
 /// Publisher for the [`within_budget`](crate::OperatorExt::within_budget) method.
@@ -32,23 +32,17 @@ impl<P: Publisher> WithinBudget<P> {
         }
     }
 
-    /// Calls `f` with every dropped item (only items buffered when the pipeline is
-    /// cancelled, stopped or fails: [`DropReason::Discarded`]).
-    /// A panic in `f` never unwinds into the caller (nor into
-    /// [`Budget::emergency_stop`]); the cancel, the stop or the failure that caused the
-    /// drop is what downstream sees (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
-    pub fn on_drop<F>(mut self, f: F) -> Self
-    where
-        F: Fn(P::Item, DropReason) + Send + Sync + 'static,
-    {
-        self.on_drop = Some(support::on_drop(f));
-        self
-    }
-
-    /// The live statistics of this stage (shared by all its subscriptions); the budget's
-    /// own counters are in [`Budget::stats`].
-    pub fn stats(&self) -> FlowStats {
-        self.stats.clone()
+    crate::drop_builders! {
+        item: P::Item,
+        /// Calls `f` with every dropped item (only items buffered when the pipeline is
+        /// cancelled, stopped or fails: [`DropReason::Discarded`]).
+        /// A panic in `f` never unwinds into the caller (nor into
+        /// [`Budget::emergency_stop`]); the cancel, the stop or the failure that caused the
+        /// drop is what downstream sees (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+        on_drop,
+        /// The live statistics of this stage (shared by all its subscriptions); the budget's
+        /// own counters are in [`Budget::stats`].
+        stats,
     }
 }
 

@@ -5,8 +5,7 @@ use std::fmt;
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
 use crate::engine::batching::{self, Rule, Setup};
-use crate::engine::support;
-use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::stats::{FlowStats, OnDrop};
 
 const STAGE: &str = "batch_while_busy";
 
@@ -37,18 +36,12 @@ impl<P: Publisher> BatchWhileBusy<P> {
         })
     }
 
-    /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
-    pub fn on_drop<F>(mut self, f: F) -> Self
-    where
-        F: Fn(P::Item, DropReason) + Send + Sync + 'static,
-    {
-        self.on_drop = Some(support::on_drop(f));
-        self
-    }
-
-    /// The live statistics of this stage, in items (shared by all its subscriptions).
-    pub fn stats(&self) -> FlowStats {
-        self.stats.clone()
+    crate::drop_builders! {
+        item: P::Item,
+        /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+        on_drop,
+        /// The live statistics of this stage, in items (shared by all its subscriptions).
+        stats,
     }
 }
 

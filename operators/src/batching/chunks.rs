@@ -5,8 +5,7 @@ use std::fmt;
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
 use crate::engine::batching::{self, Rule, Setup};
-use crate::engine::support;
-use crate::stats::{DropReason, FlowStats, OnDrop};
+use crate::stats::{FlowStats, OnDrop};
 
 const STAGE: &str = "chunks";
 
@@ -34,24 +33,18 @@ impl<P: Publisher> Chunks<P> {
         })
     }
 
-    /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
-    /// Items are dropped only when the stage ends (upstream's error discards the open
-    /// batch; a cancel or a failure discards everything held) or for items arriving after
-    /// the end: a panic in `f` never unwinds into the caller, and what ends the stage is
-    /// what downstream sees. In particular **upstream's error wins** over a panic in `f`
-    /// while its partial batch is discarded: it is delivered as usual, in the same call
-    /// (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
-    pub fn on_drop<F>(mut self, f: F) -> Self
-    where
-        F: Fn(P::Item, DropReason) + Send + Sync + 'static,
-    {
-        self.on_drop = Some(support::on_drop(f));
-        self
-    }
-
-    /// The live statistics of this stage, in items (shared by all its subscriptions).
-    pub fn stats(&self) -> FlowStats {
-        self.stats.clone()
+    crate::drop_builders! {
+        item: P::Item,
+        /// Calls `f` with every dropped item and the reason, on the thread that dropped it.
+        /// Items are dropped only when the stage ends (upstream's error discards the open
+        /// batch; a cancel or a failure discards everything held) or for items arriving after
+        /// the end: a panic in `f` never unwinds into the caller, and what ends the stage is
+        /// what downstream sees. In particular **upstream's error wins** over a panic in `f`
+        /// while its partial batch is discarded: it is delivered as usual, in the same call
+        /// (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+        on_drop,
+        /// The live statistics of this stage, in items (shared by all its subscriptions).
+        stats,
     }
 }
 

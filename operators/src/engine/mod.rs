@@ -60,3 +60,44 @@ macro_rules! stage_name {
         }
     };
 }
+
+/// The `on_drop(f)` and `stats()` builders of a stage whose publisher keeps
+/// `stats: FlowStats` and `on_drop: Option<OnDrop<item>>`, with the operator's own docs
+/// (what it drops, and when, differs from one operator to the next):
+///
+/// ```ignore
+/// impl<P: Publisher> Chunks<P> {
+///     crate::drop_builders! {
+///         item: P::Item,
+///         /// Calls `f` with every dropped item ...
+///         on_drop,
+///         /// The live statistics of this stage ...
+///         stats,
+///     }
+/// }
+/// ```
+#[macro_export]
+#[doc(hidden)]
+macro_rules! drop_builders {
+    (
+        item: $item:ty,
+        $(#[$drop_doc:meta])*
+        on_drop,
+        $(#[$stats_doc:meta])*
+        stats $(,)?
+    ) => {
+        $(#[$drop_doc])*
+        pub fn on_drop<D>(mut self, f: D) -> Self
+        where
+            D: Fn($item, $crate::DropReason) + Send + Sync + 'static,
+        {
+            self.on_drop = Some($crate::engine::support::on_drop(f));
+            self
+        }
+
+        $(#[$stats_doc])*
+        pub fn stats(&self) -> $crate::FlowStats {
+            self.stats.clone()
+        }
+    };
+}
