@@ -63,7 +63,7 @@ pub use crate::errors::retry_when::RetryWhen;
 pub use crate::ext::OperatorExt;
 pub use crate::lifecycle::graceful_drain::{DrainReport, GracefulDrain, DEADLINE_PASSED};
 pub use crate::lifecycle::kill_switch::{KillSwitch, SwitchState, WithKillSwitch};
-pub use crate::multicast::multicast::{MulticastOverflow, MulticastProcessor, TryEmitError};
+pub use crate::multicast::processor::{MulticastOverflow, MulticastProcessor, TryEmitError};
 pub use crate::multicast::publish::{Connection, Publish, RefCount, DEFAULT_PREFETCH};
 pub use crate::named::{Named, PipelineHandle, StageReport, StageState};
 pub use crate::stats::{DropReason, FlowSnapshot, FlowStats};

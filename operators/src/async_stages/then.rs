@@ -5,7 +5,6 @@ use std::future::Future;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::backpressure::budget::Budget;
 use crate::backpressure::budget_permits::Permits;
 use crate::engine::async_map::{self, Limits, Order};
 
@@ -17,7 +16,7 @@ pub struct Then<P: Publisher, F> {
     upstream: P,
     f: F,
     permits: Option<Permits<P::Item>>,
-    abort_on_error: bool,
+    limits: Limits,
 }
 
 impl<P: Publisher, F> Then<P, F> {
@@ -26,66 +25,55 @@ impl<P: Publisher, F> Then<P, F> {
             upstream,
             f,
             permits: None,
-            abort_on_error: false,
+            limits: Limits::new(STAGE, 1).expect("1 is a valid concurrency"),
         }
     }
 
-    /// On an upstream error, drops the future in flight and sends the error at once. By
-    /// default it finishes first and its result goes out ahead of the error, as
-    /// [`MapAsync::abort_on_error`](crate::MapAsync::abort_on_error) shows.
-    pub fn abort_on_error(mut self) -> Self {
-        self.abort_on_error = true;
-        self
-    }
-
-    /// Takes the stage's permits from a shared [`Budget`]: its one future at a time holds
-    /// one unit from its creation until its result has been delivered downstream, as
-    /// [`MapAsync::permits_from`](crate::MapAsync::permits_from) describes.
-    ///
-    /// ```
-    /// use spillway::operators::Budget;
-    /// use spillway::prelude::*;
-    /// # futures::executor::block_on(async {
-    /// let budget = Budget::new(1)?;
-    /// let a = range(0, 5).then(|x| async move { x }).permits_from(&budget).count();
-    /// let b = range(0, 5).then(|x| async move { x }).permits_from(&budget).count();
-    /// let (a, b) = futures::join!(a, b);
-    /// assert_eq!((a.unwrap(), b.unwrap()), (5, 5));
-    /// assert_eq!(budget.stats().peak_in_use, 1); // one future at a time, in all
-    /// # Ok::<(), spillway::ConfigError>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn permits_from(mut self, budget: &Budget) -> Self {
-        self.permits = Some(Permits::new(budget));
-        self
-    }
-
-    /// Takes `weigh(&item)` units for each future from a shared [`Budget`], as
-    /// [`MapAsync::permits_from_weighted`](crate::MapAsync::permits_from_weighted)
-    /// describes.
-    ///
-    /// ```
-    /// use spillway::operators::Budget;
-    /// use spillway::prelude::*;
-    /// # futures::executor::block_on(async {
-    /// let budget = Budget::new(3)?;
-    /// let out = from_iter(vec![1u64, 3, 2])
-    ///     .then(|x| async move { x })
-    ///     .permits_from_weighted(&budget, |x: &u64| *x)
-    ///     .collect()
-    ///     .await
-    ///     .unwrap();
-    /// assert_eq!(out, vec![1, 3, 2]);
-    /// assert_eq!(budget.stats().peak_in_use, 3);
-    /// # Ok::<(), spillway::ConfigError>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn permits_from_weighted<W>(mut self, budget: &Budget, weigh: W) -> Self
-    where
-        W: Fn(&P::Item) -> u64 + Send + Sync + 'static,
-    {
-        self.permits = Some(Permits::weighted(budget, weigh));
-        self
+    crate::async_builders! {
+        item: P::Item,
+        /// On an upstream error, drops the future in flight and sends the error at once. By
+        /// default it finishes first and its result goes out ahead of the error, as
+        /// [`MapAsync::abort_on_error`](crate::MapAsync::abort_on_error) shows.
+        abort_on_error,
+        /// Takes the stage's permits from a shared [`Budget`](crate::Budget): its one future at a time holds
+        /// one unit from its creation until its result has been delivered downstream, as
+        /// [`MapAsync::permits_from`](crate::MapAsync::permits_from) describes.
+        ///
+        /// ```
+        /// use spillway::operators::Budget;
+        /// use spillway::prelude::*;
+        /// # futures::executor::block_on(async {
+        /// let budget = Budget::new(1)?;
+        /// let a = range(0, 5).then(|x| async move { x }).permits_from(&budget).count();
+        /// let b = range(0, 5).then(|x| async move { x }).permits_from(&budget).count();
+        /// let (a, b) = futures::join!(a, b);
+        /// assert_eq!((a.unwrap(), b.unwrap()), (5, 5));
+        /// assert_eq!(budget.stats().peak_in_use, 1); // one future at a time, in all
+        /// # Ok::<(), spillway::ConfigError>(())
+        /// # }).unwrap();
+        /// ```
+        permits_from,
+        /// Takes `weigh(&item)` units for each future from a shared [`Budget`](crate::Budget), as
+        /// [`MapAsync::permits_from_weighted`](crate::MapAsync::permits_from_weighted)
+        /// describes.
+        ///
+        /// ```
+        /// use spillway::operators::Budget;
+        /// use spillway::prelude::*;
+        /// # futures::executor::block_on(async {
+        /// let budget = Budget::new(3)?;
+        /// let out = from_iter(vec![1u64, 3, 2])
+        ///     .then(|x| async move { x })
+        ///     .permits_from_weighted(&budget, |x: &u64| *x)
+        ///     .collect()
+        ///     .await
+        ///     .unwrap();
+        /// assert_eq!(out, vec![1, 3, 2]);
+        /// assert_eq!(budget.stats().peak_in_use, 3);
+        /// # Ok::<(), spillway::ConfigError>(())
+        /// # }).unwrap();
+        /// ```
+        permits_from_weighted,
     }
 }
 
@@ -105,12 +93,10 @@ where
     where
         S: Subscriber<Item = Fut::Output, Error = P::Error>,
     {
-        let mut limits = Limits::new(STAGE, 1).expect("1 is a valid concurrency");
-        limits.abort_on_error = self.abort_on_error;
         async_map::subscribe::<_, _, _, _, Named, _>(
             self.upstream,
             self.f,
-            limits,
+            self.limits,
             self.permits,
             Order::Input,
             Ok,

@@ -5,7 +5,6 @@ use std::future::Future;
 
 use spillway_core::{ConfigError, Error, Publisher, Subscriber};
 
-use crate::backpressure::budget::Budget;
 use crate::backpressure::budget_permits::Permits;
 use crate::engine::async_map::{self, Limits, Order};
 
@@ -30,72 +29,58 @@ impl<P: Publisher, F> TryMapAsync<P, F> {
         })
     }
 
-    /// Sets how many finished results may wait for downstream demand (default: the
-    /// concurrency), as [`MapAsync::max_queued`](crate::MapAsync::max_queued).
-    pub fn max_queued(mut self, queue: usize) -> Self {
-        self.limits.queue = queue;
-        self
-    }
-    /// On an upstream error, drops the futures in flight and sends the error at once.
-    /// By default they finish first and their results go out ahead of the error, as
-    /// [`MapAsync::abort_on_error`](crate::MapAsync::abort_on_error) shows.
-    pub fn abort_on_error(mut self) -> Self {
-        self.limits.abort_on_error = true;
-        self
-    }
-
-    /// Takes the stage's permits from a shared [`Budget`]: each future holds one unit from
-    /// its creation until its result has been delivered downstream, as
-    /// [`MapAsync::permits_from`](crate::MapAsync::permits_from) describes. The first
-    /// `Err` fails the stage and every unit goes back.
-    ///
-    /// ```
-    /// use spillway::operators::Budget;
-    /// use spillway::prelude::*;
-    /// # futures::executor::block_on(async {
-    /// let budget = Budget::new(2)?;
-    /// let out = from_try_stream(futures::stream::iter((1..5).map(Ok::<u64, String>)))
-    ///     .try_map_async(3, |x| async move {
-    ///         if x == 3 { Err("bad".to_string()) } else { Ok(x) }
-    ///     })?
-    ///     .permits_from(&budget)
-    ///     .collect()
-    ///     .await;
-    /// assert_eq!(out, Err(spillway::Error::User("bad".to_string())));
-    /// assert_eq!(budget.stats().in_use, 0);
-    /// # Ok::<(), spillway::ConfigError>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn permits_from(mut self, budget: &Budget) -> Self {
-        self.permits = Some(Permits::new(budget));
-        self
-    }
-
-    /// Takes `weigh(&item)` units per future from a shared [`Budget`], as
-    /// [`MapAsync::permits_from_weighted`](crate::MapAsync::permits_from_weighted)
-    /// describes.
-    ///
-    /// ```
-    /// use spillway::operators::Budget;
-    /// use spillway::prelude::*;
-    /// # futures::executor::block_on(async {
-    /// let budget = Budget::new(5)?;
-    /// let out = from_try_stream(futures::stream::iter((1..5).map(Ok::<u64, String>)))
-    ///     .try_map_async(2, |x| async move { Ok(x * 10) })?
-    ///     .permits_from_weighted(&budget, |x: &u64| *x)
-    ///     .collect()
-    ///     .await;
-    /// assert_eq!(out, Ok(vec![10, 20, 30, 40]));
-    /// assert!(budget.stats().peak_in_use <= 5);
-    /// # Ok::<(), spillway::ConfigError>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn permits_from_weighted<W>(mut self, budget: &Budget, weigh: W) -> Self
-    where
-        W: Fn(&P::Item) -> u64 + Send + Sync + 'static,
-    {
-        self.permits = Some(Permits::weighted(budget, weigh));
-        self
+    crate::async_builders! {
+        item: P::Item,
+        /// Sets how many finished results may wait for downstream demand (default: the
+        /// concurrency), as [`MapAsync::max_queued`](crate::MapAsync::max_queued).
+        max_queued,
+        /// On an upstream error, drops the futures in flight and sends the error at once.
+        /// By default they finish first and their results go out ahead of the error, as
+        /// [`MapAsync::abort_on_error`](crate::MapAsync::abort_on_error) shows.
+        abort_on_error,
+        /// Takes the stage's permits from a shared [`Budget`](crate::Budget): each future holds one unit from
+        /// its creation until its result has been delivered downstream, as
+        /// [`MapAsync::permits_from`](crate::MapAsync::permits_from) describes. The first
+        /// `Err` fails the stage and every unit goes back.
+        ///
+        /// ```
+        /// use spillway::operators::Budget;
+        /// use spillway::prelude::*;
+        /// # futures::executor::block_on(async {
+        /// let budget = Budget::new(2)?;
+        /// let out = from_try_stream(futures::stream::iter((1..5).map(Ok::<u64, String>)))
+        ///     .try_map_async(3, |x| async move {
+        ///         if x == 3 { Err("bad".to_string()) } else { Ok(x) }
+        ///     })?
+        ///     .permits_from(&budget)
+        ///     .collect()
+        ///     .await;
+        /// assert_eq!(out, Err(spillway::Error::User("bad".to_string())));
+        /// assert_eq!(budget.stats().in_use, 0);
+        /// # Ok::<(), spillway::ConfigError>(())
+        /// # }).unwrap();
+        /// ```
+        permits_from,
+        /// Takes `weigh(&item)` units per future from a shared [`Budget`](crate::Budget), as
+        /// [`MapAsync::permits_from_weighted`](crate::MapAsync::permits_from_weighted)
+        /// describes.
+        ///
+        /// ```
+        /// use spillway::operators::Budget;
+        /// use spillway::prelude::*;
+        /// # futures::executor::block_on(async {
+        /// let budget = Budget::new(5)?;
+        /// let out = from_try_stream(futures::stream::iter((1..5).map(Ok::<u64, String>)))
+        ///     .try_map_async(2, |x| async move { Ok(x * 10) })?
+        ///     .permits_from_weighted(&budget, |x: &u64| *x)
+        ///     .collect()
+        ///     .await;
+        /// assert_eq!(out, Ok(vec![10, 20, 30, 40]));
+        /// assert!(budget.stats().peak_in_use <= 5);
+        /// # Ok::<(), spillway::ConfigError>(())
+        /// # }).unwrap();
+        /// ```
+        permits_from_weighted,
     }
 }
 

@@ -627,3 +627,56 @@ where
         self.context.clone()
     }
 }
+
+/// The builders the async stages share (`max_queued`, `abort_on_error`, `permits_from`,
+/// `permits_from_weighted`), for a publisher that keeps `limits: Limits` and
+/// `permits: Option<Permits<item>>`; each operator lists the ones it offers, with its own
+/// docs:
+///
+/// ```ignore
+/// crate::async_builders! {
+///     item: P::Item,
+///     /// On an upstream error, ...
+///     abort_on_error,
+/// }
+/// ```
+#[macro_export]
+#[doc(hidden)]
+macro_rules! async_builders {
+    (item: $item:ty, $($(#[$doc:meta])* $builder:ident),* $(,)?) => {
+        $($crate::async_builders!(@builder $item, [$(#[$doc])*] $builder);)*
+    };
+    (@builder $item:ty, [$($doc:tt)*] max_queued) => {
+        $($doc)*
+        pub fn max_queued(mut self, queue: usize) -> Self {
+            self.limits.queue = queue;
+            self
+        }
+    };
+    (@builder $item:ty, [$($doc:tt)*] abort_on_error) => {
+        $($doc)*
+        pub fn abort_on_error(mut self) -> Self {
+            self.limits.abort_on_error = true;
+            self
+        }
+    };
+    (@builder $item:ty, [$($doc:tt)*] permits_from) => {
+        $($doc)*
+        pub fn permits_from(mut self, budget: &$crate::Budget) -> Self {
+            self.permits = Some($crate::backpressure::budget_permits::Permits::new(budget));
+            self
+        }
+    };
+    (@builder $item:ty, [$($doc:tt)*] permits_from_weighted) => {
+        $($doc)*
+        pub fn permits_from_weighted<W>(mut self, budget: &$crate::Budget, weigh: W) -> Self
+        where
+            W: Fn(&$item) -> u64 + Send + Sync + 'static,
+        {
+            self.permits = Some($crate::backpressure::budget_permits::Permits::weighted(
+                budget, weigh,
+            ));
+            self
+        }
+    };
+}
