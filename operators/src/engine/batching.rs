@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, MutexGuard};
 use std::task::Context as TaskContext;
 use std::time::Duration;
 
@@ -24,7 +24,8 @@ use spillway_core::{
     Subscriber, TaskHandle,
 };
 
-use crate::engine::support::{self, Dropper, UpstreamSlot};
+use crate::engine::queue::{Held, Locked, QueueCore};
+use crate::engine::support::Dropper;
 use crate::engine::StageName;
 use crate::stats::{DropReason, FlowStats, OnDrop};
 
@@ -87,67 +88,88 @@ pub(crate) struct Setup<T> {
     pub(crate) on_drop: Option<OnDrop<T>>,
 }
 
-struct State<T, E> {
+/// The items held: the open batch and the closed ones waiting for demand.
+struct Batches<T> {
     open: Vec<T>,
     open_weight: u64,
     ready: VecDeque<Vec<T>>,
     /// Items in `open` and `ready`.
     held: usize,
-    /// Requested upstream and not yet received (unbounded is sticky).
-    in_flight: Demand,
-    /// The upstream subscription arrived: requests may be made.
-    subscribed: bool,
-    /// Upstream completed or failed (its terminal signal arrived).
-    upstream_done: bool,
-    /// Upstream's terminal signal, delivered after the closed batches.
-    end: Option<Result<(), Error<E>>>,
-    /// A failure raised by this stage (protocol violation, panic), delivered at once.
-    failed: Option<Error<E>>,
-    /// Downstream is gone or the stage terminated: late items are discarded.
-    closed: bool,
     timer: Option<TaskHandle>,
     /// Identifies the open batch, so that a late timer of a closed batch does nothing.
     generation: u64,
 }
 
-struct Shared<T, E> {
-    state: Mutex<State<T, E>>,
-    stage: Stage,
+impl<T> Batches<T> {
+    /// Retires the open batch's timer (a late one finds another generation).
+    fn retire_timer(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.cancel();
+        }
+        self.generation = self.generation.wrapping_add(1);
+    }
+}
+
+impl<T: Send + 'static> Held for Batches<T> {
+    type Item = T;
+
+    fn len(&self) -> usize {
+        self.held
+    }
+
+    /// Every held item, for discarding (outside the lock); the timer is retired.
+    fn take_all(&mut self) -> Vec<T> {
+        self.retire_timer();
+        let mut all: Vec<T> = self.ready.drain(..).flatten().collect();
+        all.append(&mut self.open);
+        self.open_weight = 0;
+        self.held = 0;
+        all
+    }
+}
+
+/// What the stage asked of upstream.
+struct Credit {
+    /// Requested upstream and not yet received (unbounded is sticky).
+    in_flight: Demand,
+    /// The upstream subscription arrived: requests may be made.
+    subscribed: bool,
+}
+
+type State<T, E> = Locked<Batches<T>, Credit, E>;
+
+struct Shared<T: Send + 'static, E> {
+    core: QueueCore<Batches<T>, Credit, E>,
     rule: Rule,
     timeout: Option<(Duration, Arc<dyn Scheduler>)>,
-    upstream: UpstreamSlot,
-    drain: OnceLock<DrainHandle>,
-    dropper: Dropper<T>,
 }
 
 impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     fn lock(&self) -> MutexGuard<'_, State<T, E>> {
-        support::lock(&self.state)
+        self.core.lock()
     }
 
     fn signal(&self) {
-        if let Some(d) = self.drain.get() {
-            d.signal();
-        }
+        self.core.drain.signal();
     }
 
     /// Outstanding downstream demand, in batches.
     fn demand(&self) -> Demand {
-        self.drain.get().map_or(Demand::ZERO, DrainHandle::demand)
+        self.core.drain.demand()
     }
 
     /// How many items to request upstream now (added to `in_flight`): the operator's
     /// target for items held or in flight, minus what is already held or in flight.
     fn credit(&self, st: &mut State<T, E>, demand: Demand) -> u64 {
-        if !st.subscribed
-            || st.upstream_done
-            || st.closed
-            || st.failed.is_some()
-            || st.in_flight.is_unbounded()
-        {
+        let Locked {
+            held: st,
+            state: credit,
+            life,
+        } = st;
+        if !credit.subscribed || !life.is_open() || credit.in_flight.is_unbounded() {
             return 0;
         }
-        let in_flight = st.in_flight.get();
+        let in_flight = credit.in_flight.get();
         let (target, outstanding) = match self.rule {
             Rule::Count(n) => (
                 demand.multiply(n as u64),
@@ -177,16 +199,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             .get()
             .min(self.rule.max_in_flight())
             .saturating_sub(outstanding.saturating_add(in_flight));
-        st.in_flight = st.in_flight.add(n);
+        credit.in_flight = credit.in_flight.add(n);
         n
     }
 
     /// Moves the open batch (if any) to the closed ones and retires its timer.
-    fn close_open(&self, st: &mut State<T, E>) {
-        if let Some(timer) = st.timer.take() {
-            timer.cancel();
-        }
-        st.generation = st.generation.wrapping_add(1);
+    fn close_open(&self, st: &mut Batches<T>) {
+        st.retire_timer();
         if !st.open.is_empty() {
             let batch = std::mem::replace(&mut st.open, self.rule.fresh_batch());
             st.open_weight = 0;
@@ -194,21 +213,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
-    /// Takes every held item, for discarding (outside the lock).
-    fn take_all(&self, st: &mut State<T, E>) -> Vec<T> {
-        if let Some(timer) = st.timer.take() {
-            timer.cancel();
-        }
-        st.generation = st.generation.wrapping_add(1);
-        let mut all: Vec<T> = st.ready.drain(..).flatten().collect();
-        all.append(&mut st.open);
-        st.open_weight = 0;
-        st.held = 0;
-        all
-    }
-
     /// Adds an item to the open batch and closes batches by the rule.
-    fn accept(self: &Arc<Self>, st: &mut State<T, E>, item: T, weight: u64) {
+    fn accept(self: &Arc<Self>, st: &mut Batches<T>, item: T, weight: u64) {
         let was_empty = st.open.is_empty();
         st.held += 1;
         match self.rule {
@@ -236,7 +242,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     /// Starts the timer of a batch that just received its first item.
-    fn start_timer(self: &Arc<Self>, st: &mut State<T, E>) {
+    fn start_timer(self: &Arc<Self>, st: &mut Batches<T>) {
         let Some((after, scheduler)) = &self.timeout else {
             return;
         };
@@ -252,37 +258,19 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     fn on_timer(&self, generation: u64) {
         let mut st = self.lock();
-        if st.generation != generation || st.closed || st.open.is_empty() {
+        let closed = st.life.is_closed();
+        let batches = &mut st.held;
+        if batches.generation != generation || closed || batches.open.is_empty() {
             return;
         }
-        st.timer = None;
-        self.close_open(&mut st);
+        batches.timer = None;
+        self.close_open(batches);
         drop(st);
-        self.signal();
-    }
-
-    /// Fails the stage at once: cancels upstream, discards everything held (and `extra`).
-    fn fail(&self, error: Error<E>, extra: Option<T>) {
-        let mut st = self.lock();
-        let mut dropped = Vec::new();
-        let cancel = !st.closed && st.failed.is_none() && !st.upstream_done;
-        if !st.closed && st.failed.is_none() {
-            dropped = self.take_all(&mut st);
-            st.failed = Some(error);
-        }
-        dropped.extend(extra);
-        self.dropper.stats.set_buffered(0);
-        drop(st);
-        if cancel {
-            self.upstream.cancel();
-        }
-        // The stage failed already: that failure wins over a panic in `on_drop` here.
-        self.dropper.discard_quietly(dropped, DropReason::Discarded);
         self.signal();
     }
 
     /// Takes the next batch for downstream, if one may go now.
-    fn next_batch(&self, st: &mut State<T, E>) -> Option<Vec<T>> {
+    fn next_batch(&self, st: &mut Batches<T>) -> Option<Vec<T>> {
         if let Some(batch) = st.ready.pop_front() {
             return Some(batch);
         }
@@ -306,27 +294,23 @@ where
     let timeout = setup
         .timeout
         .map(|(d, pinned)| (d, pinned.unwrap_or_else(|| context.scheduler())));
+    let batches = Batches {
+        open: Vec::new(),
+        open_weight: 0,
+        ready: VecDeque::new(),
+        held: 0,
+        timer: None,
+        generation: 0,
+    };
+    let credit = Credit {
+        in_flight: Demand::ZERO,
+        subscribed: false,
+    };
+    let dropper = Dropper::new(setup.stats, setup.on_drop);
     let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            open: Vec::new(),
-            open_weight: 0,
-            ready: VecDeque::new(),
-            held: 0,
-            in_flight: Demand::ZERO,
-            subscribed: false,
-            upstream_done: false,
-            end: None,
-            failed: None,
-            closed: false,
-            timer: None,
-            generation: 0,
-        }),
-        stage: M::STAGE,
+        core: QueueCore::new(M::STAGE, batches, credit, dropper),
         rule: setup.rule,
         timeout,
-        upstream: UpstreamSlot::default(),
-        drain: OnceLock::new(),
-        dropper: Dropper::new(setup.stats, setup.on_drop),
     });
     drain::start(
         BatchSource::<M, _, _>(Arc::clone(&shared), PhantomData),
@@ -341,7 +325,7 @@ where
 
 /// The downstream side: the drain loop pulls closed batches from here, one per unit of
 /// downstream demand.
-struct BatchSource<M, T, E>(Arc<Shared<T, E>>, PhantomData<fn(M)>);
+struct BatchSource<M, T: Send + 'static, E>(Arc<Shared<T, E>>, PhantomData<fn(M)>);
 
 impl<M: StageName, T: Send + 'static, E: Send + 'static> Source for BatchSource<M, T, E> {
     type Item = Vec<T>;
@@ -352,92 +336,63 @@ impl<M: StageName, T: Send + 'static, E: Send + 'static> Source for BatchSource<
     const SETTLES_DEMAND: bool = true;
 
     fn attach(&mut self, drain: DrainHandle) {
-        let _ = self.0.drain.set(drain);
+        self.0.core.drain.set(drain);
     }
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<Vec<T>, E> {
         let shared = &self.0;
         let mut st = shared.lock();
-        if let Some(e) = st.failed.take() {
-            st.closed = true;
-            return Pulled::Error(e);
+        if let Some(failure) = st.life.take_failure() {
+            return failure;
         }
-        if let Some(batch) = shared.next_batch(&mut st) {
-            st.held -= batch.len();
-            let stats = &shared.dropper.stats;
-            stats.record_emitted(batch.len() as u64);
-            stats.set_buffered(st.held);
-            if let Some(d) = shared.drain.get() {
-                d.produced(1);
+        let batch = shared.next_batch(&mut st.held);
+        if batch.is_none() {
+            if let Some(end) = st.life.take_end() {
+                return end;
             }
-            let more = shared.credit(&mut st, shared.demand());
-            drop(st);
-            shared.upstream.request(more);
-            return Pulled::Item(batch);
         }
-        if let Some(end) = st.end.take() {
-            st.closed = true;
-            return match end {
-                Ok(()) => Pulled::Complete,
-                Err(e) => Pulled::Error(e),
-            };
+        if let Some(batch) = &batch {
+            st.held.held -= batch.len();
+            let stats = &shared.core.dropper.stats;
+            stats.record_emitted(batch.len() as u64);
+            stats.set_buffered(st.held.held);
+            shared.core.drain.produced_one();
         }
         let more = shared.credit(&mut st, shared.demand());
         drop(st);
-        shared.upstream.request(more);
-        Pulled::Pending
+        shared.core.upstream.request(more);
+        batch.map_or(Pulled::Pending, Pulled::Item)
     }
 
     fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<Vec<T>, E>> {
         let shared = &self.0;
         let mut st = shared.lock();
-        if let Some(e) = st.failed.take() {
-            st.closed = true;
-            return Some(Pulled::Error(e));
+        if let Some(failure) = st.life.take_failure() {
+            return Some(failure);
         }
-        if st.ready.is_empty() && st.open.is_empty() {
-            if let Some(end) = st.end.take() {
-                st.closed = true;
-                return Some(match end {
-                    Ok(()) => Pulled::Complete,
-                    Err(e) => Pulled::Error(e),
-                });
+        if st.held.ready.is_empty() && st.held.open.is_empty() {
+            if let Some(end) = st.life.take_end() {
+                return Some(end);
             }
         }
         // No demand: only the prefetch (if the rule has one) is requested.
         let more = shared.credit(&mut st, Demand::ZERO);
         drop(st);
-        shared.upstream.request(more);
+        shared.core.upstream.request(more);
         None
     }
 }
 
-impl<M, T, E> Drop for BatchSource<M, T, E> {
+impl<M, T: Send + 'static, E> Drop for BatchSource<M, T, E> {
     fn drop(&mut self) {
         // Downstream cancelled, or the stage terminated: stop upstream and account for
         // whatever is still held.
-        let shared = &self.0;
-        let mut st = support::lock(&shared.state);
-        let cancel = !st.upstream_done && st.failed.is_none() && !st.closed;
-        st.closed = true;
-        if let Some(timer) = st.timer.take() {
-            timer.cancel();
-        }
-        let mut left: Vec<T> = st.ready.drain(..).flatten().collect();
-        left.append(&mut st.open);
-        st.held = 0;
-        shared.dropper.stats.set_buffered(0);
-        drop(st);
-        if cancel {
-            shared.upstream.cancel();
-        }
-        // Nobody is left to tell of a panic in `on_drop` here: caught and ignored.
-        shared.dropper.discard_quietly(left, DropReason::Discarded);
+        self.0.core.close(|_| {});
     }
 }
 
 /// The upstream side: puts items into batches.
-struct BatchUpstream<T, E> {
+struct BatchUpstream<T: Send + 'static, E> {
     shared: Arc<Shared<T, E>>,
     weigh: Option<Weigh<T>>,
     context: Context,
@@ -449,60 +404,45 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BatchUpstream<T, E> {
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         let shared = &self.shared;
-        if !shared.upstream.set(subscription.clone()) {
-            return; // rule 2.5: a second subscription is refused
-        }
-        let mut st = shared.lock();
-        if st.closed {
-            drop(st);
-            subscription.cancel();
-            return;
-        }
-        st.subscribed = true;
-        let n = shared.credit(&mut st, shared.demand());
-        drop(st);
-        shared.upstream.request(n);
+        shared.core.upstream_subscribed(subscription, |st| {
+            st.state.subscribed = true;
+            shared.credit(st, shared.demand())
+        });
     }
 
     fn on_next(&mut self, item: T) {
         let shared = &self.shared;
-        shared.dropper.stats.record_received();
+        let core = &shared.core;
+        core.dropper.stats.record_received();
         let weight = match &mut self.weigh {
             None => 0,
             Some(weigh) => match catch_unwind(AssertUnwindSafe(|| weigh(&item))) {
                 Ok(w) => w,
                 Err(payload) => {
                     self.weigh = None;
-                    shared.fail(Error::from_panic(shared.stage, payload), Some(item));
-                    return;
+                    return core.fail_panicked(payload, Some(item));
                 }
             },
         };
         let mut st = shared.lock();
-        if st.closed || st.failed.is_some() || st.upstream_done {
-            // Late (the stage is over): a panic in `on_drop` has nobody to go to.
+        if !st.life.is_open() {
             drop(st);
-            shared
-                .dropper
-                .discard_quietly(Some(item), DropReason::Discarded);
-            return;
+            return core.discard_late(item);
         }
-        if !st.in_flight.is_unbounded() {
-            if st.in_flight.is_zero() {
+        let credit = &mut st.state;
+        if !credit.in_flight.is_unbounded() {
+            if credit.in_flight.is_zero() {
                 drop(st);
-                shared.fail(
-                    Error::ProtocolViolation {
-                        stage: shared.stage,
-                        what: "upstream sent more items than were requested",
-                    },
-                    Some(item),
-                );
-                return;
+                let violation = Error::ProtocolViolation {
+                    stage: core.stage,
+                    what: "upstream sent more items than were requested",
+                };
+                return core.fail(violation, Some(item));
             }
-            st.in_flight = st.in_flight.produced(1);
+            credit.in_flight = credit.in_flight.produced(1);
         }
-        shared.accept(&mut st, item, weight);
-        shared.dropper.stats.set_buffered(st.held);
+        shared.accept(&mut st.held, item, weight);
+        core.dropper.stats.set_buffered(st.held.held);
         drop(st);
         shared.signal();
     }
@@ -510,20 +450,16 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BatchUpstream<T, E> {
     fn on_error(&mut self, error: Error<E>) {
         let shared = &self.shared;
         let mut st = shared.lock();
-        if st.upstream_done || st.closed || st.failed.is_some() {
+        if !st.life.end_upstream(Err(error)) {
             return;
         }
-        st.upstream_done = true;
         // The open batch is incomplete: it is discarded; closed batches still go first.
-        if let Some(timer) = st.timer.take() {
-            timer.cancel();
-        }
-        st.generation = st.generation.wrapping_add(1);
-        let open = std::mem::take(&mut st.open);
-        st.open_weight = 0;
-        st.held -= open.len();
-        st.end = Some(Err(error));
-        shared.dropper.stats.set_buffered(st.held);
+        let batches = &mut st.held;
+        batches.retire_timer();
+        let open = std::mem::take(&mut batches.open);
+        batches.open_weight = 0;
+        batches.held -= open.len();
+        shared.core.dropper.stats.set_buffered(batches.held);
         drop(st);
         // Upstream's error wins over a panic in `on_drop` while its partial batch is
         // discarded: the stage is ending with it already, upstream has nothing left to
@@ -531,20 +467,21 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BatchUpstream<T, E> {
         // decides on it. The panic is caught (it must not unwind into upstream's
         // `on_error`, nor keep the error from being signalled), the callback is not called
         // again, and the error is delivered after the closed batches as usual.
-        shared.dropper.discard_quietly(open, DropReason::Discarded);
+        shared
+            .core
+            .dropper
+            .discard_quietly(open, DropReason::Discarded);
         shared.signal();
     }
 
     fn on_complete(&mut self) {
         let shared = &self.shared;
         let mut st = shared.lock();
-        if st.upstream_done || st.closed || st.failed.is_some() {
+        if !st.life.end_upstream(Ok(())) {
             return;
         }
-        st.upstream_done = true;
         // The last, partial batch is flushed.
-        shared.close_open(&mut st);
-        st.end = Some(Ok(()));
+        shared.close_open(&mut st.held);
         drop(st);
         shared.signal();
     }
