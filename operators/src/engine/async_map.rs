@@ -31,6 +31,7 @@ use spillway_core::{
 
 use crate::backpressure::budget::BudgetMember;
 use crate::backpressure::budget_permits::{self, Gate, Permits, WakerSlot};
+use crate::engine::queue::Lifecycle;
 use crate::engine::support::{self, DrainSlot, UpstreamSlot};
 use crate::engine::StageName;
 
@@ -104,10 +105,7 @@ pub(crate) fn subscribe<P, F, Fut, R, K, S>(
             incoming: VecDeque::new(),
             waiting: VecDeque::new(),
             requested: 0,
-            end: None,
-            upstream_done: false,
-            failed: None,
-            closed: false,
+            life: Lifecycle::default(),
             subscribed: false,
         }),
         upstream: UpstreamSlot::default(),
@@ -126,14 +124,12 @@ pub(crate) fn subscribe<P, F, Fut, R, K, S>(
             let gate = Gate::join(permits, hooks);
             if gate.is_none() {
                 // The budget is stopped: fail at once; upstream is never subscribed.
-                let mut inner = shared.lock();
-                inner.failed = Some(budget_permits::stopped());
-                inner.upstream_done = true;
+                shared.lock().life.fail(budget_permits::stopped());
             }
             (gate, Some(f), None)
         }
     };
-    let subscribe_upstream = !shared.lock().upstream_done;
+    let subscribe_upstream = !shared.lock().life.upstream_done();
     drain::start(
         AsyncSource::<P::Item, F, Fut, R, P::Error, K> {
             shared: Arc::clone(&shared),
@@ -167,15 +163,10 @@ struct Inner<T, Fut, E> {
     waiting: VecDeque<T>,
     /// Requested from upstream and not yet received.
     requested: u64,
-    /// Upstream's terminal signal, until it goes downstream: it waits for the futures in
-    /// flight (an error goes at once with `abort_on_error`).
-    end: Option<Result<(), Error<E>>>,
-    /// Upstream sent its terminal signal (stays set after `end` is taken).
-    upstream_done: bool,
-    /// A failure of the upstream side (panic in `f`, protocol violation): at once.
-    failed: Option<Error<E>>,
-    /// Downstream cancelled or the stage terminated.
-    closed: bool,
+    /// Upstream's end waits for the futures in flight (an error goes at once with
+    /// `abort_on_error`); a failure of the stage (a panic in `f`, a protocol violation, an
+    /// emergency stop) goes at once.
+    life: Lifecycle<E>,
     subscribed: bool,
 }
 
@@ -203,10 +194,10 @@ impl<T: Send, Fut: Send, E: Send> BudgetMember for Shared<T, Fut, E> {
     fn stop(&self) {
         {
             let mut inner = self.lock();
-            if inner.closed || inner.failed.is_some() {
+            if inner.life.is_closed() || inner.life.has_failed() {
                 return;
             }
-            inner.failed = Some(budget_permits::stopped());
+            inner.life.fail(budget_permits::stopped());
         }
         self.upstream.cancel();
         self.waker.wake();
@@ -374,7 +365,7 @@ where
     /// `concurrency + queue` held in all.
     fn refill_amount(&self, inner: &mut Inner<T, Fut, E>) -> u64 {
         let limits = self.shared.limits;
-        if !inner.subscribed || inner.upstream_done || inner.closed || inner.failed.is_some() {
+        if !inner.subscribed || !inner.life.is_open() {
             return 0;
         }
         let in_flight = inner.requested
@@ -390,15 +381,15 @@ where
     /// A failure to deliver at once: the upstream side's own (a panic in `f`, a protocol
     /// violation), or upstream's error when the stage aborts on errors.
     fn failure(inner: &mut Inner<T, Fut, E>, limits: Limits) -> Option<Error<E>> {
-        if let Some(e) = inner.failed.take() {
-            return Some(e);
+        let life = &mut inner.life;
+        let at_once = match life.take_failure::<()>() {
+            None if limits.abort_on_error && life.ends_in_error() => life.take_end(),
+            failure => failure,
+        };
+        match at_once? {
+            Pulled::Error(e) => Some(e),
+            _ => None,
         }
-        if limits.abort_on_error && matches!(inner.end, Some(Err(_))) {
-            if let Some(Err(e)) = inner.end.take() {
-                return Some(e);
-            }
-        }
-        None
     }
 
     /// A failure to deliver at once, or upstream's terminal signal once every future
@@ -408,7 +399,7 @@ where
         if let Some(e) = Self::failure(inner, self.shared.limits) {
             return Some(Pulled::Error(e));
         }
-        let drained = inner.end.is_some()
+        let drained = inner.life.has_end()
             && inner.incoming.is_empty()
             && inner.waiting.is_empty()
             && self.waiting() == 0
@@ -417,11 +408,7 @@ where
         if !drained {
             return None;
         }
-        match inner.end.take() {
-            Some(Ok(())) => Some(Pulled::Complete),
-            Some(Err(e)) => Some(Pulled::Error(e)),
-            None => None,
-        }
+        inner.life.take_end()
     }
 
     /// With permits: the items waiting for their units.
@@ -475,17 +462,16 @@ impl<T, F, Fut: Future, R, E, K> Drop for AsyncSource<T, F, Fut, R, E, K> {
     fn drop(&mut self) {
         // Cancelled or terminated: stop upstream; the futures are dropped with `slots`,
         // and the gate returns every unit it holds.
-        let (upstream_done, incoming, waiting) = {
+        let (cancel, incoming, waiting) = {
             let mut inner = self.shared.lock();
-            inner.closed = true;
             (
-                inner.upstream_done,
+                inner.life.close(),
                 std::mem::take(&mut inner.incoming),
                 std::mem::take(&mut inner.waiting),
             )
         };
         drop((incoming, waiting));
-        if !upstream_done {
+        if cancel {
             self.shared.upstream.cancel();
         }
     }
@@ -505,12 +491,7 @@ struct AsyncUpstream<T, Fut, F, E, K> {
 impl<T, Fut, F, E, K> AsyncUpstream<T, Fut, F, E, K> {
     fn fail(&mut self, error: Error<E>) {
         self.done = true;
-        {
-            let mut inner = self.shared.lock();
-            if !inner.closed && inner.failed.is_none() {
-                inner.failed = Some(error);
-            }
-        }
+        self.shared.lock().life.fail(error);
         self.shared.upstream.cancel();
         self.shared.drain.signal();
     }
@@ -533,7 +514,7 @@ where
         }
         let n = {
             let mut inner = self.shared.lock();
-            if inner.closed {
+            if inner.life.is_closed() {
                 0
             } else {
                 inner.subscribed = true;
@@ -554,7 +535,7 @@ where
         }
         {
             let inner = self.shared.lock();
-            if inner.closed || inner.failed.is_some() || inner.upstream_done {
+            if !inner.life.is_open() {
                 return;
             }
             if inner.requested == 0 {
@@ -570,7 +551,7 @@ where
             // queued, as a future is below.
             let mut inner = self.shared.lock();
             inner.requested -= 1;
-            if !inner.closed {
+            if !inner.life.is_closed() {
                 inner.waiting.push_back(item);
             }
             drop(inner);
@@ -583,7 +564,7 @@ where
                 // drain never sees a free slot that is about to be taken.
                 let mut inner = self.shared.lock();
                 inner.requested -= 1;
-                if !inner.closed {
+                if !inner.life.is_closed() {
                     inner.incoming.push_back(Box::pin(fut));
                 }
                 drop(inner);
@@ -598,13 +579,7 @@ where
             return;
         }
         self.done = true;
-        {
-            let mut inner = self.shared.lock();
-            if !inner.upstream_done {
-                inner.upstream_done = true;
-                inner.end = Some(Err(error));
-            }
-        }
+        self.shared.lock().life.end_upstream(Err(error));
         self.shared.drain.signal();
     }
 
@@ -613,13 +588,7 @@ where
             return;
         }
         self.done = true;
-        {
-            let mut inner = self.shared.lock();
-            if !inner.upstream_done {
-                inner.upstream_done = true;
-                inner.end = Some(Ok(()));
-            }
-        }
+        self.shared.lock().life.end_upstream(Ok(()));
         self.shared.drain.signal();
     }
 

@@ -99,6 +99,11 @@ impl<E> Lifecycle<E> {
         self.failed.is_some()
     }
 
+    /// Upstream's end waits to be delivered.
+    pub(crate) fn has_end(&self) -> bool {
+        self.end.is_some()
+    }
+
     /// Upstream ended with an error that still waits to be delivered.
     pub(crate) fn ends_in_error(&self) -> bool {
         matches!(self.end, Some(Err(_)))
