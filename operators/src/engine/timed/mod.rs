@@ -26,6 +26,7 @@ use spillway_core::{
     Demand, Error, Publisher, Scheduler, SchedulerExt, Stage, Subscriber, TaskHandle,
 };
 
+use crate::engine::queue::Lifecycle;
 use crate::engine::support::{self, UpstreamSlot};
 use crate::engine::StageName;
 use crate::stats::{DropReason, FlowStats, LocalCounts, OnDrop};
@@ -152,14 +153,9 @@ struct State<T, E, S> {
     /// Lossless operators: requested upstream and not yet received.
     in_flight: u64,
     subscribed: bool,
-    /// Upstream terminated, or we cancelled it.
-    upstream_done: bool,
-    /// Upstream's terminal signal, delivered after `ready` (and `held`, when flushed).
-    end: Option<Result<(), Error<E>>>,
-    /// A failure of this stage, delivered at once.
-    failed: Option<Error<E>>,
-    /// Downstream cancelled or the stage terminated.
-    closed: bool,
+    /// Upstream's end (delivered after `ready`, and `held` when flushed), the stage's
+    /// own failure (at once), downstream's cancel.
+    life: Lifecycle<E>,
     timer: Option<TaskHandle>,
     timer_gen: u64,
     ticker: Option<TaskHandle>,
@@ -216,10 +212,7 @@ pub(crate) fn subscribe<N, P, L, S>(
             held: VecDeque::new(),
             in_flight: 0,
             subscribed: false,
-            upstream_done: false,
-            end: None,
-            failed: None,
-            closed: false,
+            life: Lifecycle::default(),
             timer: None,
             timer_gen: 0,
             ticker: None,
@@ -246,7 +239,7 @@ pub(crate) fn subscribe<N, P, L, S>(
     );
     if ticks {
         let mut st = shared.lock();
-        if !st.closed {
+        if !st.life.is_closed() {
             let weak = shared.me.clone();
             st.ticker = Some(shared.scheduler.run_every(period, period, move || {
                 if let Some(s) = weak.upgrade() {
@@ -333,12 +326,11 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Cx<'_, T, E, L> {
 
     /// Ends the stage with [`Error::Rejected`] after the items already committed or held.
     pub(crate) fn reject(&mut self, reason: &'static str) {
-        self.st.end = Some(Err(Error::Rejected {
+        let rejected = Error::Rejected {
             stage: self.shared.stage,
             reason,
-        }));
-        if !self.st.upstream_done {
-            self.st.upstream_done = true;
+        };
+        if self.st.life.finish(Err(rejected)) {
             self.eff.cancel_upstream = true;
         }
         self.eff.signal = true;
@@ -400,7 +392,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
     /// Hands `item` to downstream if demand is free for it; otherwise drops it as
     /// `NoDemand`. True if committed.
     fn commit(&self, st: &mut State<T, E, L::State>, item: T, eff: &mut Effects<T>) -> bool {
-        if st.closed {
+        if st.life.is_closed() {
             self.discard(st, eff, item, DropReason::Discarded);
             return false;
         }
@@ -442,32 +434,23 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
 
     /// Fails the stage at once: timers and upstream cancelled, everything held discarded.
     fn fail(&self, st: &mut State<T, E, L::State>, error: Error<E>, eff: &mut Effects<T>) {
-        if st.closed || st.failed.is_some() {
+        if st.life.is_closed() || st.life.has_failed() {
             return;
         }
-        st.failed = Some(error);
-        st.end = None;
+        let cancel = st.life.fail(error);
         Self::cancel_timers(st);
         let ready = std::mem::take(&mut st.ready);
         let held = std::mem::take(&mut st.held);
         for item in ready.into_iter().chain(held.into_iter().map(|(i, _)| i)) {
             self.discard(st, eff, item, DropReason::Discarded);
         }
-        if !st.upstream_done {
-            st.upstream_done = true;
-            eff.cancel_upstream = true;
-        }
+        eff.cancel_upstream |= cancel;
         eff.signal = true;
     }
 
     /// Lossless operators: requests what may be taken from upstream now.
     fn replenish(&self, st: &mut State<T, E, L::State>, now: Instant, eff: &mut Effects<T>) {
-        if !st.subscribed
-            || st.upstream_done
-            || st.closed
-            || st.failed.is_some()
-            || st.end.is_some()
-        {
+        if !st.subscribed || !st.life.is_open() {
             return;
         }
         let outstanding = (st.ready.len() + st.held.len()) as u64 + st.in_flight;
@@ -487,7 +470,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
         st.counts.buffered(&self.stats, held);
         // Published before the drain is signalled (in `apply`), so a pass that follows
         // the signal sees it.
-        let work = st.failed.is_some() || !st.ready.is_empty() || st.end.is_some();
+        let work = st.life.has_failed() || !st.ready.is_empty() || st.life.has_end();
         self.work.store(work, Ordering::Release);
     }
 
@@ -526,7 +509,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
                 // it, or while it waits behind committed ones): upstream has nothing left
                 // to cancel and downstream's error handling decides on it. Otherwise (and
                 // unless the stage is already over) the stage fails with the panic.
-                if !matches!(st.end, Some(Err(_))) {
+                if !st.life.ends_in_error() {
                     self.fail(&mut st, Error::from_panic(self.stage, payload), &mut more);
                 }
                 self.count_held(&mut st);
@@ -573,7 +556,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
         let now = self.scheduler.now();
         let mut eff = Effects::new();
         let mut st = self.lock();
-        if st.closed || st.timer_gen != gen {
+        if st.life.is_closed() || st.timer_gen != gen {
             return;
         }
         st.timer = None;
@@ -593,7 +576,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
     fn on_tick(&self) {
         let mut eff = Effects::new();
         let mut st = self.lock();
-        if st.closed {
+        if st.life.is_closed() {
             return;
         }
         if let Some((item, _)) = st.held.pop_front() {
@@ -607,10 +590,9 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
     fn on_terminal(&self, end: Result<(), Error<E>>) {
         let mut eff = Effects::new();
         let mut st = self.lock();
-        if st.closed || st.failed.is_some() || st.end.is_some() {
+        if !st.life.is_open() {
             return; // late or duplicate terminal: ignored
         }
-        st.upstream_done = true;
         if !self.logic.lossless() {
             Self::cancel_timers(&mut st);
             if end.is_err() || !self.flush {
@@ -620,7 +602,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
                 }
             }
         }
-        st.end = Some(end);
+        st.life.end_upstream(end);
         eff.signal = true;
         self.count_held(&mut st);
         drop(st);

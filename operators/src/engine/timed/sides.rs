@@ -57,12 +57,12 @@ where
         }
         let mut eff = Effects::new();
         let mut st = shared.lock();
-        if let Some(e) = st.failed.take() {
-            st.closed = true;
-            return Pulled::Error(e);
+        if let Some(failure) = st.life.take_failure() {
+            st.life.close();
+            return failure;
         }
         let mut item = st.ready.pop_front();
-        if item.is_none() && st.end.is_some() && !shared.logic.lossless() {
+        if item.is_none() && st.life.has_end() && !shared.logic.lossless() {
             // Flushing a pending item at completion (held only if flush is on).
             item = st.held.pop_front().map(|(i, _)| i);
         }
@@ -81,12 +81,9 @@ where
             return Pulled::Item(item);
         }
         if st.held.is_empty() {
-            if let Some(end) = st.end.take() {
-                st.closed = true;
-                return match end {
-                    Ok(()) => Pulled::Complete,
-                    Err(e) => Pulled::Error(e),
-                };
+            if let Some(end) = st.life.take_end() {
+                st.life.close();
+                return end;
             }
         }
         if shared.logic.lossless() {
@@ -100,19 +97,14 @@ where
 
     fn poll_end(&mut self, _cx: &mut TaskContext<'_>) -> Option<Pulled<T, E>> {
         let mut st = self.shared.lock();
-        if let Some(e) = st.failed.take() {
-            st.closed = true;
-            return Some(Pulled::Error(e));
-        }
-        if !st.ready.is_empty() || !st.held.is_empty() {
-            return None;
-        }
-        let end = st.end.take()?;
-        st.closed = true;
-        Some(match end {
-            Ok(()) => Pulled::Complete,
-            Err(e) => Pulled::Error(e),
-        })
+        let end = match st.life.take_failure() {
+            None if !st.ready.is_empty() || !st.held.is_empty() => return None,
+            None => st.life.take_end()?,
+            failure => failure?,
+        };
+        // Terminated: nothing more is taken in.
+        st.life.close();
+        Some(end)
     }
 }
 
@@ -122,7 +114,7 @@ impl<T, E, L: Timing, N> Drop for TimedSource<T, E, L, N> {
         // and account for whatever is still held.
         let shared = &self.shared;
         let mut st = support::lock(&shared.state);
-        st.closed = true;
+        let cancel = st.life.close();
         st.timer_gen = st.timer_gen.wrapping_add(1);
         if let Some(t) = st.timer.take() {
             t.cancel();
@@ -132,8 +124,6 @@ impl<T, E, L: Timing, N> Drop for TimedSource<T, E, L, N> {
         }
         let mut left: Vec<T> = st.ready.drain(..).collect();
         left.extend(st.held.drain(..).map(|(i, _)| i));
-        let cancel = !st.upstream_done;
-        st.upstream_done = true;
         for _ in &left {
             st.counts.dropped(&shared.stats, DropReason::Discarded);
         }
@@ -178,7 +168,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Subscriber for TimedUpstre
         }
         let mut eff = Effects::new();
         let mut st = shared.lock();
-        if st.closed {
+        if st.life.is_closed() {
             drop(st);
             subscription.cancel();
             return;
@@ -217,7 +207,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Subscriber for TimedUpstre
         let now = shared.logic.reads_clock().then(|| shared.scheduler.now());
         let mut st = shared.lock();
         st.counts.received(&shared.stats);
-        if st.closed || st.failed.is_some() || st.end.is_some() {
+        if !st.life.is_open() {
             shared.discard(&mut st, &mut eff, item, DropReason::Discarded);
         } else {
             shared.on_item(&mut st, now, item, cost, &mut eff);
