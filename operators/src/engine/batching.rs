@@ -160,6 +160,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// How many items to request upstream now (added to `in_flight`): the operator's
     /// target for items held or in flight, minus what is already held or in flight.
+    #[inline]
     fn credit(&self, st: &mut State<T, E>, demand: Demand) -> u64 {
         let Locked {
             held: st,

@@ -1,7 +1,9 @@
 //! The two-sided queueing stage: the skeleton behind every operator that holds items
-//! between an upstream side (a [`Subscriber`](spillway_core::Subscriber) that receives them) and a downstream side
-//! (a drain [`Source`](spillway_core::drain::Source) that hands them out): the buffers,
-//! the gates, `load_shed`, `within_budget`, `adaptive_rate`.
+//! between an upstream side (a [`Subscriber`](spillway_core::Subscriber) that receives
+//! them) and a downstream side (a drain [`Source`](spillway_core::drain::Source) that
+//! hands them out): the buffers, the gates, the batching operators, `load_shed`,
+//! `within_budget`, `adaptive_rate`, `take_last`. The async and timed engines keep their
+//! own state but share its [`Lifecycle`].
 //!
 //! [`QueueCore`] owns what they all share, so that an operator file holds only its own
 //! logic (what happens when an item arrives, what it releases, how much it asks for):
@@ -27,7 +29,8 @@ use crate::stats::DropReason;
 
 /// What a queueing stage holds for downstream, as the skeleton sees it.
 pub(crate) trait Held: Send + 'static {
-    /// What downstream receives.
+    /// The items held (what `on_drop` sees when they are discarded; downstream may
+    /// receive them grouped, as the batching operators' `Vec`s).
     type Item: Send + 'static;
     /// How many items are held.
     fn len(&self) -> usize;
@@ -79,9 +82,12 @@ impl<E> Default for Lifecycle<E> {
 }
 
 impl<E> Lifecycle<E> {
-    /// True while an item arriving from upstream can still be delivered.
+    /// True while an item arriving from upstream can still be delivered: until upstream
+    /// ends, the stage fails or downstream cancels. Each of those sets `upstream_done`
+    /// (the one flag the per-item paths read).
+    #[inline]
     pub(crate) fn is_open(&self) -> bool {
-        !(self.closed || self.upstream_done || self.failed.is_some() || self.end.is_some())
+        !self.upstream_done
     }
 
     /// Downstream is gone.
@@ -151,6 +157,7 @@ impl<E> Lifecycle<E> {
     }
 
     /// The failure, if the stage failed (delivered at once).
+    #[inline]
     pub(crate) fn take_failure<T>(&mut self) -> Option<Pulled<T, E>> {
         self.failed.take().map(Pulled::Error)
     }
@@ -392,6 +399,40 @@ mod tests {
         }));
         assert!(!failed.close());
         assert!(!failed.is_open());
+    }
+
+    #[test]
+    fn every_way_of_ending_closes_the_stage_to_new_items() {
+        let rejected = || Error::Rejected {
+            stage: "test",
+            reason: "test",
+        };
+        let ends: [fn(&mut Lifecycle<()>); 4] = [
+            |l| {
+                let _ = l.end_upstream(Ok(()));
+            },
+            |l| {
+                let _ = l.finish(Err(Error::Rejected {
+                    stage: "t",
+                    reason: "t",
+                }));
+            },
+            |l| {
+                let _ = l.fail(Error::Rejected {
+                    stage: "t",
+                    reason: "t",
+                });
+            },
+            |l| {
+                let _ = l.close();
+            },
+        ];
+        for end in ends {
+            let mut life: Lifecycle<()> = Lifecycle::default();
+            end(&mut life);
+            assert!(!life.is_open());
+            assert!(!life.end_upstream(Err(rejected())), "a later end is late");
+        }
     }
 
     #[test]

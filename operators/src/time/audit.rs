@@ -25,6 +25,7 @@ impl Timing for AuditLogic {
         false
     }
 
+    #[inline]
     fn on_item<T: Sendable, E: Sendable>(
         &self,
         cx: &mut Cx<'_, T, E, Self>,
@@ -40,6 +41,7 @@ impl Timing for AuditLogic {
         }
     }
 
+    #[inline]
     fn on_timer<T: Sendable, E: Sendable>(&self, cx: &mut Cx<'_, T, E, Self>, _now: Instant) {
         *cx.state() = false;
         if let Some(item) = cx.take_held() {

@@ -21,6 +21,7 @@ impl Timing for DebounceLogic {
 
     fn start(&self, _now: Instant) {}
 
+    #[inline]
     fn on_item<T: Sendable, E: Sendable>(
         &self,
         cx: &mut Cx<'_, T, E, Self>,
@@ -33,6 +34,7 @@ impl Timing for DebounceLogic {
         cx.start_timer(period);
     }
 
+    #[inline]
     fn on_timer<T: Sendable, E: Sendable>(&self, cx: &mut Cx<'_, T, E, Self>, _now: Instant) {
         if let Some(item) = cx.take_held() {
             cx.commit(item);

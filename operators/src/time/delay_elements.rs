@@ -32,6 +32,7 @@ impl Timing for DelayLogic {
         true
     }
 
+    #[inline]
     fn on_item<T: Sendable, E: Sendable>(
         &self,
         cx: &mut Cx<'_, T, E, Self>,
@@ -46,6 +47,7 @@ impl Timing for DelayLogic {
         }
     }
 
+    #[inline]
     fn on_timer<T: Sendable, E: Sendable>(&self, cx: &mut Cx<'_, T, E, Self>, _now: Instant) {
         if let Some(item) = cx.take_held() {
             cx.commit(item);
@@ -56,6 +58,7 @@ impl Timing for DelayLogic {
         }
     }
 
+    #[inline]
     fn request<T: Sendable, E: Sendable>(
         &self,
         _cx: &mut Cx<'_, T, E, Self>,

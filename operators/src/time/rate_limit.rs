@@ -262,6 +262,7 @@ struct Credit {
 }
 
 impl BucketLogic {
+    #[inline]
     fn refill(&self, c: &mut Credit, now: Instant) {
         // Items arriving at the same instant (a burst, or many per virtual tick) find
         // nothing to add; a full bucket stays full.
@@ -280,6 +281,7 @@ impl BucketLogic {
     }
 
     /// The time until the bucket holds `price` credits.
+    #[inline]
     fn wait_for(&self, c: &Credit, price: u128) -> Duration {
         let missing = price.saturating_sub(c.credit);
         let nanos = missing.div_ceil(u128::from(self.bucket.rate)).max(1);
@@ -326,6 +328,7 @@ impl Timing for BucketLogic {
         true
     }
 
+    #[inline]
     fn on_item<T: Sendable, E: Sendable>(
         &self,
         cx: &mut Cx<'_, T, E, Self>,
@@ -363,6 +366,7 @@ impl Timing for BucketLogic {
         }
     }
 
+    #[inline]
     fn request<T: Sendable, E: Sendable>(
         &self,
         cx: &mut Cx<'_, T, E, Self>,

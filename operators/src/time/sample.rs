@@ -25,6 +25,7 @@ impl Timing for SampleLogic {
         true
     }
 
+    #[inline]
     fn on_item<T: Sendable, E: Sendable>(
         &self,
         cx: &mut Cx<'_, T, E, Self>,

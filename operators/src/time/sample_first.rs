@@ -39,6 +39,7 @@ impl Timing for SampleFirstLogic {
         true
     }
 
+    #[inline]
     fn on_item<T: Sendable, E: Sendable>(
         &self,
         cx: &mut Cx<'_, T, E, Self>,

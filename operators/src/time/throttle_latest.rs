@@ -25,6 +25,7 @@ impl Timing for ThrottleLatestLogic {
         false
     }
 
+    #[inline]
     fn on_item<T: Sendable, E: Sendable>(
         &self,
         cx: &mut Cx<'_, T, E, Self>,
@@ -41,6 +42,7 @@ impl Timing for ThrottleLatestLogic {
         }
     }
 
+    #[inline]
     fn on_timer<T: Sendable, E: Sendable>(&self, cx: &mut Cx<'_, T, E, Self>, _now: Instant) {
         let committed = match cx.take_held() {
             Some(item) => cx.commit(item),

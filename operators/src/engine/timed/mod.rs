@@ -260,28 +260,33 @@ pub(crate) struct Cx<'a, T, E, L: Timing> {
 
 impl<T: Send + 'static, E: Send + 'static, L: Timing> Cx<'_, T, E, L> {
     /// The operator's own state.
+    #[inline]
     pub(crate) fn state(&mut self) -> &mut L::State {
         &mut self.st.logic
     }
 
     /// The operator's period.
+    #[inline]
     pub(crate) fn period(&self) -> Duration {
         self.shared.period
     }
 
     /// Hands `item` to downstream if demand is free for it; otherwise drops it as
     /// `NoDemand`. True if committed.
+    #[inline]
     pub(crate) fn commit(&mut self, item: T) -> bool {
         self.shared.commit(self.st, item, self.eff)
     }
 
     /// Drops `item` for `reason` (counted now, `on_drop` after the lock).
+    #[inline]
     pub(crate) fn discard(&mut self, item: T, reason: DropReason) {
         self.shared.discard(self.st, self.eff, item, reason);
     }
 
     /// Keeps `item` as the pending one; the previous pending item is dropped as
     /// `Throttled`.
+    #[inline]
     pub(crate) fn replace_pending(&mut self, item: T) {
         if let Some((old, _)) = self.st.held.pop_front() {
             self.discard(old, DropReason::Throttled);
@@ -290,31 +295,37 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Cx<'_, T, E, L> {
     }
 
     /// Holds `item` (with its cost) until the operator releases it.
+    #[inline]
     pub(crate) fn hold(&mut self, item: T, cost: u64) {
         self.st.held.push_back((item, cost));
     }
 
     /// Takes the oldest held (or the pending) item.
+    #[inline]
     pub(crate) fn take_held(&mut self) -> Option<T> {
         self.st.held.pop_front().map(|(item, _)| item)
     }
 
     /// The cost of the oldest held item, if any.
+    #[inline]
     pub(crate) fn next_cost(&self) -> Option<u64> {
         self.st.held.front().map(|&(_, cost)| cost)
     }
 
     /// Whether items are held.
+    #[inline]
     pub(crate) fn holds_any(&self) -> bool {
         !self.st.held.is_empty()
     }
 
     /// Requested from upstream and not yet received (lossless operators).
+    #[inline]
     pub(crate) fn in_flight(&self) -> u64 {
         self.st.in_flight
     }
 
     /// Whether the one-shot timer is armed.
+    #[inline]
     pub(crate) fn timer_armed(&self) -> bool {
         self.st.timer.is_some()
     }
@@ -361,11 +372,13 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
     }
 
     /// Demand not yet reserved by committed items (unbounded stays unbounded).
+    #[inline]
     fn free_demand(&self, st: &State<T, E, L::State>) -> u64 {
         self.demand().produced(st.ready.len() as u64).get()
     }
 
     /// Downstream's outstanding demand (none before the drain starts).
+    #[inline]
     fn demand(&self) -> Demand {
         self.drain.get().map_or(Demand::ZERO, DrainHandle::demand)
     }
@@ -391,6 +404,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
 
     /// Hands `item` to downstream if demand is free for it; otherwise drops it as
     /// `NoDemand`. True if committed.
+    #[inline]
     fn commit(&self, st: &mut State<T, E, L::State>, item: T, eff: &mut Effects<T>) -> bool {
         if st.life.is_closed() {
             self.discard(st, eff, item, DropReason::Discarded);
@@ -528,6 +542,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
 
     /// Handles an item from upstream; `now` is the time of arrival for the operators
     /// that [read the clock](Timing::reads_clock).
+    #[inline]
     fn on_item(
         &self,
         st: &mut State<T, E, L::State>,
