@@ -13,6 +13,7 @@ mod combine;
 mod engine;
 mod errors;
 mod ext;
+mod levels;
 mod lifecycle;
 mod multicast;
 mod named;

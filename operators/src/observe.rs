@@ -15,7 +15,7 @@ mod disabled {
 
     use spillway_core::Error;
 
-    use crate::backpressure::pressure::PressureChange;
+    use crate::levels::PressureChange;
     use crate::stats::FlowStats;
 
     /// The pipeline's part of the reporting: nothing without the features.
@@ -78,7 +78,7 @@ mod enabled {
 
     use spillway_core::Error;
 
-    use crate::backpressure::pressure::PressureChange;
+    use crate::levels::PressureChange;
     use crate::stats::{DropReason, FlowStats};
 
     /// One run (subscription) of a named pipeline: its name and, with `tracing`, its span.
