@@ -5,7 +5,7 @@ use std::fmt;
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
 use crate::combine::zip::subscribe_pair;
-use crate::engine::fan_in::{self, Either, Fan, Lanes, Policy, State};
+use crate::engine::fan_in::{self, Either, Fan, LanePolicy, Lanes, State};
 
 const STAGE: &str = "combine_latest";
 
@@ -48,7 +48,7 @@ struct Latest<A, B, F> {
     f: F,
 }
 
-impl<A, B, E, F, R> Policy<Either<A, B>, E> for Latest<A, B, F>
+impl<A, B, E, F, R> LanePolicy<Either<A, B>, E> for Latest<A, B, F>
 where
     A: Send + 'static,
     B: Send + 'static,

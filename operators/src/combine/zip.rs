@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::engine::fan_in::{self, Either, Fan, Lanes, Policy, State};
+use crate::engine::fan_in::{self, Either, Fan, LanePolicy, Lanes, State};
 use crate::Map;
 
 const STAGE: &str = "zip";
@@ -44,7 +44,7 @@ crate::stage_name!(Named, STAGE);
 /// Lane 0 is the left side, lane 1 the right one.
 struct Pairs<A, B>(PhantomData<fn() -> (A, B)>);
 
-impl<A: Send + 'static, B: Send + 'static, E> Policy<Either<A, B>, E> for Pairs<A, B> {
+impl<A: Send + 'static, B: Send + 'static, E> LanePolicy<Either<A, B>, E> for Pairs<A, B> {
     type Out = (A, B);
     type Stage = Named;
 

@@ -26,7 +26,7 @@
 //! - Decided by a clock (windows, delays, rates): a [`timed`] `Timing`, as
 //!   `time/audit.rs` (a window and a timer) or `time/delay_elements.rs` (lossless, with
 //!   its own requests).
-//! - Several inputs: a [`fan_in`] `Policy`, as `combine/merge.rs`.
+//! - Several inputs: a [`fan_in`] `LanePolicy`, as `combine/merge.rs`.
 
 pub(crate) mod arbiter;
 pub(crate) mod async_map;

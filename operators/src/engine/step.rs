@@ -33,7 +33,7 @@ pub(crate) enum Step<R> {
 
 /// How the subscription downstream sees turns its requests into upstream requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Policy {
+pub(crate) enum RequestPolicy {
     /// Forward every request as it is (1:1 and filtering stages).
     Pass,
     /// Forward requests until `cap` items were requested upstream in total (`take`).
@@ -57,8 +57,8 @@ pub(crate) trait Logic<T, E>: Send + 'static {
     const STAGE: Stage;
 
     /// How downstream's requests reach upstream.
-    fn policy(&self) -> Policy {
-        Policy::Pass
+    fn policy(&self) -> RequestPolicy {
+        RequestPolicy::Pass
     }
     /// Subscription-side callbacks, taken once at subscribe time.
     fn link_hooks(&mut self) -> Option<Arc<dyn LinkHooks>> {
@@ -104,7 +104,7 @@ where
 struct Link {
     upstream: SharedSubscription,
     stage: Stage,
-    policy: Policy,
+    policy: RequestPolicy,
     /// Downstream's demand is unbounded: a discarded item needs no replacement.
     unbounded: AtomicBool,
     /// Downstream requested at least once.
@@ -129,19 +129,19 @@ impl Link {
         }
         self.requested.store(true, Ordering::Release);
         match self.policy {
-            Policy::Pass => {
+            RequestPolicy::Pass => {
                 if Demand::new(n).is_unbounded() {
                     self.unbounded.store(true, Ordering::Release);
                 }
                 self.upstream.request(n);
             }
-            Policy::Cap(_) => {
+            RequestPolicy::Cap(_) => {
                 let granted = self.allowance.grant(n);
                 if granted > 0 {
                     self.upstream.request(granted);
                 }
             }
-            Policy::Aggregate => {
+            RequestPolicy::Aggregate => {
                 if !self.unbounded.swap(true, Ordering::AcqRel) {
                     self.upstream.request(Demand::UNBOUNDED.get());
                 }
@@ -254,7 +254,7 @@ where
             unbounded: AtomicBool::new(false),
             requested: AtomicBool::new(false),
             allowance: AtomicAllowance::new(match policy {
-                Policy::Cap(n) => n,
+                RequestPolicy::Cap(n) => n,
                 _ => 0,
             }),
             hooks: self.logic.link_hooks(),

@@ -40,14 +40,14 @@ pub(crate) enum Decision {
 }
 
 /// When to retry. A policy belongs to one subscription.
-pub(crate) trait Policy<E>: Send + 'static {
+pub(crate) trait RetryPolicy<E>: Send + 'static {
     const STAGE: Stage;
     fn decide(&mut self, error: &Error<E>) -> Decision;
 }
 
 struct Times(u64);
 
-impl<E> Policy<E> for Times {
+impl<E> RetryPolicy<E> for Times {
     const STAGE: Stage = STAGE;
     fn decide(&mut self, _error: &Error<E>) -> Decision {
         if self.0 == 0 {
@@ -104,7 +104,7 @@ pub(crate) fn subscribe<P, Pol, S>(
     subscriber: S,
 ) where
     P: Publisher + Clone + Send + 'static,
-    Pol: Policy<P::Error>,
+    Pol: RetryPolicy<P::Error>,
     S: Subscriber<Item = P::Item, Error = P::Error>,
 {
     let arbiter = Arc::new(Arbiter::default());
@@ -125,7 +125,7 @@ pub(crate) fn subscribe<P, Pol, S>(
 fn resubscribe<P, Pol, S>(shared: &Arc<Shared<P, S, Pol>>, subscriber: S)
 where
     P: Publisher + Clone + Send + 'static,
-    Pol: Policy<P::Error>,
+    Pol: RetryPolicy<P::Error>,
     S: Subscriber<Item = P::Item, Error = P::Error>,
 {
     *lock(&shared.next) = Some(subscriber);
@@ -161,7 +161,7 @@ struct RetrySubscriber<P, S, Pol> {
 impl<P, S, Pol> Subscriber for RetrySubscriber<P, S, Pol>
 where
     P: Publisher + Clone + Send + 'static,
-    Pol: Policy<P::Error>,
+    Pol: RetryPolicy<P::Error>,
     S: Subscriber<Item = P::Item, Error = P::Error>,
 {
     type Item = P::Item;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use spillway_core::{ConfigError, Error, Publisher, Scheduler, Stage, Subscriber};
 
-use crate::errors::retry::{self, Decision, Policy};
+use crate::errors::retry::{self, Decision, RetryPolicy};
 
 const STAGE: &str = "retry_backoff";
 
@@ -142,7 +142,7 @@ impl Schedule {
     }
 }
 
-impl<E> Policy<E> for Schedule {
+impl<E> RetryPolicy<E> for Schedule {
     const STAGE: Stage = STAGE;
     fn decide(&mut self, _error: &Error<E>) -> Decision {
         if self.attempt >= self.config.max_retries {

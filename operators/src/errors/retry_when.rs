@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use spillway_core::{Error, Publisher, Stage, Subscriber};
 
-use crate::errors::retry::{self, Decision, Policy};
+use crate::errors::retry::{self, Decision, RetryPolicy};
 
 const STAGE: &str = "retry_when";
 
@@ -28,7 +28,7 @@ impl<P, F> RetryWhen<P, F> {
 
 struct When<F>(F);
 
-impl<E, F> Policy<E> for When<F>
+impl<E, F> RetryPolicy<E> for When<F>
 where
     F: FnMut(&Error<E>) -> bool + Send + 'static,
 {

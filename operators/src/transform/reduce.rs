@@ -4,7 +4,7 @@ use std::fmt;
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::engine::step::{self, Logic, Policy, Step};
+use crate::engine::step::{self, Logic, RequestPolicy, Step};
 
 /// Publisher for the [`reduce`](crate::OperatorExt::reduce) method.
 #[derive(Clone)]
@@ -53,8 +53,8 @@ where
     type Out = T;
     const STAGE: &'static str = "reduce";
 
-    fn policy(&self) -> Policy {
-        Policy::Aggregate
+    fn policy(&self) -> RequestPolicy {
+        RequestPolicy::Aggregate
     }
 
     fn next(&mut self, item: T) -> Step<T> {

@@ -2,7 +2,7 @@
 
 use spillway_core::{Publisher, Subscriber};
 
-use crate::engine::step::{self, Logic, Policy, Step};
+use crate::engine::step::{self, Logic, RequestPolicy, Step};
 
 /// Publisher for the [`take`](crate::OperatorExt::take) method.
 #[derive(Clone, Debug)]
@@ -46,8 +46,8 @@ impl<T: Send + 'static, E> Logic<T, E> for TakeLogic {
     type Out = T;
     const STAGE: &'static str = "take";
 
-    fn policy(&self) -> Policy {
-        Policy::Cap(self.cap)
+    fn policy(&self) -> RequestPolicy {
+        RequestPolicy::Cap(self.cap)
     }
 
     fn done_at_start(&self) -> bool {

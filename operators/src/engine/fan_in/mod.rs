@@ -4,7 +4,7 @@
 //! consumed), an optional *outer* upstream that opens lanes, and a downstream side run by
 //! the core drain loop, which serializes the signals coming from all those threads.
 //!
-//! Each operator only supplies a [`Policy`]: which lane to take the next item from, and
+//! Each operator only supplies a [`LanePolicy`]: which lane to take the next item from, and
 //! when the whole thing is finished. Everything else — requests, cancellation of every
 //! upstream, fail-fast errors, protocol checks — lives here once.
 //!
@@ -57,7 +57,7 @@ pub(crate) use inner::InnerSubscriber;
 use lanes::*;
 pub(crate) use lanes::{LaneKey, State};
 pub(crate) use outer::OuterSubscriber;
-pub(crate) use policy::{Oldest, Policy, RoundRobin};
+pub(crate) use policy::{LanePolicy, Oldest, RoundRobin};
 use source::FanSource;
 
 /// The prefetch of the combining operators unless configured otherwise.
@@ -144,7 +144,7 @@ impl<T, E> Fan<T, E> {
     where
         T: Send + 'static,
         E: Send + 'static,
-        P: Policy<T, E>,
+        P: LanePolicy<T, E>,
         S: Subscriber<Item = P::Out, Error = E>,
     {
         self.lock().quiet_lane_end = P::QUIET_LANE_END;

@@ -9,7 +9,7 @@ use crate::engine::StageName;
 use super::State;
 
 /// What a combining operator decides: the next output, and when it is over.
-pub(crate) trait Policy<T, E>: Send + 'static {
+pub(crate) trait LanePolicy<T, E>: Send + 'static {
     type Out: Send + 'static;
     type Stage: StageName;
     /// True if `next` only depends on which lanes have items and `finished` only on
@@ -33,8 +33,8 @@ pub(crate) trait Policy<T, E>: Send + 'static {
     fn finished(&self, state: &State<T, E>) -> bool;
 }
 
-/// [`Policy::next_batch`] item by item.
-pub(super) fn next_each<T, E, P: Policy<T, E> + ?Sized>(
+/// [`LanePolicy::next_batch`] item by item.
+pub(super) fn next_each<T, E, P: LanePolicy<T, E> + ?Sized>(
     policy: &mut P,
     state: &mut State<T, E>,
     out: &mut VecDeque<P::Out>,
@@ -57,7 +57,7 @@ pub(super) fn next_each<T, E, P: Policy<T, E> + ?Sized>(
 /// Round robin between the lanes that have items; finished when every lane is.
 pub(crate) struct RoundRobin<K>(pub(crate) PhantomData<fn() -> K>);
 
-impl<T: Send + 'static, E, K: StageName> Policy<T, E> for RoundRobin<K> {
+impl<T: Send + 'static, E, K: StageName> LanePolicy<T, E> for RoundRobin<K> {
     type Out = T;
     type Stage = K;
     const QUIET_LANE_END: bool = true;
@@ -76,7 +76,7 @@ impl<T: Send + 'static, E, K: StageName> Policy<T, E> for RoundRobin<K> {
 /// The oldest lane first, to its end; finished when every lane is.
 pub(crate) struct Oldest<K>(pub(crate) PhantomData<fn() -> K>);
 
-impl<T: Send + 'static, E, K: StageName> Policy<T, E> for Oldest<K> {
+impl<T: Send + 'static, E, K: StageName> LanePolicy<T, E> for Oldest<K> {
     type Out = T;
     type Stage = K;
     fn next(&mut self, state: &mut State<T, E>) -> Option<T> {

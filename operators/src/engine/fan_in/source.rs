@@ -9,10 +9,10 @@ use spillway_core::{SharedSubscription, Stage, Subscriber};
 
 use crate::engine::StageName;
 
-use super::{Fan, Policy};
+use super::{Fan, LanePolicy};
 
 /// The downstream side, pulled by the drain loop.
-pub(super) struct FanSource<T, E, P: Policy<T, E>> {
+pub(super) struct FanSource<T, E, P: LanePolicy<T, E>> {
     pub(super) fan: Arc<Fan<T, E>>,
     pub(super) policy: P,
     /// The replenishing requests taken from the state (kept for its allocation).
@@ -32,7 +32,7 @@ impl<T, E, P> FanSource<T, E, P>
 where
     T: Send + 'static,
     E: Send + 'static,
-    P: Policy<T, E>,
+    P: LanePolicy<T, E>,
 {
     /// Makes the replenishing requests gathered under the lock, once it is released.
     pub(super) fn make_requests(&mut self) {
@@ -71,7 +71,7 @@ impl<T, E, P> Source for FanSource<T, E, P>
 where
     T: Send + 'static,
     E: Send + 'static,
-    P: Policy<T, E>,
+    P: LanePolicy<T, E>,
 {
     type Item = P::Out;
     type Error = E;
@@ -134,7 +134,7 @@ where
     }
 }
 
-impl<T, E, P: Policy<T, E>> Drop for FanSource<T, E, P> {
+impl<T, E, P: LanePolicy<T, E>> Drop for FanSource<T, E, P> {
     fn drop(&mut self) {
         // Cancelled downstream, or terminated: every upstream still running is cancelled.
         self.fan.shutdown();
