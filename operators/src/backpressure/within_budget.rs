@@ -291,20 +291,10 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BudgetUpstream<T, E> {
         if inner.state.in_flight == 0 {
             // Non-compliant upstream: an item nobody paid a unit for.
             drop(inner);
-            shared.fail(
-                Error::ProtocolViolation {
-                    stage: STAGE,
-                    what: "an item arrived without demand",
-                },
-                Some(item),
-            );
-            return;
+            return shared.fail(core.unrequested(), Some(item));
         }
         inner.state.in_flight -= 1;
-        inner.held.push_back(item);
-        core.dropper.stats.set_buffered(inner.held.len());
-        drop(inner);
-        core.drain.signal();
+        core.queue(inner, item);
     }
 
     fn on_error(&mut self, error: Error<E>) {

@@ -351,6 +351,25 @@ impl<H: Held, S, E> QueueCore<H, S, E> {
     }
 }
 
+impl<T: Send + 'static, S, E> QueueCore<VecDeque<T>, S, E> {
+    /// Queues `item` under the lock the caller holds, publishes the buffer level, and
+    /// wakes the drain once the lock is released.
+    pub(crate) fn queue(&self, mut locked: MutexGuard<'_, Locked<VecDeque<T>, S, E>>, item: T) {
+        locked.held.push_back(item);
+        self.dropper.stats.set_buffered(locked.held.len());
+        drop(locked);
+        self.drain.signal();
+    }
+
+    /// The failure of a stage whose upstream sent an item it was not asked for.
+    pub(crate) fn unrequested(&self) -> Error<E> {
+        Error::ProtocolViolation {
+            stage: self.stage,
+            what: "an item arrived without demand",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -419,19 +419,12 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for PacedUpstream<T, E> {
         if inner.state.in_flight == 0 {
             // Non-compliant upstream: fail, keeping nothing.
             drop(inner);
-            let violation = Error::ProtocolViolation {
-                stage: STAGE,
-                what: "an item arrived without demand",
-            };
-            return core.fail_and(violation, Some(item), |inner| {
+            return core.fail_and(core.unrequested(), Some(item), |inner| {
                 Shared::<T, E>::stop_timer(&mut inner.state)
             });
         }
         inner.state.in_flight -= 1;
-        inner.held.push_back(item);
-        core.dropper.stats.set_buffered(inner.held.len());
-        drop(inner);
-        core.drain.signal();
+        core.queue(inner, item);
     }
 
     fn on_error(&mut self, error: Error<E>) {
