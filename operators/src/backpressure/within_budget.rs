@@ -210,10 +210,7 @@ impl<T: Send + 'static, E: Send + 'static> Source for BudgetSource<T, E> {
         let core = &shared.core;
         let mut delivered = false;
         let pulled = core.pull(|inner| {
-            let item = inner.held.pop_front()?;
-            core.drain.produced_one();
-            core.dropper.stats.record_emitted(1);
-            core.dropper.stats.set_buffered(inner.held.len());
+            let item = core.hand_out(inner)?;
             inner.state.delivered += 1;
             delivered = true;
             Some(item)

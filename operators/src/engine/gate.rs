@@ -98,13 +98,7 @@ impl<T: Send + 'static, E: Send + 'static, K: StageName> Source for GateSource<T
 
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
         let core = &self.0;
-        core.pull(|locked| {
-            let item = locked.held.pop_front()?;
-            core.drain.produced_one();
-            core.dropper.stats.set_buffered(locked.held.len());
-            core.dropper.stats.record_emitted(1);
-            Some(item)
-        })
+        core.pull(|locked| core.hand_out(locked))
     }
 
     /// Completion waits for demand to flush the pending item. An error does not wait:

@@ -361,6 +361,18 @@ impl<T: Send + 'static, S, E> QueueCore<VecDeque<T>, S, E> {
         self.drain.signal();
     }
 
+    /// Hands out the oldest held item to a source that settles demand item by item: one
+    /// unit of downstream's demand is used, the level published, the item counted as
+    /// emitted.
+    #[inline]
+    pub(crate) fn hand_out(&self, locked: &mut Locked<VecDeque<T>, S, E>) -> Option<T> {
+        let item = locked.held.pop_front()?;
+        self.drain.produced_one();
+        self.dropper.stats.record_emitted(1);
+        self.dropper.stats.set_buffered(locked.held.len());
+        Some(item)
+    }
+
     /// The failure of a stage whose upstream sent an item it was not asked for.
     pub(crate) fn unrequested(&self) -> Error<E> {
         Error::ProtocolViolation {

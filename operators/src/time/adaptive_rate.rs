@@ -362,13 +362,7 @@ impl<T: Send + 'static, E: Send + 'static> Source for PacedSource<T, E> {
     fn pull(&mut self, _cx: &mut TaskContext<'_>) -> Pulled<T, E> {
         let shared = &self.0;
         let core = &shared.core;
-        let pulled = core.pull(|inner| {
-            let item = inner.held.pop_front()?;
-            core.drain.produced_one();
-            core.dropper.stats.record_emitted(1);
-            core.dropper.stats.set_buffered(inner.held.len());
-            Some(item)
-        });
+        let pulled = core.pull(|inner| core.hand_out(inner));
         if matches!(pulled, Pulled::Pending) {
             shared.spend_token();
         }
