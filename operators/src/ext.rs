@@ -2507,7 +2507,7 @@ pub trait OperatorExt: Publisher + Sized {
     /// | a synchronous source's emission, operators above | the first `n`: the caller of `subscribe`; then `w` (replenishing requests are made from `w`) — add `subscribe_on` to pin them |
     /// | `on_next` / `on_complete` / `on_error` below | `w`, always |
     /// | downstream's `request` | records demand on the caller's thread; delivery on `w` |
-    /// | downstream's `cancel` | cancels upstream on the caller's thread |
+    /// | downstream's `cancel` | cancels upstream on the caller's thread if the drain is idle; otherwise the drain does, on `w`, after the item in progress (every call upstream comes from one side at a time: Reactive Streams rule 2.7) |
     ///
     /// The hand-off costs no lock, no allocation and no task per item: the upstream side
     /// pushes into a bounded lock-free ring (sized to the prefetch) and wakes `w` only
@@ -2593,7 +2593,11 @@ pub trait OperatorExt: Publisher + Sized {
     /// Demand: passes downstream's requests upstream unchanged (1:1); a request made on
     /// another thread is handed to `scheduler` as a task (one task per `request` call,
     /// so it pairs well with a batching stage below, such as `publish_on`). `cancel`
-    /// goes straight upstream, on the caller's thread.
+    /// goes straight upstream, on the caller's thread, even while a request runs on
+    /// `scheduler`: a source that emits inside an endless request there would never see
+    /// a cancel queued behind it. That makes this the one stage whose calls upstream may
+    /// overlap (a cancel during a request; Reactive Streams rule 2.7), as Reactor's
+    /// `subscribeOn` does; the sources and stages of this crate accept it.
     ///
     /// ```text
     /// upstream:          -1-2-3-|   subscribed, requested and emitted on w

@@ -509,8 +509,9 @@ where
     type Error = E;
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        if !self.shared.upstream.set(subscription.clone()) {
-            return; // rule 2.5
+        if self.shared.upstream.is_set() {
+            subscription.cancel(); // rule 2.5
+            return;
         }
         let n = {
             let mut inner = self.shared.lock();
@@ -525,7 +526,9 @@ where
         if n == 0 {
             subscription.cancel();
         } else {
+            // Before `set`: the first request and the driver's reach upstream one by one.
             self.shared.upstream.request(n);
+            self.shared.upstream.set(subscription);
         }
     }
 

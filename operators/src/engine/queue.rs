@@ -212,13 +212,16 @@ impl<H: Held, S, E> QueueCore<H, S, E> {
 
     /// The upstream side's `on_subscribe`: a second subscription is refused (rule 2.5), a
     /// stage that closed meanwhile cancels it, otherwise `first` (under the lock) says how
-    /// much to request. True if the subscription was taken.
+    /// much to request. True if the subscription was taken. The first request is made
+    /// before the subscription is set, so that it and the drain's requests reach upstream
+    /// one after another (see [`UpstreamSlot`]).
     pub(crate) fn upstream_subscribed(
         &self,
         subscription: SharedSubscription,
         first: impl FnOnce(&mut Locked<H, S, E>) -> u64,
     ) -> bool {
-        if !self.upstream.set(subscription.clone()) {
+        if self.upstream.is_set() {
+            subscription.cancel();
             return false;
         }
         let mut locked = self.lock();
@@ -230,7 +233,7 @@ impl<H: Held, S, E> QueueCore<H, S, E> {
         let n = first(&mut locked);
         drop(locked);
         self.upstream.request(n);
-        true
+        self.upstream.set(subscription)
     }
 
     /// The upstream side's `on_error` / `on_complete`: the end waits behind the held items.

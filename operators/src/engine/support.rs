@@ -21,13 +21,22 @@ pub(crate) use crate::sync::lock;
 /// arrives, as Reactor's deferred subscription does: dropping them stalled the pipeline
 /// (`flat_map_iter` below `subscribe_on` never got its item) or leaked the upstream (a
 /// `request(0)` answered before `on_subscribe` never cancelled it).
+///
+/// Rule 2.7 (calls on a subscription are serial): [`set`](Self::set) passes the kept calls
+/// on from upstream's thread, and calls made *while* it does so (a drain on another
+/// thread that already took items, or upstream emitting inside the first request) are
+/// kept too and passed on by the same loop, after the call in progress returns. So an
+/// operator's `on_subscribe` makes its first request *before* `set`, and the first
+/// request cannot overlap the drain's. After that loop, calls go straight to upstream.
 #[derive(Default)]
 pub(crate) struct UpstreamSlot {
     subscription: OnceLock<SharedSubscription>,
+    /// The kept calls were passed on: calls go straight to upstream.
+    ready: AtomicBool,
     early: Mutex<Early>,
 }
 
-/// What was asked of the upstream before its subscription arrived.
+/// What was asked of the upstream before its subscription was ready.
 #[derive(Default)]
 struct Early {
     demand: Demand,
@@ -35,34 +44,51 @@ struct Early {
 }
 
 impl UpstreamSlot {
-    /// Stores the subscription and passes on what was asked before; false (and the new
-    /// one cancelled) if one was already set (rule 2.5).
+    /// True once a subscription was set: a second `on_subscribe` is refused (rule 2.5).
+    pub(crate) fn is_set(&self) -> bool {
+        self.subscription.get().is_some()
+    }
+
+    /// Stores the subscription and passes on what was asked before (and meanwhile), one
+    /// call after another; false (and the new one cancelled) if one was already set
+    /// (rule 2.5).
     pub(crate) fn set(&self, subscription: SharedSubscription) -> bool {
         if let Err(second) = self.subscription.set(subscription) {
             second.cancel();
             return false;
         }
-        // Set before this lock: a request or cancel that finds no subscription under
-        // the lock is recorded before this flush takes it.
-        let early = std::mem::take(&mut *lock(&self.early));
         let up = self.subscription.get().expect("set above");
-        if early.cancelled {
-            up.cancel();
-        } else if !early.demand.is_zero() {
+        loop {
+            let early = {
+                let mut early = lock(&self.early);
+                if early.demand.is_zero() && !early.cancelled {
+                    // Under the lock: a call that finds `ready` unset is recorded
+                    // before this, and taken by the loop's previous turn.
+                    self.ready.store(true, Ordering::Release);
+                    return true;
+                }
+                std::mem::take(&mut *early)
+            };
+            if early.cancelled {
+                up.cancel();
+                // Requests after a cancel are no-ops (rule 3.6); now they go straight up.
+                *lock(&self.early) = Early::default();
+                self.ready.store(true, Ordering::Release);
+                return true;
+            }
             up.request(early.demand.get());
         }
-        true
     }
 
     pub(crate) fn request(&self, n: u64) {
         if n == 0 {
             return;
         }
-        if let Some(up) = self.subscription.get() {
+        if let Some(up) = self.ready() {
             return up.request(n);
         }
         let mut early = lock(&self.early);
-        match self.subscription.get() {
+        match self.ready() {
             Some(up) => {
                 drop(early);
                 up.request(n);
@@ -72,16 +98,26 @@ impl UpstreamSlot {
     }
 
     pub(crate) fn cancel(&self) {
-        if let Some(up) = self.subscription.get() {
+        if let Some(up) = self.ready() {
             return up.cancel();
         }
         let mut early = lock(&self.early);
-        match self.subscription.get() {
+        match self.ready() {
             Some(up) => {
                 drop(early);
                 up.cancel();
             }
             None => early.cancelled = true,
+        }
+    }
+
+    /// The subscription, once the kept calls were passed on.
+    #[inline]
+    fn ready(&self) -> Option<&SharedSubscription> {
+        if self.ready.load(Ordering::Acquire) {
+            self.subscription.get()
+        } else {
+            None
         }
     }
 }

@@ -518,13 +518,14 @@ where
 
     /// Upstream's subscription arrived: request the prefetch (or unbounded demand).
     pub(crate) fn on_upstream_subscribe(&self, subscription: SharedSubscription) {
-        if !self.upstream.set(subscription) {
+        if self.upstream.is_set() {
+            subscription.cancel(); // rule 2.5
             return;
         }
         let mut inner = self.lock();
         if inner.end.is_some() {
             drop(inner);
-            self.upstream.cancel();
+            subscription.cancel();
             return;
         }
         inner.upstream_subscribed = true;
@@ -536,7 +537,9 @@ where
             None => u64::MAX,
         };
         drop(inner);
+        // Before `set`: the first request and the drain's reach upstream one by one.
         self.upstream.request(n);
+        self.upstream.set(subscription);
     }
 
     /// An item from upstream; a late or excess one is dropped as `Discarded`.

@@ -108,6 +108,7 @@ where
             wip: Wip::owned(),
             requested: AtomicDemand::new(),
             flags: AtomicU8::new(0),
+            overflowed: AtomicBool::new(false),
             upstream: UpstreamSlot::default(),
             allowed: Granted::default(),
             scheduler: self.scheduler,
@@ -158,6 +159,8 @@ struct DrainState<T, D> {
 struct Shared<T, E, S, D> {
     /// Upstream ended: `end` holds its terminal signal, delivered after the queued items.
     ended: AtomicBool,
+    /// Upstream sent more than requested: the drain cancels it before the error.
+    overflowed: AtomicBool,
     end: Mutex<Option<Result<(), Error<E>>>>,
     wip: Wip,
     requested: AtomicDemand,
@@ -298,6 +301,11 @@ where
             return; // terminated or cancelled
         };
         let fused = downstream.accepts_batches();
+        if self.overflowed.swap(false, Ordering::AcqRel) {
+            // Upstream broke its demand: stop it now, the queued items and the error go
+            // out as downstream asks.
+            self.upstream.cancel();
+        }
         let mut demand = self.requested.get();
         let mut emitted = 0u64;
         loop {
@@ -421,9 +429,10 @@ where
         if self.flags.fetch_or(CANCELLED, Ordering::AcqRel) & CANCELLED != 0 {
             return;
         }
-        self.upstream.cancel();
-        // Release at once, on this thread, if the drain is idle; otherwise the running
-        // drain sees the flag at its next run and releases.
+        // The drain cancels upstream, as it is the one that requests from it (rule 2.7:
+        // a cancel from here could overlap its request). Released at once, on this
+        // thread, if the drain is idle; otherwise the running drain sees the flag at its
+        // next turn (after the item in progress) and releases.
         if self.wip.signal() {
             self.run();
         }
@@ -468,7 +477,9 @@ where
     #[cold]
     fn overflow(&mut self, item: T) {
         drop(item);
-        self.shared.upstream.cancel();
+        // The drain cancels upstream before it delivers the error (rule 2.7: it may be
+        // requesting from upstream at this instant).
+        self.shared.overflowed.store(true, Ordering::Release);
         self.end(Err(Error::Overflow {
             stage: STAGE,
             capacity: self.shared.prefetch as usize,
@@ -493,15 +504,20 @@ where
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         let shared = &self.shared;
-        if !shared.upstream.set(subscription.clone()) {
-            return; // rule 2.5: a second subscription is refused
+        if shared.upstream.is_set() {
+            subscription.cancel(); // rule 2.5: a second subscription is refused
+            return;
         }
         if shared.flags.load(Ordering::Acquire) & CANCELLED != 0 {
             subscription.cancel();
             return;
         }
+        // Before `set`: if upstream emits inside this request and the drain, on the
+        // scheduler, already requests more, the two requests reach upstream one after
+        // the other (rule 2.7), both from here.
         shared.allowed.grant(shared.prefetch);
-        subscription.request(shared.prefetch);
+        shared.upstream.request(shared.prefetch);
+        shared.upstream.set(subscription);
     }
 
     #[inline]

@@ -188,6 +188,9 @@ struct Pacer {
     subscribed: bool,
     /// One banked token: the next request may go at once.
     token: bool,
+    /// Requests the clock earned, for the drain to make: only the drain requests from
+    /// upstream, so its requests never overlap (rule 2.7).
+    earned: u64,
     hits: u64,
     misses: u64,
     window_start: Instant,
@@ -222,15 +225,27 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         inner.state.subscribed && inner.life.is_open()
     }
 
-    /// Spends the banked token if downstream has uncovered demand.
-    fn spend_token(&self) {
-        let mut inner = self.lock();
-        if Self::live(&inner) && inner.state.token && self.uncovered(&inner) > 0 {
+    /// Spends the banked token if downstream has uncovered demand (under the lock): true
+    /// if it did, and one item more is in flight.
+    fn spend_token(&self, inner: &mut Inner<T, E>) -> bool {
+        if Self::live(inner) && inner.state.token && self.uncovered(inner) > 0 {
             inner.state.token = false;
             inner.state.in_flight += 1;
-            drop(inner);
-            self.core.upstream.request(1);
+            return true;
         }
+        false
+    }
+
+    /// On the drain: requests what the clock earned, and the banked token if the drain
+    /// found nothing to deliver (`idle`).
+    fn request_paced(&self, idle: bool) {
+        let mut inner = self.lock();
+        let mut n = std::mem::take(&mut inner.state.earned);
+        if idle && self.spend_token(&mut inner) {
+            n += 1;
+        }
+        drop(inner);
+        self.core.upstream.request(n);
     }
 
     /// One tick of the pacing clock: request one item if downstream waits for it (the
@@ -241,11 +256,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if inner.life.is_closed() || inner.life.upstream_done() {
             return;
         }
-        let mut request = false;
+        let mut earned = false;
         if Self::live(&inner) && self.uncovered(&inner) > 0 {
             inner.state.hits += 1;
             inner.state.in_flight += 1;
-            request = true;
+            inner.state.earned += 1;
+            earned = true;
         } else {
             if self.core.drain.demand().is_zero() {
                 inner.state.misses += 1;
@@ -259,8 +275,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         self.arm(&mut inner.state);
         drop(inner);
-        if request {
-            self.core.upstream.request(1);
+        if earned {
+            self.core.drain.signal();
         }
     }
 
@@ -322,6 +338,7 @@ impl<P: Publisher> Publisher for AdaptiveRate<P> {
             in_flight: 0,
             subscribed: false,
             token: true,
+            earned: 0,
             hits: 0,
             misses: 0,
             window_start: now,
@@ -363,9 +380,7 @@ impl<T: Send + 'static, E: Send + 'static> Source for PacedSource<T, E> {
         let shared = &self.0;
         let core = &shared.core;
         let pulled = core.pull(|inner| core.hand_out(inner));
-        if matches!(pulled, Pulled::Pending) {
-            shared.spend_token();
-        }
+        shared.request_paced(matches!(pulled, Pulled::Pending));
         pulled
     }
 
@@ -393,13 +408,11 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for PacedUpstream<T, E> {
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         let shared = &self.shared;
-        let taken = shared.core.upstream_subscribed(subscription, |inner| {
+        // The banked token, if downstream already waits, is the first request.
+        shared.core.upstream_subscribed(subscription, |inner| {
             inner.state.subscribed = true;
-            0
+            u64::from(shared.spend_token(inner))
         });
-        if taken {
-            shared.spend_token();
-        }
     }
 
     fn on_next(&mut self, item: T) {

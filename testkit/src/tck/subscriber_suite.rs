@@ -64,6 +64,9 @@ thread_local! {
     static IN_TERMINAL: Cell<Option<&'static str>> = const { Cell::new(None) };
 }
 
+/// How long each `request`/`cancel` on the puppet lasts (rule 2.7's check).
+const OVERLAP_WINDOW: std::time::Duration = std::time::Duration::from_micros(200);
+
 #[derive(Default)]
 struct PuppetState {
     requested: u64,
@@ -100,6 +103,10 @@ impl Puppet {
             )),
             _ => s.in_progress = Some(me),
         }
+        drop(s);
+        // Stay inside the call a little: a second thread calling meanwhile (a drain that
+        // requests while another thread cancels) is then seen, not missed by nanoseconds.
+        thread::sleep(OVERLAP_WINDOW);
     }
 
     fn exit(&self) {

@@ -163,8 +163,9 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Subscriber for TimedUpstre
 
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         let shared = &self.shared;
-        if !shared.upstream.set(subscription.clone()) {
-            return; // rule 2.5: a second subscription is refused
+        if shared.upstream.is_set() {
+            subscription.cancel(); // rule 2.5: a second subscription is refused
+            return;
         }
         let mut eff = Effects::new();
         let mut st = shared.lock();
@@ -181,7 +182,9 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Subscriber for TimedUpstre
             eff.request = Demand::UNBOUNDED.get();
         }
         drop(st);
+        // Before `set`: the first request and the drain's reach upstream one by one.
         shared.apply(eff);
+        shared.upstream.set(subscription);
     }
 
     fn on_next(&mut self, item: T) {
