@@ -112,3 +112,43 @@ fn boxed_and_either_pass_the_conformance_suite() {
     );
     tck::verify_subscriber(input).assert_all_passed();
 }
+
+/// A publisher that is not `Send`: its items come from an `Rc` kept on this thread.
+struct FromRc(std::rc::Rc<Vec<u64>>);
+
+impl Publisher for FromRc {
+    type Item = u64;
+    type Error = Infallible;
+    fn subscribe<S: Subscriber<Item = u64, Error = Infallible>>(self, s: S) {
+        from_iter(self.0.to_vec()).subscribe(s);
+    }
+}
+
+static_assertions::assert_not_impl_any!(spillway::LocalBoxPublisher<u64, Infallible>: Send, Sync);
+static_assertions::assert_impl_all!(BoxPublisher<u64, Infallible>: Send);
+
+#[test]
+fn a_publisher_that_is_not_send_boxes_locally() {
+    let shared = std::rc::Rc::new(vec![4, 5, 6]);
+    // Both branches as one local type: one holds an `Rc`, the other is `Send`.
+    let pick = |local: bool| -> spillway::LocalBoxPublisher<u64, Infallible> {
+        if local {
+            FromRc(std::rc::Rc::clone(&shared))
+                .map(|x| x * 2)
+                .boxed_local()
+        } else {
+            range(0, 2).boxed_local()
+        }
+    };
+    futures::executor::block_on(async {
+        assert_eq!(pick(true).collect().await.unwrap(), vec![8, 10, 12]);
+        assert_eq!(pick(false).collect().await.unwrap(), vec![0, 1]);
+    });
+    // Backpressure crosses the local box as it crosses the other.
+    let (sub, down) = spillway_testkit::TestSubscriber::<u64, Infallible>::new(1);
+    pick(true).subscribe(sub);
+    down.assert_items(&[8]);
+    down.request(5);
+    down.assert_items(&[8, 10, 12]);
+    down.assert_complete();
+}

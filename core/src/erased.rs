@@ -1,5 +1,6 @@
 //! Type erasure: [`BoxPublisher`] (one type for any publisher of the same items and
-//! errors) and [`Either`] (one of two publisher types, without a box). They let
+//! errors), [`LocalBoxPublisher`] (the same for publishers that are not `Send`) and
+//! [`Either`] (one of two publisher types, without a box). They let
 //! `if strict { a } else { b }` compile, and a pipeline live in a struct field.
 
 use std::fmt;
@@ -90,6 +91,79 @@ impl<T: Send + 'static, E: Send + 'static> Publisher for BoxPublisher<T, E> {
 impl<T, E> fmt::Debug for BoxPublisher<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BoxPublisher").finish_non_exhaustive()
+    }
+}
+
+/// [`BoxPublisher`] for a publisher that is not `Send` (it holds an `Rc`, say, until it is
+/// subscribed): it stays on the thread that made it. Made by
+/// [`PublisherExt::boxed_local`](crate::PublisherExt::boxed_local). Its subscribers are
+/// `Send` as always, so what runs after `subscribe` may still move between threads.
+///
+/// # Examples
+/// ```
+/// use std::convert::Infallible;
+/// use std::rc::Rc;
+/// use spillway_core::prelude::*;
+/// use spillway_core::{LocalBoxPublisher, Subscriber};
+///
+/// /// Items from a configuration shared with `Rc` on this thread.
+/// struct FromConfig(Rc<Vec<u64>>);
+///
+/// impl Publisher for FromConfig {
+///     type Item = u64;
+///     type Error = Infallible;
+///     fn subscribe<S: Subscriber<Item = u64, Error = Infallible>>(self, s: S) {
+///         from_iter(self.0.to_vec()).subscribe(s);
+///     }
+/// }
+///
+/// let config = Rc::new(vec![3, 4]);
+/// let p: LocalBoxPublisher<u64, Infallible> = FromConfig(Rc::clone(&config)).boxed_local();
+/// # futures::executor::block_on(async {
+/// assert_eq!(p.collect().await.unwrap(), vec![3, 4]);
+/// # });
+/// ```
+#[must_use = "publishers do nothing until subscribed"]
+pub struct LocalBoxPublisher<T, E> {
+    inner: Box<dyn ErasedPublisher<T, E>>,
+}
+
+impl<T: Send + 'static, E: Send + 'static> LocalBoxPublisher<T, E> {
+    /// Boxes `publisher`, which need not be `Send`.
+    ///
+    /// ```
+    /// use spillway_core::prelude::*;
+    /// use spillway_core::LocalBoxPublisher;
+    /// let p: LocalBoxPublisher<u64, std::convert::Infallible> = LocalBoxPublisher::new(range(0, 2));
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(p.count().await.unwrap(), 2);
+    /// # });
+    /// ```
+    pub fn new<P>(publisher: P) -> Self
+    where
+        P: Publisher<Item = T, Error = E> + 'static,
+    {
+        LocalBoxPublisher {
+            inner: Box::new(publisher),
+        }
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Publisher for LocalBoxPublisher<T, E> {
+    type Item = T;
+    type Error = E;
+
+    fn subscribe<S>(self, subscriber: S)
+    where
+        S: Subscriber<Item = T, Error = E>,
+    {
+        self.inner.subscribe_boxed(Box::new(subscriber));
+    }
+}
+
+impl<T, E> fmt::Debug for LocalBoxPublisher<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalBoxPublisher").finish_non_exhaustive()
     }
 }
 

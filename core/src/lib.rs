@@ -54,7 +54,7 @@ pub use crate::config::ConfigError;
 pub use crate::context::Context;
 pub use crate::demand::{AtomicDemand, Demand};
 pub use crate::driver::{BoxTask, Spawner};
-pub use crate::erased::{BoxPublisher, Either};
+pub use crate::erased::{BoxPublisher, Either, LocalBoxPublisher};
 pub use crate::error::{Error, Stage};
 pub use crate::publisher::{Processor, Publisher, Scalar};
 #[cfg(feature = "tokio")]

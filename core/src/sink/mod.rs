@@ -57,6 +57,25 @@ pub trait PublisherExt: Publisher + Sized {
         crate::BoxPublisher::new(self)
     }
 
+    /// [`boxed`](Self::boxed) for a publisher that is not `Send`: a
+    /// [`LocalBoxPublisher`](crate::LocalBoxPublisher), which stays on this thread (its
+    /// type docs show a publisher holding an `Rc`).
+    ///
+    /// ```
+    /// use spillway_core::prelude::*;
+    /// use spillway_core::LocalBoxPublisher;
+    /// let p: LocalBoxPublisher<u64, std::convert::Infallible> = range(0, 2).boxed_local();
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(p.collect().await.unwrap(), vec![0, 1]);
+    /// # });
+    /// ```
+    fn boxed_local(self) -> crate::LocalBoxPublisher<Self::Item, Self::Error>
+    where
+        Self: 'static,
+    {
+        crate::LocalBoxPublisher::new(self)
+    }
+
     /// A `futures::Stream` of the items (then of the error, as `Err`, if the pipeline
     /// fails). It requests `batch` items at first and `batch - batch/4` more each time
     /// three quarters of a batch were consumed, so at most `batch` items wait in it.
