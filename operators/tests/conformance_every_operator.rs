@@ -931,7 +931,11 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "load_shed",
-            factory(|n| gated(n, DEMAND_ONLY, |s| s.load_shed(4, |x| *x).unwrap())),
+            // Lockstep: under demand-only pacing the source may run ahead of a consumer
+            // whose thread is descheduled mid-delivery and fill the 4 slots, and the
+            // stage then sheds, as it should, leaving the run short of its items (this
+            // failed the long 3.12 run about once in ten loaded runs).
+            factory(|n| gated(n, LOCKSTEP, |s| s.load_shed(4, |x| *x).unwrap())),
             asynchronous(),
             input(|up: Up| up.load_shed(4, |x| *x).unwrap()),
         ),
