@@ -48,6 +48,7 @@ mod source;
 mod subscriber;
 mod subscription;
 mod sync;
+pub mod upstream;
 pub mod wip;
 
 pub use crate::config::ConfigError;
