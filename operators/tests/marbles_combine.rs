@@ -384,3 +384,103 @@ fn switch_map_slow_demand() {
     });
     insta::assert_snapshot!("switch_map_slow_demand", p);
 }
+
+// ------------------------------------------------------------ zip_all, combine_latest_all
+
+/// A row of digits as one number, so that it fits a marble lane: [1, 4, 7] is 147.
+fn digits(row: Vec<u32>) -> u32 {
+    row.iter().fold(0, |acc, d| acc * 10 + d)
+}
+
+#[test]
+fn zip_all_completion() {
+    // b completes at frame 8 with nothing queued after its 2nd row: a and c are both
+    // cancelled in that same frame (nested binary zips would reach them one after the
+    // other).
+    let p = picture("r∞", 14, |rig| {
+        let l = rig.lanes();
+        spillway::operators::zip_all([
+            l.cold("a", "-1---2---3-|"),
+            l.cold("b", "---4---5|"),
+            l.cold("c", "-----7-8---9|"),
+        ])
+        .map(digits)
+    });
+    insta::assert_snapshot!("zip_all_completion", p);
+}
+
+#[test]
+fn zip_all_error() {
+    let p = picture("r∞", 12, |rig| {
+        let l = rig.lanes();
+        spillway::operators::zip_all([
+            l.cold("a", "-1---2---3|"),
+            l.cold("b", "---4-#"),
+            l.cold("c", "--7---8|"),
+        ])
+        .map(digits)
+    });
+    insta::assert_snapshot!("zip_all_error", p);
+}
+
+#[test]
+fn zip_all_cancel() {
+    let p = picture("r∞----x", 12, |rig| {
+        let l = rig.lanes();
+        spillway::operators::zip_all([
+            l.cold("a", "-1-2-3-4|"),
+            l.cold("b", "--5-6-7-8|"),
+            l.cold("c", "-7-8-9-1|"),
+        ])
+        .map(digits)
+    });
+    insta::assert_snapshot!("zip_all_cancel", p);
+}
+
+#[test]
+fn zip_all_slow_demand() {
+    // prefetch 2: each source asked 2, replenished in one batch once zipped and delivered.
+    let p = picture(SLOW, 30, |rig| {
+        let l = rig.lanes();
+        spillway::operators::zip_all([
+            l.cold("a", "1234|"),
+            l.cold("b", "5678|"),
+            l.cold("c", "9123|"),
+        ])
+        .prefetch(2)
+        .unwrap()
+        .map(digits)
+    });
+    insta::assert_snapshot!("zip_all_slow_demand", p);
+}
+
+#[test]
+fn combine_latest_all_completion() {
+    // A row for each update once all three have emitted; completes when all three have.
+    let p = picture("r∞", 16, |rig| {
+        let l = rig.lanes();
+        spillway::operators::combine_latest_all([
+            l.cold("a", "-1-----2-----|"),
+            l.cold("b", "---4---------|"),
+            l.cold("c", "-----7----8--|"),
+        ])
+        .map(digits)
+    });
+    insta::assert_snapshot!("combine_latest_all_completion", p);
+}
+
+#[test]
+fn combine_latest_all_a_silent_source_ends_it() {
+    // c completes at frame 5 without an item: no row can ever be made; a and b are
+    // cancelled at once.
+    let p = picture("r∞", 10, |rig| {
+        let l = rig.lanes();
+        spillway::operators::combine_latest_all([
+            l.cold("a", "-1---2---|"),
+            l.cold("b", "---4-----|"),
+            l.cold("c", "-----|"),
+        ])
+        .map(digits)
+    });
+    insta::assert_snapshot!("combine_latest_all_a_silent_source_ends_it", p);
+}

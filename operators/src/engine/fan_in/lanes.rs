@@ -188,9 +188,6 @@ pub(crate) struct State<T, E> {
     pub(super) seq: u64,
     /// The id of the lane served last by the round-robin policy.
     pub(super) cursor: u64,
-    /// Lanes 0 to 63 that completed and were drained (bit `id`): `zip` and
-    /// `combine_latest` ask about lanes 0 and 1; no other policy asks.
-    pub(super) ended: u64,
     pub(super) error: Option<Error<E>>,
     /// Failed, cancelled or terminated: no more lanes, late signals dropped.
     pub(super) closed: bool,
@@ -288,14 +285,10 @@ impl<T, E> State<T, E> {
         up
     }
 
-    /// A completed lane was drained: it goes, is remembered as ended, and (`flat_map`
-    /// family) frees its place for one more outer item.
+    /// A completed lane was drained: it goes, and (`flat_map` family) frees its place for
+    /// one more outer item.
     pub(super) fn end(&mut self, slot: u32) {
-        let id = self.slots[slot as usize].id;
         self.remove(slot);
-        if id < 64 {
-            self.ended |= 1 << id;
-        }
         if self.refill_outer && self.outer_open && !self.closed {
             if let Some(outer) = &self.outer {
                 self.outer_outstanding = self.outer_outstanding.add(1);
@@ -486,10 +479,10 @@ impl<T, E> State<T, E> {
         self.slots[slot as usize].queue.front().map(|(seq, _)| *seq)
     }
 
-    /// True once lane `id` (one of the first 64) completed and was drained.
+    /// True once lane `id` was opened and is gone: for the fixed lanes of `zip` and
+    /// `combine_latest` (never cancelled one by one), completed and drained.
     pub(crate) fn is_ended(&self, id: u64) -> bool {
-        debug_assert!(id < 64, "only the first 64 lanes are tracked");
-        id < 64 && self.ended & (1 << id) != 0
+        id < self.next_id && self.slot_of(id).is_none()
     }
 
     /// No lane or scalar left and none to come.

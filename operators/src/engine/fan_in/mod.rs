@@ -115,7 +115,6 @@ impl<T, E> Fan<T, E> {
                 next_id: 0,
                 seq: 0,
                 cursor: u64::MAX,
-                ended: 0,
                 error: None,
                 closed: false,
                 outer_open: true,
