@@ -28,7 +28,8 @@ enum Step<T, E> {
     Cancel,
     Then(Box<dyn FnOnce()>),
     Await(Duration),
-    NoEvent(Duration),
+    /// No signal for the duration; true: a signal at its end instant fails too.
+    NoEvent(Duration, bool),
     Complete,
     Error(ErrorPred<E>, String),
 }
@@ -44,7 +45,8 @@ impl<T, E> Step<T, E> {
             Step::Cancel => "then_cancel()".into(),
             Step::Then(_) => "then(..)".into(),
             Step::Await(d) => format!("then_await({d:?})"),
-            Step::NoEvent(d) => format!("expect_no_event({d:?})"),
+            Step::NoEvent(d, true) => format!("expect_no_event({d:?})"),
+            Step::NoEvent(d, false) => format!("expect_no_event_before({d:?})"),
             Step::Complete => "expect_complete()".into(),
             Step::Error(_, d) => d.clone(),
         }
@@ -355,6 +357,11 @@ where
     /// Advances the clock by `d` and expects no item or terminal signal meanwhile (also none
     /// already recorded and not yet expected).
     ///
+    /// The window **includes its end instant**: a signal due exactly `d` from now fails it.
+    /// Reactor's `expectNoEvent` stops just before that instant; for that reading (a
+    /// signal exactly at `d` is left for the next step) use
+    /// [`expect_no_event_before`](Self::expect_no_event_before).
+    ///
     /// ```
     /// use std::time::Duration;
     /// use spillway_core::prelude::*;
@@ -364,7 +371,28 @@ where
     ///     .verify();
     /// ```
     pub fn expect_no_event(self, d: Duration) -> Self {
-        self.step(Step::NoEvent(d))
+        self.step(Step::NoEvent(d, true))
+    }
+
+    /// [`expect_no_event`](Self::expect_no_event) up to just before `d` (Reactor's
+    /// reading): the clock still advances by the whole `d`, and a signal due exactly at
+    /// its end is left for the next step. Without a virtual scheduler the two are the
+    /// same (real time has no exact instants).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway_core::prelude::*;
+    /// use spillway_testkit::StepVerifier;
+    /// let one_second = Duration::from_secs(1);
+    /// // The first tick is due at exactly 1 s.
+    /// StepVerifier::with_virtual_time(interval(one_second).unwrap(), 1)
+    ///     .expect_no_event_before(one_second)
+    ///     .expect_next(0)
+    ///     .then_cancel()
+    ///     .verify();
+    /// ```
+    pub fn expect_no_event_before(self, d: Duration) -> Self {
+        self.step(Step::NoEvent(d, false))
     }
 
     /// Expects `on_complete`.
@@ -806,8 +834,12 @@ where
                 self.pass_time(d, false);
                 Ok(())
             }
-            Step::NoEvent(d) => {
-                let expected = format!("no signal for {d:?}");
+            Step::NoEvent(d, inclusive) => {
+                let expected = if inclusive {
+                    format!("no signal for {d:?}")
+                } else {
+                    format!("no signal for {d:?}, its end instant excluded")
+                };
                 if let Some(seen) = self.peek_item_or_terminal() {
                     let seen = self.describe_signal(&seen);
                     return Err(self.failure(
@@ -816,14 +848,25 @@ where
                         "a signal was already recorded",
                     ));
                 }
-                self.pass_time(d, true);
-                match self.peek_item_or_terminal() {
+                // Up to just before the end instant if it is excluded (on virtual time).
+                let end = Duration::from_nanos(u64::from(!inclusive && !d.is_zero()));
+                let end = if self.scheduler.is_some() {
+                    end
+                } else {
+                    Duration::ZERO
+                };
+                self.pass_time(d - end, true);
+                let outcome = match self.peek_item_or_terminal() {
                     Some(seen) => {
                         let seen = self.describe_signal(&seen);
                         Err(self.failure(&expected, Some(seen), "a signal arrived meanwhile"))
                     }
                     None => Ok(()),
+                };
+                if !end.is_zero() {
+                    self.pass_time(end, false);
                 }
+                outcome
             }
             Step::Complete => match self.next_signal(false, "complete")? {
                 Seen::Complete => Ok(()),

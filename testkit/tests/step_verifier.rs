@@ -102,6 +102,39 @@ fn never_with_expect_no_event_over_a_day() {
 }
 
 #[test]
+fn expect_no_event_includes_its_end_instant_and_the_before_form_excludes_it() {
+    let hour = Duration::from_secs(3600);
+    // The first tick is due at exactly one hour: it falls inside expect_no_event(1 h)...
+    let err = StepVerifier::with_virtual_time(interval(hour).unwrap(), 1)
+        .expect_no_event(hour)
+        .then_cancel()
+        .try_verify()
+        .expect_err("a tick at the end instant is inside the window");
+    assert!(err.to_string().contains("expect_no_event(3600s)"), "{err}");
+    // ...and outside expect_no_event_before(1 h), which leaves it for the next step.
+    let report = StepVerifier::with_virtual_time(interval(hour).unwrap(), 1)
+        .expect_no_event_before(hour)
+        .expect_next(0)
+        .then_cancel()
+        .verify();
+    assert_eq!(
+        report.virtual_elapsed(),
+        hour,
+        "the clock advanced by the whole hour"
+    );
+    // A tick before the end still fails the before form.
+    let err = StepVerifier::with_virtual_time(interval(hour).unwrap(), 1)
+        .expect_no_event_before(hour + Duration::from_nanos(2))
+        .then_cancel()
+        .try_verify()
+        .expect_err("a tick before the end");
+    assert!(
+        err.to_string().contains("its end instant excluded"),
+        "{err}"
+    );
+}
+
+#[test]
 fn waiting_on_never_fails_at_once_instead_of_hanging() {
     let started = Instant::now();
     let err = StepVerifier::with_virtual_time(never::<u8, Infallible>(), 1)
