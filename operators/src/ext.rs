@@ -1094,6 +1094,43 @@ pub trait OperatorExt: Publisher + Sized {
         crate::DelayElements::new(self, period)
     }
 
+    /// Subscribes to upstream only `delay` after this stage is subscribed (Reactor
+    /// `delaySubscription`, RxJS `delay` of the subscription via `delayWhen`/`timer`):
+    /// a cold source does not start its work, open its file or send its query until then.
+    /// The delay runs on the subscriber's scheduler (a virtual one in tests), or the one
+    /// given with [`DelaySubscription::on`](crate::DelaySubscription::on).
+    ///
+    /// Demand: downstream is subscribed at once; what it requests meanwhile is kept and
+    /// passed upstream, in one request, as soon as upstream is subscribed; after that,
+    /// requests pass through unchanged (1:1). Cancelling before the delay is over cancels
+    /// the timer, and upstream is never subscribed. A `request(0)` before the delay is
+    /// over ends the stream with
+    /// [`Error::InvalidRequest`](spillway_core::Error::InvalidRequest) when it is over,
+    /// without subscribing upstream. Items, errors and completion pass unchanged.
+    ///
+    /// ```text
+    /// a cold source:                   -1-2-|
+    /// delay_subscription(3 frames):    ----1-2-|   (the source subscribed at frame 3)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::StepVerifier;
+    /// StepVerifier::with_virtual_time(range(0, 2).delay_subscription(Duration::from_secs(5)), 10)
+    ///     .expect_no_event_before(Duration::from_secs(5))
+    ///     .expect_next_seq([0, 1])
+    ///     .expect_complete()
+    ///     .verify();
+    /// ```
+    fn delay_subscription(self, delay: std::time::Duration) -> crate::DelaySubscription<Self>
+    where
+        Self: Send + 'static,
+    {
+        crate::DelaySubscription::new(self, delay)
+    }
+
     /// Runs the async function `f` on each item, up to `concurrency` futures at a time,
     /// and emits the results **in input order**.
     ///

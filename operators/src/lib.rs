@@ -77,6 +77,7 @@ pub use crate::time::adaptive_rate::{AdaptiveRate, AdaptiveRateConfig, RateHandl
 pub use crate::time::audit::Audit;
 pub use crate::time::debounce::Debounce;
 pub use crate::time::delay_elements::DelayElements;
+pub use crate::time::delay_subscription::DelaySubscription;
 pub use crate::time::rate_limit::{RateLimit, RateLimitMode, TokenBucket};
 pub use crate::time::sample::Sample;
 pub use crate::time::sample_first::SampleFirst;

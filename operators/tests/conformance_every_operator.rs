@@ -579,6 +579,12 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.delay_elements(Duration::from_micros(200)).unwrap()),
         ),
         case(
+            "delay_subscription",
+            factory(|n| src(n, same).delay_subscription(Duration::from_micros(200))),
+            asynchronous(),
+            input(|up: Up| up.delay_subscription(Duration::from_micros(200))),
+        ),
+        case(
             "map_async",
             factory(|n| src(n, same).map_async(4, |x| async move { x + 1 }).unwrap()),
             asynchronous(),

@@ -434,3 +434,31 @@ fn rate_limit_delay_doc_marble() {
     });
     insta::assert_snapshot!("rate_limit_delay_doc", p);
 }
+
+// ------------------------------------------------------------ delay_subscription
+
+#[test]
+fn delay_subscription_completion() {
+    // The doc marble: the cold source starts at frame 3, so everything moves by 3.
+    let p = picture("r∞", 10, |rig| {
+        rig.cold("-1-2-|").delay_subscription(ms(3))
+    });
+    insta::assert_snapshot!("delay_subscription_completion", p);
+}
+
+#[test]
+fn delay_subscription_cancel_before_the_delay() {
+    // Cancelled at frame 2: the source is never subscribed (no upstream demand at all).
+    let p = picture("r∞-x", 10, |rig| {
+        rig.cold("-1-2-|").delay_subscription(ms(3))
+    });
+    insta::assert_snapshot!("delay_subscription_cancel_before_the_delay", p);
+}
+
+#[test]
+fn delay_subscription_slow_demand() {
+    // The r1 of frame 0 waits for the subscription at frame 3 and goes up then; later
+    // requests pass one to one.
+    let p = picture(SLOW, 16, |rig| rig.cold(FAST).delay_subscription(ms(3)));
+    insta::assert_snapshot!("delay_subscription_slow_demand", p);
+}

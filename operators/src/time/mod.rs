@@ -4,6 +4,7 @@ pub(crate) mod adaptive_rate;
 pub(crate) mod audit;
 pub(crate) mod debounce;
 pub(crate) mod delay_elements;
+pub(crate) mod delay_subscription;
 pub(crate) mod rate_limit;
 pub(crate) mod sample;
 pub(crate) mod sample_first;
