@@ -1880,6 +1880,46 @@ pub trait OperatorExt: Publisher + Sized {
         crate::TakeUntil::new(self, other)
     }
 
+    /// Drops items until `other` emits an item or completes, then passes every item
+    /// (RxJS `skipUntil`, Reactor `skipUntilOther`). An error of `other` before that
+    /// fails the stream; after it, `other` is cancelled and no longer matters.
+    ///
+    /// Demand: downstream's requests go straight to upstream; an item dropped while
+    /// skipping does not use downstream's demand (a source on the drain loop is told so
+    /// and sends the next one; any other gets a replacement `request(1)`), so downstream
+    /// receives as many items as it asked for, counted from the opening. `other` is
+    /// subscribed first (one that fires at once lets the first item through) with
+    /// unbounded demand. Cancelling cancels both. Both sides' signals are serialized, so
+    /// `other` may fire from any thread.
+    ///
+    /// ```text
+    /// upstream:        -1-2-3-4-5-|
+    /// other:           -----x
+    /// skip_until:      -------4-5-|     (other cancelled at x)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::StepVerifier;
+    /// // Ignore a sensor's readings during its warm-up of 1.1 s.
+    /// let readings = interval(Duration::from_millis(250))?;
+    /// let warm = interval(Duration::from_millis(1100))?.take(1);
+    /// StepVerifier::with_virtual_time(readings.skip_until(warm), 3)
+    ///     .expect_no_event_before(Duration::from_millis(1250))
+    ///     .expect_next_seq([4, 5, 6]) // 0 to 3 came during the warm-up
+    ///     .then_cancel()
+    ///     .verify();
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    fn skip_until<O>(self, other: O) -> crate::SkipUntil<Self, O>
+    where
+        O: Publisher<Error = Self::Error>,
+    {
+        crate::SkipUntil::new(self, other)
+    }
+
     /// Drops the first `n` items.
     ///
     /// Demand: forwards downstream's requests; each skipped item uses no demand (through

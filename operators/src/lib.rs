@@ -94,6 +94,7 @@ pub use crate::transform::map::Map;
 pub use crate::transform::reduce::Reduce;
 pub use crate::transform::scan::Scan;
 pub use crate::transform::skip::Skip;
+pub use crate::transform::skip_until::SkipUntil;
 pub use crate::transform::skip_while::SkipWhile;
 pub use crate::transform::start_with::StartWith;
 pub use crate::transform::take::Take;

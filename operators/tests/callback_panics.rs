@@ -416,6 +416,7 @@ const NO_CALLBACK: &[(&str, &str)] = &[
     ("kill_switch", "a switch, no function"),
     ("named", "a name, no function"),
     ("take_until", "a publisher"),
+    ("skip_until", "a publisher"),
     ("delay_subscription", "a duration"),
     ("skip", "a count"),
     ("default_if_empty", "a value"),

@@ -732,6 +732,12 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.take_until(never::<u64, String>())),
         ),
         case(
+            "skip_until",
+            factory(|n| src(n, same).skip_until(empty::<u64, String>())),
+            sync(),
+            input(|up: Up| up.skip_until(empty::<u64, String>())),
+        ),
+        case(
             "skip",
             factory(|n| src(n, |n| n.saturating_add(3)).skip(3)),
             sync(),

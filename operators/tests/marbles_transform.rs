@@ -144,6 +144,29 @@ fn take_until() {
 }
 
 #[test]
+fn skip_until() {
+    // `other` (its own lanes) fires at frame 5: items before it are dropped without
+    // using demand (the cold source is told so and sends on), `other` is cancelled once,
+    // the rest passes.
+    let other = |rig: &Rig, main: &str, other: &str| {
+        let l = rig.lanes();
+        l.cold("source", main).skip_until(l.cold("other", other))
+    };
+    let cases = [
+        ("completion", "r∞", "-1-2-3-4-5-|", "-----0|", 14),
+        ("other_completes", "r∞", "-1-2-3-4-5-|", "-----|", 14),
+        ("other_error", "r∞", "-1-2-3-|", "---#", 10),
+        ("error", "r∞", "-1-2-3-#", "---0|", 10),
+        ("cancel", "r∞---x", "-1-2-3-4|", "--0|", 10),
+        ("slow_demand", SLOW, "123456|", "--0|", 24),
+    ];
+    for (case, plan, main, o, duration) in cases {
+        let p = picture(plan, duration, |rig| other(rig, main, o));
+        insta::assert_snapshot!(format!("skip_until_{case}"), p);
+    }
+}
+
+#[test]
 fn skip() {
     // Skipped items use no demand: under slow demand, r1 upstream per r1.
     four(

@@ -27,6 +27,8 @@
 //!   `time/audit.rs` (a window and a timer) or `time/delay_elements.rs` (lossless, with
 //!   its own requests).
 //! - Several inputs: a [`fan_in`] `LanePolicy`, as `combine/merge.rs`.
+//! - Steered by a second publisher's first signal: [`until`], as
+//!   `transform/skip_until.rs`.
 
 pub(crate) mod arbiter;
 pub(crate) mod async_map;
@@ -39,6 +41,7 @@ pub(crate) mod sequence;
 pub(crate) mod step;
 pub(crate) mod support;
 pub(crate) mod timed;
+pub(crate) mod until;
 
 use spillway_core::Stage;
 

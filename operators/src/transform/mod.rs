@@ -9,6 +9,7 @@ pub(crate) mod map;
 pub(crate) mod reduce;
 pub(crate) mod scan;
 pub(crate) mod skip;
+pub(crate) mod skip_until;
 pub(crate) mod skip_while;
 pub(crate) mod start_with;
 pub(crate) mod take;
