@@ -388,3 +388,41 @@ proptest! {
         prop_assert_eq!(items, model);
     }
 }
+
+#[test]
+fn zip_all_cancels_every_source_when_the_row_is_made_where_nested_zips_cancel_early() {
+    use spillway_testkit::marble;
+    use spillway_testkit::VirtualScheduler;
+    let source = |m: &str| {
+        marble::cold::<u32, String>(m, &[('1', 1), ('2', 2), ('3', 3), ('5', 5), ('6', 6)], None)
+    };
+    let (a, b, c) = (source("1|"), source("2-5-6-|"), source("---3-|"));
+
+    // n-ary: a's item waits for c's at frame 3; then a has ended, and b and c are
+    // cancelled together.
+    let vs = VirtualScheduler::new();
+    let (sub, h) = TestSubscriber::<Vec<u32>, String>::with_scheduler(u64::MAX, vs.clone());
+    zip_all(vec![
+        a.clone().boxed(),
+        b.clone().boxed(),
+        c.clone().boxed(),
+    ])
+    .subscribe(sub);
+    vs.advance_by(std::time::Duration::from_millis(10));
+    h.assert_items(&[vec![1, 2, 3]]);
+    a.assert_subscriptions(&vs, &["^!"]);
+    b.assert_subscriptions(&vs, &["^--!"]);
+    c.assert_subscriptions(&vs, &["^--!"]);
+
+    // Nested binary zips, same sources: the inner zip(a, b) ends at frame 1 (a ended
+    // with its item paired) and cancels b there, two frames before the row exists.
+    let (a, b, c) = (source("1|"), source("2-5-6-|"), source("---3-|"));
+    let vs = VirtualScheduler::new();
+    let (sub, h) =
+        TestSubscriber::<((u32, u32), u32), String>::with_scheduler(u64::MAX, vs.clone());
+    a.clone().zip(b.clone()).zip(c.clone()).subscribe(sub);
+    vs.advance_by(std::time::Duration::from_millis(10));
+    h.assert_items(&[((1, 2), 3)]);
+    b.assert_subscriptions(&vs, &["^!"]);
+    c.assert_subscriptions(&vs, &["^--!"]);
+}

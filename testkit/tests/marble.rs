@@ -651,3 +651,61 @@ fn assert_items_panics_with_the_diff() {
         Scenario::new("r∞", ms(5)).record(|_vs| marble::cold::<u8, ()>("-b|", &[('b', 2)], None));
     marble::assert_items(&h.events(), "-a|", &[('a', 1), ('b', 2)], None);
 }
+
+#[test]
+fn subscription_marbles_record_each_subscription_in_order() {
+    let vs = VirtualScheduler::new();
+    let source = marble::cold::<u8, ()>("a-b-c-|", &[('a', 1), ('b', 2), ('c', 3)], None);
+    // First subscriber: from frame 0, cancels at frame 3.
+    let (sub, first) = TestSubscriber::with_scheduler(u64::MAX, vs.clone());
+    source.clone().subscribe(sub);
+    vs.advance_by(ms(3));
+    first.cancel();
+    // Second: from frame 5 to the source's completion, 6 frames later (frame 11).
+    vs.advance_by(ms(2));
+    let (sub, second) = TestSubscriber::with_scheduler(u64::MAX, vs.clone());
+    source.clone().subscribe(sub);
+    vs.advance_by(ms(20));
+    second.assert_complete();
+    source.assert_subscriptions(&vs, &["^--!", "-----^-----!"]);
+    let spans = source.subscriptions(&vs);
+    assert_eq!(spans[1].subscribed, ms(5));
+    assert_eq!(spans[1].unsubscribed, Some(ms(11)));
+    // A different expectation fails, showing both lists.
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        source.assert_subscriptions(&vs, &["^---!", "-----^-----!"])
+    }))
+    .expect_err("the first span ends at frame 3, not 4");
+    let message = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("expected:\n  ^---!"), "{message}");
+    assert!(message.contains("actual:\n  ^--!"), "{message}");
+}
+
+#[test]
+fn subscription_marbles_of_hot_sources_and_instant_ends() {
+    let vs = VirtualScheduler::new();
+    let source = marble::hot::<u8, ()>("^--|", &[], None, vs.clone());
+    let (sub, _live) = TestSubscriber::with_scheduler(1, vs.clone());
+    source.clone().subscribe(sub);
+    vs.advance_by(ms(5));
+    // Subscribing after the end: the terminal signal at once, one frame for both.
+    let (sub, late) = TestSubscriber::with_scheduler(1, vs.clone());
+    source.clone().subscribe(sub);
+    late.assert_complete();
+    source.assert_subscriptions(&vs, &["^--!", "-----(^!)"]);
+    // An open subscription has no `!`.
+    let open = marble::cold::<u8, ()>("--a", &[('a', 1)], None);
+    let (sub, _h) = TestSubscriber::with_scheduler(1, vs.clone());
+    open.clone().subscribe(sub);
+    open.assert_subscriptions(&vs, &["-----^"]);
+}
+
+#[test]
+fn subscription_marble_parse_errors() {
+    use spillway_testkit::marble::SubscriptionSpan;
+    for bad in ["", "--!", "^^", "^-!!", "^x", "(-)", "!^"] {
+        assert!(SubscriptionSpan::parse(bad, ms(1)).is_err(), "{bad:?}");
+    }
+    let span = SubscriptionSpan::parse("  --^- -!", ms(10)).unwrap();
+    assert_eq!((span.subscribed, span.unsubscribed), (ms(20), Some(ms(50))));
+}

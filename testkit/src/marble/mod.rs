@@ -41,6 +41,7 @@ mod parse;
 mod render;
 mod run;
 mod source;
+mod subscriptions;
 
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ pub use self::parse::{Marble, ParseError, ParseErrorKind, PlanStep, RequestPlan}
 pub use self::render::{Diagram, RenderOptions, DEFAULT_MAX_DASHES};
 pub use self::run::{run, Scenario};
 pub use self::source::{cold, hot, try_cold, try_hot, Cold, Hot, NoDemand};
+pub use self::subscriptions::SubscriptionSpan;
 
 /// The duration of one frame (`-`) unless set otherwise: 1ms, as RxJS's `run` mode.
 ///

@@ -13,6 +13,8 @@ use crate::signal::{Event, Signal};
 use crate::test_subscriber::DropRecorder;
 
 use super::parse::{Marble, ParseError, ParseErrorKind};
+use super::subscriptions::{SubscriptionEnd, SubscriptionLog, SubscriptionSpan};
+use crate::VirtualScheduler;
 
 /// What a marble source does with an item that is due while its subscriber has no
 /// outstanding demand. A marble source is a compliant publisher: it never calls `on_next`
@@ -115,6 +117,8 @@ impl<T, E> Lane<T, E> {
 struct LaneSource<T, E> {
     lane: Arc<Lane<T, E>>,
     timers: Vec<TaskHandle>,
+    /// Records the subscription's end when the drain releases this source.
+    _end: SubscriptionEnd,
 }
 
 impl<T, E> Drop for LaneSource<T, E> {
@@ -213,6 +217,8 @@ pub struct Cold<T, E> {
     scheduler: Option<Arc<dyn Scheduler>>,
     policy: NoDemand,
     on_drop: Option<DropFn<T>>,
+    /// Shared by the clones: every subscription to any of them.
+    log: SubscriptionLog,
 }
 
 impl<T, E> Clone for Cold<T, E> {
@@ -222,6 +228,7 @@ impl<T, E> Clone for Cold<T, E> {
             scheduler: self.scheduler.clone(),
             policy: self.policy,
             on_drop: self.on_drop.clone(),
+            log: self.log.clone(),
         }
     }
 }
@@ -334,11 +341,53 @@ where
             scheduler: None,
             policy: NoDemand::Buffer,
             on_drop: None,
+            log: SubscriptionLog::default(),
         }
     }
 }
 
 impl<T, E> Cold<T, E> {
+    /// Every subscription to this source (and its clones) so far: when it began and
+    /// ended, as times since `scheduler`'s origin (the one the source ran on).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway_core::prelude::*;
+    /// use spillway_testkit::{marble, TestSubscriber, VirtualScheduler};
+    /// let vs = VirtualScheduler::new();
+    /// let source = marble::cold::<u8, ()>("---|", &[], None);
+    /// let (sub, _h) = TestSubscriber::with_scheduler(1, vs.clone());
+    /// source.clone().subscribe(sub);
+    /// vs.advance_by(Duration::from_millis(10));
+    /// let spans = source.subscriptions(&vs);
+    /// assert_eq!(spans[0].unsubscribed, Some(Duration::from_millis(3)));
+    /// ```
+    pub fn subscriptions(&self, scheduler: &VirtualScheduler) -> Vec<SubscriptionSpan> {
+        self.log.spans(scheduler.origin())
+    }
+
+    /// Asserts every subscription so far against subscription marbles, in subscription
+    /// order, as RxJS's `expectSubscriptions`: `^` subscribed, `!` ended (cancelled by
+    /// the subscriber, or the terminal signal went out), `-` one frame of 1ms, `(^!)` both
+    /// in one frame. Panics showing both lists if they differ.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway_core::prelude::*;
+    /// use spillway_testkit::{marble, TestSubscriber, VirtualScheduler};
+    /// let vs = VirtualScheduler::new();
+    /// let source = marble::cold::<u8, ()>("-----|", &[], None);
+    /// let (sub, h) = TestSubscriber::with_scheduler(1, vs.clone());
+    /// source.clone().subscribe(sub);
+    /// vs.advance_by(Duration::from_millis(2));
+    /// h.cancel(); // at frame 2
+    /// source.assert_subscriptions(&vs, &["^-!"]);
+    /// ```
+    #[track_caller]
+    pub fn assert_subscriptions(&self, scheduler: &VirtualScheduler, expected: &[&str]) {
+        self.log.assert(scheduler, expected);
+    }
+
     /// Runs on `scheduler` instead of the subscriber's.
     ///
     /// ```
@@ -427,6 +476,7 @@ where
         let source = LaneSource {
             lane: Arc::clone(&lane),
             timers,
+            _end: self.log.open(Arc::clone(&scheduler)),
         };
         drain::start(source, subscriber);
         if let Some(signals) = first {
@@ -503,6 +553,9 @@ impl<T: Clone, E: Clone> HotShared<T, E> {
 pub struct Hot<T, E> {
     shared: Arc<HotShared<T, E>>,
     timeline: Arc<Vec<Event<T, E>>>,
+    scheduler: Arc<dyn Scheduler>,
+    /// Shared by the clones: every subscription to any of them.
+    log: SubscriptionLog,
 }
 
 impl<T, E> Clone for Hot<T, E> {
@@ -510,6 +563,8 @@ impl<T, E> Clone for Hot<T, E> {
         Hot {
             shared: Arc::clone(&self.shared),
             timeline: Arc::clone(&self.timeline),
+            scheduler: Arc::clone(&self.scheduler),
+            log: self.log.clone(),
         }
     }
 }
@@ -609,7 +664,43 @@ where
         Hot {
             shared,
             timeline: Arc::new(events),
+            scheduler,
+            log: SubscriptionLog::default(),
         }
+    }
+
+    /// Every subscription to this source (and its clones) so far, as
+    /// [`Cold::subscriptions`] gives them.
+    ///
+    /// ```
+    /// use spillway_core::prelude::*;
+    /// use spillway_testkit::{marble, TestSubscriber, VirtualScheduler};
+    /// let vs = VirtualScheduler::new();
+    /// let h = marble::hot::<u8, ()>("^--|", &[], None, vs.clone());
+    /// assert!(h.subscriptions(&vs).is_empty());
+    /// ```
+    pub fn subscriptions(&self, scheduler: &VirtualScheduler) -> Vec<SubscriptionSpan> {
+        self.log.spans(scheduler.origin())
+    }
+
+    /// Asserts every subscription so far against subscription marbles, as
+    /// [`Cold::assert_subscriptions`] does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway_core::prelude::*;
+    /// use spillway_testkit::{marble, TestSubscriber, VirtualScheduler};
+    /// let vs = VirtualScheduler::new();
+    /// let source = marble::hot::<u8, ()>("^-----|", &[], None, vs.clone());
+    /// vs.advance_by(Duration::from_millis(1));
+    /// let (sub, h) = TestSubscriber::with_scheduler(1, vs.clone());
+    /// source.clone().subscribe(sub); // at frame 1
+    /// vs.advance_by(Duration::from_millis(10)); // the source completes at frame 6
+    /// source.assert_subscriptions(&vs, &["-^----!"]);
+    /// ```
+    #[track_caller]
+    pub fn assert_subscriptions(&self, scheduler: &VirtualScheduler, expected: &[&str]) {
+        self.log.assert(scheduler, expected);
     }
 
     /// Chooses what happens to an item due while a subscriber has no demand (default
@@ -684,6 +775,7 @@ where
         let source = LaneSource {
             lane: Arc::clone(&lane),
             timers: Vec::new(),
+            _end: self.log.open(Arc::clone(&self.scheduler)),
         };
         if terminal.is_none() {
             self.shared.lock().subscribers.push(Arc::clone(&lane));
