@@ -2340,6 +2340,87 @@ pub trait OperatorExt: Publisher + Sized {
         crate::Timeout::new(self, after)
     }
 
+    /// [`timeout`](Self::timeout) with a deadline of its own for the first item: `first`
+    /// until the first item arrives (a connection that takes a while to open), then
+    /// `each` between items (RxJS `timeout({ first, each })`, Reactor
+    /// `timeout(firstTimeout, nextTimeoutFactory)`). The error says which one ran out
+    /// (`Error::Timeout { after }`).
+    ///
+    /// Demand: as [`timeout`](Self::timeout) (1:1; the clock runs only while downstream
+    /// has outstanding demand).
+    ///
+    /// ```text
+    /// upstream:                     ------1-2------3-|
+    /// timeout_first(8, each 4):     ------1-2---#          # = Timeout { after: 4 }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `first` or `each` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::StepVerifier;
+    /// let slow_start = interval(Duration::from_secs(5))?; // first item at 5 s, then every 5 s
+    /// // 10 s for the first item, 6 s for each next one: never fires.
+    /// StepVerifier::with_virtual_time(
+    ///     slow_start.timeout_first(Duration::from_secs(10), Duration::from_secs(6))?, 3)
+    ///     .expect_next_seq([0, 1, 2])
+    ///     .then_cancel()
+    ///     .verify();
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    fn timeout_first(
+        self,
+        first: std::time::Duration,
+        each: std::time::Duration,
+    ) -> Result<crate::Timeout<Self>, ConfigError> {
+        crate::Timeout::new(self, each)?.first(first)
+    }
+
+    /// [`timeout`](Self::timeout) that switches to `fallback` instead of failing (Reactor
+    /// `timeout(Duration, Publisher)`, RxJS `timeout({ each, with })`): upstream is
+    /// cancelled and `fallback` subscribed, and its items have no deadline. For a deadline
+    /// of its own for the first item, add [`.first(d)`](crate::Timeout::first).
+    ///
+    /// Demand: 1:1 to upstream; at the switch, `fallback` is asked for the demand still
+    /// outstanding (none requested twice, none lost), then 1:1. Upstream's late signals
+    /// after the switch are ignored.
+    ///
+    /// ```text
+    /// upstream:                  -1-2--------3-|
+    /// fallback:                          -8-9-|
+    /// timeout_with(4, fallback): -1-2------8-9-|    (upstream cancelled at the switch)
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `after` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), spillway::ConfigError> {
+    /// // A primary that never answers; the cached copy after 2 s.
+    /// let primary = never::<&str, std::convert::Infallible>();
+    /// let cached = from_iter(["cached a", "cached b"]);
+    /// let out = primary.timeout_with(Duration::from_secs(2), cached)?.collect().await.unwrap();
+    /// assert_eq!(out, vec!["cached a", "cached b"]);
+    /// # Ok(()) }
+    /// ```
+    fn timeout_with<F>(
+        self,
+        after: std::time::Duration,
+        fallback: F,
+    ) -> Result<crate::Timeout<Self, F>, ConfigError>
+    where
+        F: Publisher<Item = Self::Item, Error = Self::Error> + Send + 'static,
+    {
+        Ok(crate::Timeout::new(self, after)?.with_fallback(fallback))
+    }
+
     /// Resubscribes to (a clone of) upstream after an error, up to `times` times; the
     /// last error goes downstream. Items already delivered are delivered again by the new
     /// subscription (the publisher starts over).

@@ -82,7 +82,7 @@ pub use crate::time::rate_limit::{RateLimit, RateLimitMode, TokenBucket};
 pub use crate::time::sample::Sample;
 pub use crate::time::sample_first::SampleFirst;
 pub use crate::time::throttle_latest::ThrottleLatest;
-pub use crate::time::timeout::Timeout;
+pub use crate::time::timeout::{NoFallback, OnTimeout, Timeout};
 pub use crate::transform::default_if_empty::DefaultIfEmpty;
 pub use crate::transform::distinct_until_changed::{
     DistinctUntilChanged, DistinctUntilChangedByKey,

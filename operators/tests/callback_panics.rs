@@ -421,6 +421,8 @@ const NO_CALLBACK: &[(&str, &str)] = &[
     ("skip", "a count"),
     ("default_if_empty", "a value"),
     ("timeout", "a duration"),
+    ("timeout_first", "two durations"),
+    ("timeout_with", "a duration and a publisher"),
     ("retry", "a count"),
     ("retry_backoff", "a backoff schedule"),
     ("err_into", "a `From` conversion"),

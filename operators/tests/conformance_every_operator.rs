@@ -832,6 +832,29 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.timeout(Duration::from_secs(5)).unwrap()),
         ),
         case(
+            "timeout_first",
+            factory(|n| {
+                src(n, same)
+                    .timeout_first(Duration::from_secs(5), Duration::from_secs(5))
+                    .unwrap()
+            }),
+            asynchronous(),
+            input(|up: Up| {
+                up.timeout_first(Duration::from_secs(5), Duration::from_secs(5))
+                    .unwrap()
+            }),
+        ),
+        case(
+            "timeout_with",
+            factory(|n| {
+                src(n, same)
+                    .timeout_with(Duration::from_secs(5), empty())
+                    .unwrap()
+            }),
+            asynchronous(),
+            input(|up: Up| up.timeout_with(Duration::from_secs(5), empty()).unwrap()),
+        ),
+        case(
             "retry",
             factory(|n| src(n, same).retry(2)),
             sync(),

@@ -90,6 +90,46 @@ fn timeout_slow_demand() {
     insta::assert_snapshot!("timeout_slow_demand", p);
 }
 
+#[test]
+fn timeout_first_fires_on_each_after_the_first_item() {
+    // The method doc's marble: 8 frames for the first item (it comes at 6), then 4
+    // between items: after 2 (frame 8) nothing until 12: Timeout at 12.
+    let p = picture("r∞", 16, |rig| {
+        rig.cold("------1-2------3-|")
+            .timeout_first(ms(8), ms(4))
+            .unwrap()
+    });
+    insta::assert_snapshot!("timeout_first_fires", p);
+}
+
+#[test]
+fn timeout_with_switches_to_the_fallback() {
+    // The method doc's marble: nothing 4 frames after 2 (frame 3): at frame 7 main is
+    // cancelled and the fallback subscribed (its own lanes), with the demand outstanding.
+    let p = picture("r∞", 16, |rig| {
+        let l = rig.lanes();
+        let fallback = l.cold("fallback", "-8-9-|");
+        l.cold("main", "-1-2--------3-|")
+            .timeout_with(ms(4), fallback)
+            .unwrap()
+    });
+    insta::assert_snapshot!("timeout_with_switches", p);
+}
+
+#[test]
+fn timeout_with_slow_demand_hands_over_what_is_outstanding() {
+    // r2 at 0: 1 arrives, then nothing for 3 frames: the fallback is asked the 1 left;
+    // later requests go to it one to one.
+    let p = picture("r2------r1---r1", 16, |rig| {
+        let l = rig.lanes();
+        let fallback = l.cold("fallback", "789|");
+        l.cold("main", "1----------2|")
+            .timeout_with(ms(3), fallback)
+            .unwrap()
+    });
+    insta::assert_snapshot!("timeout_with_slow_demand", p);
+}
+
 // ------------------------------------------------------------ retry
 
 #[test]

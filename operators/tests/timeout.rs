@@ -219,3 +219,133 @@ proptest! {
         prop_assert_eq!(vs.pending(), 0);
     }
 }
+
+// ---- timeout_first ----------------------------------------------------------------
+
+#[test]
+fn timeout_first_gives_the_first_item_its_own_deadline() {
+    let vs = VirtualScheduler::new();
+    let tp = TestPublisher::<u32, ()>::new();
+    let (sub, h) = TestSubscriber::with_scheduler(u64::MAX, vs.clone());
+    tp.publisher()
+        .timeout_first(ms(500), ms(100))
+        .unwrap()
+        .subscribe(sub);
+    vs.advance_by(ms(400)); // past `each`, within `first`
+    h.assert_not_terminated();
+    tp.next(1);
+    vs.advance_by(ms(90));
+    tp.next(2);
+    h.assert_not_terminated();
+    vs.advance_by(ms(100)); // `each` from item 2
+    h.assert_items(&[1, 2]);
+    h.assert_error_matches(
+        |e| matches!(e, Error::Timeout { stage: "timeout", after } if *after == ms(100)),
+    );
+    tp.assert_cancelled();
+}
+
+#[test]
+fn timeout_first_reports_the_first_deadline_when_it_runs_out() {
+    let vs = VirtualScheduler::new();
+    let (sub, h) = TestSubscriber::<u32, ()>::with_scheduler(1, vs.clone());
+    never::<u32, ()>()
+        .timeout_first(ms(500), ms(100))
+        .unwrap()
+        .subscribe(sub);
+    vs.advance_by(ms(499));
+    h.assert_not_terminated();
+    vs.advance_by(ms(1));
+    h.assert_error_matches(|e| matches!(e, Error::Timeout { after, .. } if *after == ms(500)));
+}
+
+#[test]
+fn timeout_first_config_errors() {
+    assert!(never::<u32, ()>().timeout_first(ms(0), ms(1)).is_err());
+    assert!(never::<u32, ()>().timeout_first(ms(1), ms(0)).is_err());
+}
+
+// ---- timeout_with -----------------------------------------------------------------
+
+#[test]
+fn timeout_with_switches_to_the_fallback_with_the_demand_still_outstanding() {
+    let vs = VirtualScheduler::new();
+    let up = TestPublisher::<u32, ()>::non_compliant(&[Violation::IgnoreCancel]);
+    let fallback = TestPublisher::<u32, ()>::new();
+    let (sub, h) = TestSubscriber::with_scheduler(5, vs.clone());
+    up.publisher()
+        .timeout_with(ms(100), fallback.publisher())
+        .unwrap()
+        .subscribe(sub);
+    up.next(1).next(2);
+    assert_eq!(fallback.subscription_count(), 0, "not before the timeout");
+    vs.advance_by(ms(100));
+    up.assert_cancelled();
+    assert_eq!(
+        fallback.total_requested(),
+        3,
+        "5 asked, 2 delivered: 3 outstanding"
+    );
+    up.next(99); // late, from the upstream it switched away from: ignored
+    fallback.next(7);
+    h.request(2);
+    assert_eq!(fallback.total_requested(), 5, "then 1:1");
+    // The fallback's items have no deadline.
+    vs.advance_by(ms(10_000));
+    fallback.next(8).complete();
+    h.assert_items(&[1, 2, 7, 8]);
+    h.assert_complete();
+}
+
+#[test]
+fn timeout_with_never_subscribes_the_fallback_when_upstream_is_in_time() {
+    let vs = VirtualScheduler::new();
+    let fallback = TestPublisher::<u64, ()>::new();
+    let (sub, h) = TestSubscriber::with_scheduler(u64::MAX, vs.clone());
+    from_try_stream(futures::stream::iter(vec![Ok(1u64), Err(())]))
+        .timeout_with(ms(100), fallback.publisher())
+        .unwrap()
+        .subscribe(sub);
+    vs.advance_by(ms(1_000));
+    h.assert_items(&[1]);
+    h.assert_error_matches(|e| matches!(e, Error::User(())));
+    assert_eq!(fallback.subscription_count(), 0);
+}
+
+#[test]
+fn timeout_with_cancel_after_the_switch_reaches_the_fallback() {
+    let vs = VirtualScheduler::new();
+    let fallback = TestPublisher::<u32, ()>::new();
+    let (sub, h) = TestSubscriber::with_scheduler(1, vs.clone());
+    never::<u32, ()>()
+        .timeout_with(ms(100), fallback.publisher())
+        .unwrap()
+        .first(ms(300))
+        .unwrap()
+        .subscribe(sub);
+    vs.advance_by(ms(299));
+    assert_eq!(
+        fallback.subscription_count(),
+        0,
+        "the first deadline applies"
+    );
+    vs.advance_by(ms(1));
+    assert_eq!(fallback.total_requested(), 1);
+    h.cancel();
+    fallback.assert_cancelled();
+}
+
+#[test]
+fn timeout_with_conformance() {
+    tck::verify_publisher_with(
+        tck::publisher_factory(|n| {
+            // Upstream never answers: every item comes from the fallback, after 1 ms.
+            never::<u64, ()>()
+                .timeout_with(ms(1), range(0, n).map_error(|e| match e {}))
+                .unwrap()
+        })
+        .max_elements(100_000),
+        TckConfig::default().cannot_fail("no failing form here; timeout's suites cover errors"),
+    )
+    .assert_all_passed();
+}
