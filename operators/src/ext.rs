@@ -2029,6 +2029,37 @@ pub trait OperatorExt: Publisher + Sized {
         crate::DistinctUntilChangedByKey::new(self, key)
     }
 
+    /// Emits each item paired with the one before it, as `(previous, current)` (RxJS's
+    /// `pairwise`). The first item produces nothing; each later item is cloned once, to
+    /// be the first half of the next pair.
+    ///
+    /// Demand: 1:1, except that the first item uses no demand: it is replaced with a
+    /// `request(1)` upstream when the source counts every item (unless downstream's demand
+    /// is unbounded), as a filter's rejected item. So `n` pairs need `n + 1` items:
+    /// `request(2)` asks upstream for 2, then 1 more after the first item.
+    ///
+    /// ```text
+    /// upstream:   -1-2-3-4-|
+    /// pairwise:   ---a-b-c-|    a=(1,2) b=(2,3) c=(3,4)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let pairs = range(1, 5).pairwise().collect().await.unwrap();
+    /// assert_eq!(pairs, vec![(1, 2), (2, 3), (3, 4)]);
+    /// assert!(range(0, 1).pairwise().collect().await.unwrap().is_empty());
+    /// # });
+    /// ```
+    #[doc(alias = "pairs")]
+    fn pairwise(self) -> crate::Pairwise<Self>
+    where
+        Self::Item: Clone,
+    {
+        crate::Pairwise::new(self)
+    }
+
     /// Emits `items` first, then the upstream's items.
     ///
     /// Demand: downstream's demand goes to the items first; upstream is subscribed only

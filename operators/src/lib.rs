@@ -91,6 +91,7 @@ pub use crate::transform::filter::Filter;
 pub use crate::transform::filter_map::FilterMap;
 pub use crate::transform::flat_map_iter::FlatMapIter;
 pub use crate::transform::map::Map;
+pub use crate::transform::pairwise::Pairwise;
 pub use crate::transform::reduce::Reduce;
 pub use crate::transform::scan::Scan;
 pub use crate::transform::skip::Skip;

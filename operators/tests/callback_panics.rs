@@ -14,7 +14,7 @@
 //! * the functions of the one-to-one and filtering stages: `map`, `filter`, `filter_map`,
 //!   `flat_map_iter`, `scan`, `take_while`, `skip_while`, `reduce`, the key selector of
 //!   `distinct_until_changed_by_key` and the item's `PartialEq` in
-//!   `distinct_until_changed`, `start_with`'s iterator;
+//!   `distinct_until_changed`, the item's `Clone` in `pairwise`, `start_with`'s iterator;
 //! * the mappers and combiners: `map_async`, `map_async_unordered`, `then`,
 //!   `try_map_async`, `flat_map`, `concat_map`, `switch_map`, `combine_latest`; for the
 //!   four async stages also the weigher of `permits_from_weighted`, and `map_async`'s `f`
@@ -386,6 +386,15 @@ impl PartialEq for Touchy {
     }
 }
 
+/// A value whose `Clone` panics (user code the stage calls through a trait).
+#[derive(Debug)]
+struct Prickly(#[allow(dead_code)] u32);
+impl Clone for Prickly {
+    fn clone(&self) -> Prickly {
+        boom()
+    }
+}
+
 /// A priority whose `Ord` panics.
 #[derive(Debug, Clone, Copy)]
 struct Grumpy;
@@ -557,6 +566,21 @@ fn cases() -> Vec<Case> {
                 })
             },
         ),
+        panics("pairwise", "the item's Clone", "pairwise", || {
+            let tp = TestPublisher::<Prickly, String>::new();
+            let op = tp.publisher().pairwise();
+            let t = tp.clone();
+            observe(
+                op,
+                5,
+                &VirtualScheduler::new(),
+                move || t.is_cancelled(),
+                None,
+                |_| {
+                    tp.next(Prickly(1));
+                },
+            )
+        }),
         // The prefix comes first: upstream is not subscribed yet when the iterator fails.
         panics_after_end("start_with", "the iterator", "start_with", || {
             let tp = tp();

@@ -750,6 +750,12 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.skip_while(|x| *x < 3)),
         ),
         case(
+            "pairwise",
+            factory(|n| src(n, |n| n.saturating_add(1)).pairwise()),
+            sync(),
+            input(|up: Up| up.pairwise()),
+        ),
+        case(
             "distinct_until_changed",
             factory(|n| src(n, same).distinct_until_changed()),
             sync(),

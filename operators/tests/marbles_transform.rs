@@ -1,5 +1,5 @@
 //! Marble snapshots of the everyday transforms (map, filter, filter_map, scan, take,
-//! take_while, take_until, skip, skip_while, distinct_until_changed, start_with,
+//! take_while, take_until, skip, skip_while, distinct_until_changed, pairwise, start_with,
 //! default_if_empty, reduce, flat_map_iter): completion, error, cancellation and slow
 //! demand on virtual time, one frame = 1ms, plus the scenarios showing each operator's
 //! documented demand behaviour. Pictures are drawn by `marble_kit::picture` (downstream
@@ -200,6 +200,20 @@ fn distinct_until_changed() {
         "-1-1-2#",
         "-1-1-2-2|",
         "11223344|",
+    );
+}
+
+#[test]
+fn pairwise() {
+    // The first item has no pair and uses no demand (the cold source counts only
+    // accepted items): under slow demand, r1 upstream per r1, as for skip.
+    four(
+        "pairwise",
+        |rig, s| rig.cold(s).pairwise(),
+        "-1-2-3-4-|",
+        "-1-2-3#",
+        "-1-2-3-4|",
+        "123456|",
     );
 }
 

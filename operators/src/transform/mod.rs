@@ -6,6 +6,7 @@ pub(crate) mod filter;
 pub(crate) mod filter_map;
 pub(crate) mod flat_map_iter;
 pub(crate) mod map;
+pub(crate) mod pairwise;
 pub(crate) mod reduce;
 pub(crate) mod scan;
 pub(crate) mod skip;
