@@ -2060,6 +2060,57 @@ pub trait OperatorExt: Publisher + Sized {
         crate::Pairwise::new(self)
     }
 
+    /// Emits only the item at `index` (counting from 0), then cancels upstream and
+    /// completes; if upstream completes before reaching it, completes empty (Reactor's
+    /// `elementAt`, RxJS's `elementAt` without a default).
+    ///
+    /// Demand: at downstream's first request (whatever its size), requests exactly
+    /// `index + 1` upstream, once: the skipped items are part of that request and are not
+    /// replaced, and later requests go nowhere. With zero downstream demand nothing is
+    /// requested. An upstream error before `index` is passed on.
+    ///
+    /// ```text
+    /// upstream:        -1-2-3-4-|
+    /// element_at(2):   -----3|        (upstream cancelled at the 3rd item)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(range(10, 20).element_at(3).collect().await.unwrap(), vec![13]);
+    /// assert!(range(0, 2).element_at(5).collect().await.unwrap().is_empty());
+    /// # });
+    /// ```
+    fn element_at(self, index: u64) -> crate::ElementAt<Self> {
+        crate::ElementAt::new(self, index)
+    }
+
+    /// As [`element_at`](Self::element_at), but emits `default` if upstream completes
+    /// before reaching `index` (Reactor's `elementAt(index, default)`). It is
+    /// `element_at(index)` followed by [`default_if_empty`](Self::default_if_empty).
+    ///
+    /// Demand: as [`element_at`](Self::element_at); when upstream completes too early,
+    /// `default` is delivered as soon as downstream has demand, then the stream
+    /// completes. An upstream error is passed on, without the default.
+    ///
+    /// ```text
+    /// upstream:               -1-2-|
+    /// element_at_or(5, 0):    -----(0|)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(range(0, 2).element_at_or(5, 99).collect().await.unwrap(), vec![99]);
+    /// assert_eq!(range(0, 9).element_at_or(5, 99).collect().await.unwrap(), vec![5]);
+    /// # });
+    /// ```
+    fn element_at_or(self, index: u64, default: Self::Item) -> crate::ElementAtOr<Self> {
+        crate::DefaultIfEmpty::new(crate::ElementAt::new(self, index), default)
+    }
+
     /// Emits `items` first, then the upstream's items.
     ///
     /// Demand: downstream's demand goes to the items first; upstream is subscribed only

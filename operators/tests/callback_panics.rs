@@ -422,6 +422,8 @@ const NO_CALLBACK: &[(&str, &str)] = &[
     ("zip", "pairs items, no function"),
     ("take", "a count"),
     ("take_last", "a count"),
+    ("element_at", "an index"),
+    ("element_at_or", "an index and a value"),
     ("kill_switch", "a switch, no function"),
     ("named", "a name, no function"),
     ("take_until", "a publisher"),

@@ -756,6 +756,24 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.pairwise()),
         ),
         case(
+            "element_at",
+            factory(|n| src(n, |n| n.saturating_mul(3)).element_at(2)).max_elements(1),
+            sync().excuse("*", ONE_ITEM),
+            input(|up: Up| up.element_at(1000)),
+        ),
+        case(
+            "element_at_or",
+            // create_publisher(1) is the default item of a too short upstream.
+            factory(|n| {
+                src(n, |n| if n == 1 { 1 } else { n.saturating_mul(3) })
+                    .element_at_or(2, 99)
+                    .take(n)
+            })
+            .max_elements(1),
+            sync().excuse("*", ONE_ITEM),
+            input(|up: Up| up.element_at_or(1000, 99)),
+        ),
+        case(
             "distinct_until_changed",
             factory(|n| src(n, same).distinct_until_changed()),
             sync(),

@@ -1,9 +1,9 @@
 //! Marble snapshots of the everyday transforms (map, filter, filter_map, scan, take,
-//! take_while, take_until, skip, skip_while, distinct_until_changed, pairwise, start_with,
-//! default_if_empty, reduce, flat_map_iter): completion, error, cancellation and slow
-//! demand on virtual time, one frame = 1ms, plus the scenarios showing each operator's
-//! documented demand behaviour. Pictures are drawn by `marble_kit::picture` (downstream
-//! lanes, then upstream).
+//! take_while, take_until, skip, skip_while, distinct_until_changed, pairwise, element_at,
+//! start_with, default_if_empty, reduce, flat_map_iter): completion, error, cancellation
+//! and slow demand on virtual time, one frame = 1ms, plus the scenarios showing each
+//! operator's documented demand behaviour. Pictures are drawn by `marble_kit::picture`
+//! (downstream lanes, then upstream).
 
 mod marble_kit;
 
@@ -215,6 +215,25 @@ fn pairwise() {
         "-1-2-3-4|",
         "123456|",
     );
+}
+
+#[test]
+fn element_at() {
+    // index + 1 = 3 requested once at the first request, whatever its size; upstream
+    // cancelled at the third item, completion at once.
+    four(
+        "element_at",
+        |rig, s| rig.cold(s).element_at(2),
+        "-1-2-3-4-|",
+        "-1#",
+        "-1-2-3-4|",
+        "123456|",
+    );
+    // Upstream ends before index 5: element_at completes empty, element_at_or emits 0.
+    let p = picture("r∞", 8, |rig| rig.cold("-1-2-|").element_at(5));
+    insta::assert_snapshot!("element_at_too_short", p);
+    let p = picture("r∞", 8, |rig| rig.cold("-1-2-|").element_at_or(5, 0));
+    insta::assert_snapshot!("element_at_or_too_short", p);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The shared engine of the synchronous, item-by-item operators (`filter_map`, `scan`,
-//! `take`, `take_while`, `skip`, `skip_while`, `distinct_until_changed`, `reduce`, the
-//! fallible `try_map` / `try_filter` / `try_filter_map` and the `do_on_*` taps): each operator is a small [`Logic`]; this file does the rest —
+//! `take`, `take_while`, `skip`, `skip_while`, `distinct_until_changed`, `pairwise`,
+//! `element_at`, `reduce`, the fallible `try_map` / `try_filter` / `try_filter_map` and
+//! the `do_on_*` taps): each operator is a small [`Logic`]; this file does the rest —
 //! the demand policy of the subscription downstream sees, the `try_on_next` protocol,
 //! replacement requests for discarded items, panics in user code, early completion
 //! with upstream cancellation, and ignoring late signals.
@@ -41,6 +42,10 @@ pub(crate) enum RequestPolicy {
     /// At the first request, request unbounded demand upstream once (`reduce`: one item
     /// at completion, whatever the upstream size).
     Aggregate,
+    /// At the first request, request exactly `n` upstream once: the stage emits at most
+    /// one item, and the items it discards are counted in those `n`, so none is replaced
+    /// (`element_at(i)`: `n = i + 1`).
+    Once(u64),
 }
 
 /// Callbacks of the subscription side (`do_on_request`, `do_on_cancel`, `do_finally`).
@@ -105,7 +110,8 @@ struct Link {
     upstream: SharedSubscription,
     stage: Stage,
     policy: RequestPolicy,
-    /// Downstream's demand is unbounded: a discarded item needs no replacement.
+    /// A discarded item needs no replacement: downstream's demand is unbounded, or the
+    /// stage requested upstream once for every item it may discard (`Aggregate`, `Once`).
     unbounded: AtomicBool,
     /// Downstream requested at least once.
     requested: AtomicBool,
@@ -144,6 +150,11 @@ impl Link {
             RequestPolicy::Aggregate => {
                 if !self.unbounded.swap(true, Ordering::AcqRel) {
                     self.upstream.request(Demand::UNBOUNDED.get());
+                }
+            }
+            RequestPolicy::Once(n) => {
+                if !self.unbounded.swap(true, Ordering::AcqRel) {
+                    self.upstream.request(n);
                 }
             }
         }
@@ -272,7 +283,8 @@ where
     #[inline]
     fn on_next(&mut self, item: T) {
         // From a source that counts every item against demand: a discarded item needs a
-        // replacement request, unless downstream's demand is unbounded.
+        // replacement request, unless downstream's demand is unbounded (or the policy
+        // requested upstream for the discarded items already).
         if !self.try_on_next(item) && !self.done {
             if let Some(link) = &self.link {
                 if !link.unbounded.load(Ordering::Acquire) {
