@@ -2029,6 +2029,42 @@ pub trait OperatorExt: Publisher + Sized {
         crate::DistinctUntilChangedByKey::new(self, key)
     }
 
+    /// Drops an item that `equal(last, item)` finds equal to the last item emitted: as
+    /// [`distinct_until_changed`](Self::distinct_until_changed) with your own "are
+    /// equal" comparator (RxJS's `distinctUntilChanged(comparator)`). The comparison is
+    /// with the last item *emitted*, so with a comparator that is not transitive
+    /// ("differ by at most 1") a slow drift still emits once it is large enough.
+    ///
+    /// Demand: as [`distinct_until_changed`](Self::distinct_until_changed): forwarded,
+    /// with dropped items using no demand or replaced. The last emitted item is kept
+    /// (cloned) for the comparison. A panic in `equal` cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:                               -1-2-3-9-8-|
+    /// distinct_until_changed_by(|a-b| <= 1):  -1---3-9---|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = from_iter([1, 2, 3, 9, 8])
+    ///     .distinct_until_changed_by(|a: &i32, b: &i32| (a - b).abs() <= 1)
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(out.unwrap(), vec![1, 3, 9]);
+    /// # });
+    /// ```
+    #[doc(alias = "dedup_by")]
+    fn distinct_until_changed_by<F>(self, equal: F) -> crate::DistinctUntilChangedBy<Self, F>
+    where
+        Self::Item: Clone,
+        F: FnMut(&Self::Item, &Self::Item) -> bool + Send + 'static,
+    {
+        crate::DistinctUntilChangedBy::new(self, equal)
+    }
+
     /// Emits each item paired with the one before it, as `(previous, current)` (RxJS's
     /// `pairwise`). The first item produces nothing; each later item is cloned once, to
     /// be the first half of the next pair.

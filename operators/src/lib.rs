@@ -87,6 +87,7 @@ pub use crate::transform::default_if_empty::DefaultIfEmpty;
 pub use crate::transform::distinct_until_changed::{
     DistinctUntilChanged, DistinctUntilChangedByKey,
 };
+pub use crate::transform::distinct_until_changed_by::DistinctUntilChangedBy;
 pub use crate::transform::element_at::{ElementAt, ElementAtOr};
 pub use crate::transform::filter::Filter;
 pub use crate::transform::filter_map::FilterMap;

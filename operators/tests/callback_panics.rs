@@ -13,8 +13,9 @@
 //! Callbacks covered (one case each, or more where the callback runs in several places):
 //! * the functions of the one-to-one and filtering stages: `map`, `filter`, `filter_map`,
 //!   `flat_map_iter`, `scan`, `take_while`, `skip_while`, `reduce`, the key selector of
-//!   `distinct_until_changed_by_key` and the item's `PartialEq` in
-//!   `distinct_until_changed`, the item's `Clone` in `pairwise`, `start_with`'s iterator;
+//!   `distinct_until_changed_by_key`, the comparator of `distinct_until_changed_by`, the
+//!   item's `PartialEq` in `distinct_until_changed`, the item's `Clone` in `pairwise`,
+//!   `start_with`'s iterator;
 //! * the mappers and combiners: `map_async`, `map_async_unordered`, `then`,
 //!   `try_map_async`, `flat_map`, `concat_map`, `switch_map`, `combine_latest`; for the
 //!   four async stages also the weigher of `permits_from_weighted`, and `map_async`'s `f`
@@ -583,6 +584,21 @@ fn cases() -> Vec<Case> {
                 },
             )
         }),
+        panics(
+            "distinct_until_changed_by",
+            "equal",
+            "distinct_until_changed",
+            || {
+                let tp = tp();
+                let op = tp
+                    .publisher()
+                    .distinct_until_changed_by(|_, _| -> bool { boom() });
+                // The comparator runs from the second item on.
+                on_tp(&tp, op, 2, None, |_| {
+                    tp.next(1).next(2);
+                })
+            },
+        ),
         // The prefix comes first: upstream is not subscribed yet when the iterator fails.
         panics_after_end("start_with", "the iterator", "start_with", || {
             let tp = tp();

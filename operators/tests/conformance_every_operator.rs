@@ -786,6 +786,12 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.distinct_until_changed_by_key(|x| *x / 2)),
         ),
         case(
+            "distinct_until_changed_by",
+            factory(|n| src(n, same).distinct_until_changed_by(|a, b| a == b)),
+            sync(),
+            input(|up: Up| up.distinct_until_changed_by(|a, b| a / 2 == b / 2)),
+        ),
+        case(
             "start_with",
             factory(|n| {
                 let first = if n == FAILED { 0 } else { n.min(2) };

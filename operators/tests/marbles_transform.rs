@@ -1,9 +1,9 @@
 //! Marble snapshots of the everyday transforms (map, filter, filter_map, scan, take,
-//! take_while, take_until, skip, skip_while, distinct_until_changed, pairwise, element_at,
-//! start_with, default_if_empty, reduce, flat_map_iter): completion, error, cancellation
-//! and slow demand on virtual time, one frame = 1ms, plus the scenarios showing each
-//! operator's documented demand behaviour. Pictures are drawn by `marble_kit::picture`
-//! (downstream lanes, then upstream).
+//! take_while, take_until, skip, skip_while, distinct_until_changed(_by), pairwise,
+//! element_at, start_with, default_if_empty, reduce, flat_map_iter): completion, error,
+//! cancellation and slow demand on virtual time, one frame = 1ms, plus the scenarios
+//! showing each operator's documented demand behaviour. Pictures are drawn by
+//! `marble_kit::picture` (downstream lanes, then upstream).
 
 mod marble_kit;
 
@@ -200,6 +200,22 @@ fn distinct_until_changed() {
         "-1-1-2#",
         "-1-1-2-2|",
         "11223344|",
+    );
+}
+
+#[test]
+fn distinct_until_changed_by() {
+    // Equal: differ by at most 1, against the last item emitted (1, then 3, then 9).
+    four(
+        "distinct_until_changed_by",
+        |rig, s| {
+            rig.cold(s)
+                .distinct_until_changed_by(|a, b| a.abs_diff(*b) <= 1)
+        },
+        "-1-2-3-9-8-|",
+        "-1-2-3#",
+        "-1-2-3-4|",
+        "12345678|",
     );
 }
 

@@ -2,6 +2,7 @@
 
 pub(crate) mod default_if_empty;
 pub(crate) mod distinct_until_changed;
+pub(crate) mod distinct_until_changed_by;
 pub(crate) mod element_at;
 pub(crate) mod filter;
 pub(crate) mod filter_map;
