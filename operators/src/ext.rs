@@ -2065,6 +2065,82 @@ pub trait OperatorExt: Publisher + Sized {
         crate::DistinctUntilChangedBy::new(self, equal)
     }
 
+    /// Drops an item whose key was seen before, anywhere earlier in the stream (RxJS's
+    /// `distinct(keySelector)`, Reactor's `distinct(keySelector)`).
+    ///
+    /// Demand: as [`filter`](Self::filter): forwarded, with dropped items using no demand
+    /// or replaced with a `request(1)` upstream. Every distinct key is remembered until
+    /// the stream ends, so memory grows with the number of distinct keys: for an endless
+    /// stream with many keys use [`distinct_by_key_bounded`](Self::distinct_by_key_bounded).
+    /// A panic in `key` (or in the key's `Hash` or `Eq`) cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:                -a1-b1-a2-c1-b2-|
+    /// distinct_by_key(letter): -a1-b1----c1----|
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = from_iter(["a1", "b1", "a2", "c1", "b2"])
+    ///     .distinct_by_key(|s| s.as_bytes()[0])
+    ///     .collect()
+    ///     .await;
+    /// assert_eq!(out.unwrap(), vec!["a1", "b1", "c1"]);
+    /// # });
+    /// ```
+    #[doc(alias = "distinct")]
+    #[doc(alias = "unique_by")]
+    fn distinct_by_key<K, F>(self, key: F) -> crate::DistinctByKey<Self, F>
+    where
+        F: FnMut(&Self::Item) -> K + Send + 'static,
+        K: Eq + std::hash::Hash + Send + 'static,
+    {
+        crate::DistinctByKey::new(self, key)
+    }
+
+    /// As [`distinct_by_key`](Self::distinct_by_key), but remembers only the last
+    /// `capacity` distinct keys: when a new key would make `capacity + 1`, the oldest
+    /// (the first seen of those remembered) is forgotten, and **an item whose key was
+    /// forgotten passes again**. A repeated key does not make its key younger. Memory is
+    /// bounded by `capacity` keys (each kept twice: `K: Clone`).
+    ///
+    /// Demand: as [`distinct_by_key`](Self::distinct_by_key): forwarded, with dropped
+    /// items using no demand or replaced. A panic in `key` cancels upstream and fails
+    /// with [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// ```text
+    /// upstream:                       -1-2-1-3-1-|
+    /// distinct_by_key_bounded(id, 2): -1-2---3-1-|   (3 makes it forget 1)
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `capacity` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let out = from_iter([1, 2, 1, 3, 1]).distinct_by_key_bounded(|x| *x, 2)?.collect();
+    /// assert_eq!(out.await.unwrap(), vec![1, 2, 3, 1]);
+    /// assert!(range(0, 1).distinct_by_key_bounded(|x| *x, 0).is_err());
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    fn distinct_by_key_bounded<K, F>(
+        self,
+        key: F,
+        capacity: usize,
+    ) -> Result<crate::DistinctByKeyBounded<Self, F>, ConfigError>
+    where
+        F: FnMut(&Self::Item) -> K + Send + 'static,
+        K: Eq + std::hash::Hash + Clone + Send + 'static,
+    {
+        crate::DistinctByKeyBounded::new(self, key, capacity)
+    }
+
     /// Emits each item paired with the one before it, as `(previous, current)` (RxJS's
     /// `pairwise`). The first item produces nothing; each later item is cloned once, to
     /// be the first half of the next pair.

@@ -84,6 +84,7 @@ pub use crate::time::sample_first::SampleFirst;
 pub use crate::time::throttle_latest::ThrottleLatest;
 pub use crate::time::timeout::{NoFallback, OnTimeout, Timeout};
 pub use crate::transform::default_if_empty::DefaultIfEmpty;
+pub use crate::transform::distinct_by_key::{DistinctByKey, DistinctByKeyBounded};
 pub use crate::transform::distinct_until_changed::{
     DistinctUntilChanged, DistinctUntilChangedByKey,
 };

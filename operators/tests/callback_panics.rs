@@ -15,6 +15,7 @@
 //!   `flat_map_iter`, `scan`, `take_while`, `skip_while`, `reduce`, the key selector of
 //!   `distinct_until_changed_by_key`, the comparator of `distinct_until_changed_by`, the
 //!   item's `PartialEq` in `distinct_until_changed`, the item's `Clone` in `pairwise`,
+//!   the key selector of `distinct_by_key(_bounded)` and the key's `Hash`,
 //!   `start_with`'s iterator;
 //! * the mappers and combiners: `map_async`, `map_async_unordered`, `then`,
 //!   `try_map_async`, `flat_map`, `concat_map`, `switch_map`, `combine_latest`; for the
@@ -396,7 +397,7 @@ impl Clone for Prickly {
     }
 }
 
-/// A priority whose `Ord` panics.
+/// A priority whose `Ord` panics (and a key whose `Hash` panics).
 #[derive(Debug, Clone, Copy)]
 struct Grumpy;
 impl PartialEq for Grumpy {
@@ -408,6 +409,11 @@ impl Eq for Grumpy {}
 impl PartialOrd for Grumpy {
     fn partial_cmp(&self, other: &Grumpy) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
+    }
+}
+impl std::hash::Hash for Grumpy {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {
+        boom()
     }
 }
 impl Ord for Grumpy {
@@ -599,6 +605,30 @@ fn cases() -> Vec<Case> {
                 })
             },
         ),
+        panics("distinct_by_key", "key", "distinct", || {
+            let tp = tp();
+            let op = tp.publisher().distinct_by_key(|_| -> u32 { boom() });
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
+        panics("distinct_by_key", "the key's Hash", "distinct", || {
+            let tp = tp();
+            let op = tp.publisher().distinct_by_key(|_| Grumpy);
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
+        panics("distinct_by_key_bounded", "key", "distinct", || {
+            let tp = tp();
+            let op = tp
+                .publisher()
+                .distinct_by_key_bounded(|_| -> u32 { boom() }, 2)
+                .unwrap();
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
         // The prefix comes first: upstream is not subscribed yet when the iterator fails.
         panics_after_end("start_with", "the iterator", "start_with", || {
             let tp = tp();

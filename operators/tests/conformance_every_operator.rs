@@ -786,6 +786,22 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.distinct_until_changed_by_key(|x| *x / 2)),
         ),
         case(
+            "distinct_by_key",
+            factory(|n| src(n, |n| n.saturating_mul(2)).distinct_by_key(|x| *x / 2)),
+            sync(),
+            input(|up: Up| up.distinct_by_key(|x| *x)),
+        ),
+        case(
+            "distinct_by_key_bounded",
+            factory(|n| {
+                src(n, |n| n.saturating_mul(2))
+                    .distinct_by_key_bounded(|x| *x / 2, 2)
+                    .unwrap()
+            }),
+            sync(),
+            input(|up: Up| up.distinct_by_key_bounded(|x| *x, 16).unwrap()),
+        ),
+        case(
             "distinct_until_changed_by",
             factory(|n| src(n, same).distinct_until_changed_by(|a, b| a == b)),
             sync(),

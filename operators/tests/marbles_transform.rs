@@ -1,9 +1,9 @@
 //! Marble snapshots of the everyday transforms (map, filter, filter_map, scan, take,
-//! take_while, take_until, skip, skip_while, distinct_until_changed(_by), pairwise,
-//! element_at, start_with, default_if_empty, reduce, flat_map_iter): completion, error,
-//! cancellation and slow demand on virtual time, one frame = 1ms, plus the scenarios
-//! showing each operator's documented demand behaviour. Pictures are drawn by
-//! `marble_kit::picture` (downstream lanes, then upstream).
+//! take_while, take_until, skip, skip_while, distinct_until_changed(_by),
+//! distinct_by_key(_bounded), pairwise, element_at, start_with, default_if_empty, reduce,
+//! flat_map_iter): completion, error, cancellation and slow demand on virtual time, one
+//! frame = 1ms, plus the scenarios showing each operator's documented demand behaviour.
+//! Pictures are drawn by `marble_kit::picture` (downstream lanes, then upstream).
 
 mod marble_kit;
 
@@ -216,6 +216,27 @@ fn distinct_until_changed_by() {
         "-1-2-3#",
         "-1-2-3-4|",
         "12345678|",
+    );
+}
+
+#[test]
+fn distinct_by_key() {
+    four(
+        "distinct_by_key",
+        |rig, s| rig.cold(s).distinct_by_key(|x| *x),
+        "-1-2-1-3-2-|",
+        "-1-1-2#",
+        "-1-1-2-2|",
+        "11223344|",
+    );
+    // Remembers 2 keys: 3 makes it forget 1, which then passes again.
+    four(
+        "distinct_by_key_bounded",
+        |rig, s| rig.cold(s).distinct_by_key_bounded(|x| *x, 2).unwrap(),
+        "-1-2-1-3-1-|",
+        "-1-1-2#",
+        "-1-1-2-2|",
+        "12131412|",
     );
 }
 

@@ -1,6 +1,7 @@
 //! Transforming and filtering, item by item.
 
 pub(crate) mod default_if_empty;
+pub(crate) mod distinct_by_key;
 pub(crate) mod distinct_until_changed;
 pub(crate) mod distinct_until_changed_by;
 pub(crate) mod element_at;
