@@ -709,3 +709,73 @@ fn subscription_marble_parse_errors() {
     let span = SubscriptionSpan::parse("  --^- -!", ms(10)).unwrap();
     assert_eq!((span.subscribed, span.unsubscribed), (ms(20), Some(ms(50))));
 }
+
+#[test]
+fn the_rxjs_reading_gives_a_group_its_length_in_frames() {
+    let values = [('a', 1), ('b', 2), ('c', 3), ('d', 4)];
+    let at = |m: Marble| -> Vec<(u128, Signal<u8, ()>)> {
+        m.timeline::<u8, ()>(&values, None)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.at.as_millis(), e.signal))
+            .collect()
+    };
+    // RxJS `run` mode: "-a-(bc)-d|" has b and c at 3, d at 8 (the group lasts 4 frames).
+    assert_eq!(
+        at(Marble::parse_rxjs("-a-(bc)-d|").unwrap()),
+        vec![
+            (1, Signal::Next(1)),
+            (3, Signal::Next(2)),
+            (3, Signal::Next(3)),
+            (8, Signal::Next(4)),
+            (9, Signal::Complete)
+        ]
+    );
+    // The default reading: the group takes one frame.
+    assert_eq!(
+        at(Marble::parse("-a-(bc)-d|").unwrap()),
+        vec![
+            (1, Signal::Next(1)),
+            (3, Signal::Next(2)),
+            (3, Signal::Next(3)),
+            (5, Signal::Next(4)),
+            (6, Signal::Complete)
+        ]
+    );
+    // Without groups the two readings agree, time progressions included.
+    for text in ["a 9ms b|", "--a--^-b-|", "-a-b-#"] {
+        assert_eq!(
+            Marble::parse_rxjs(text)
+                .unwrap()
+                .timeline::<u8, ()>(&values, Error::User(())),
+            Marble::parse(text)
+                .unwrap()
+                .timeline::<u8, ()>(&values, Error::User(())),
+            "{text}"
+        );
+    }
+    // Parse errors are the same too.
+    assert_eq!(
+        Marble::parse_rxjs("-(ab").unwrap_err().kind,
+        ParseErrorKind::UnclosedGroup
+    );
+}
+
+#[test]
+fn rxjs_cold_and_hot_sources_follow_the_rxjs_reading() {
+    let vs = VirtualScheduler::new();
+    let values = [('a', 1u8), ('b', 2), ('c', 3)];
+    let source = marble::cold_rxjs("(ab)c|", &values, None::<Error<()>>);
+    let (sub, h) = TestSubscriber::with_scheduler(u64::MAX, vs.clone());
+    source.subscribe(sub);
+    vs.advance_by(ms(3));
+    h.assert_items(&[1, 2]);
+    vs.advance_by(ms(1));
+    h.assert_items(&[1, 2, 3]); // c at frame 4
+    vs.advance_by(ms(1));
+    h.assert_complete();
+    let hot = marble::hot_rxjs::<u8, ()>("a^(bc)|", &values, None, vs.clone());
+    let times: Vec<u128> = hot.timeline().iter().map(|e| e.at.as_millis()).collect();
+    // As in RxJS, `^` is frame 0 and takes its frame: b and c at 1, | 4 frames later.
+    assert_eq!(times, vec![1, 1, 5]);
+}

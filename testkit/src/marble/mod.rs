@@ -46,10 +46,10 @@ mod subscriptions;
 use std::time::Duration;
 
 pub use self::assert::{assert_items, check_items, Mismatch};
-pub use self::parse::{Marble, ParseError, ParseErrorKind, PlanStep, RequestPlan};
+pub use self::parse::{Marble, ParseError, ParseErrorKind, PlanStep, Reading, RequestPlan};
 pub use self::render::{Diagram, RenderOptions, DEFAULT_MAX_DASHES};
 pub use self::run::{run, Scenario};
-pub use self::source::{cold, hot, try_cold, try_hot, Cold, Hot, NoDemand};
+pub use self::source::{cold, cold_rxjs, hot, hot_rxjs, try_cold, try_hot, Cold, Hot, NoDemand};
 pub use self::subscriptions::SubscriptionSpan;
 
 /// The duration of one frame (`-`) unless set otherwise: 1ms, as RxJS's `run` mode.

@@ -148,6 +148,23 @@ enum LaneKind {
     Requests,
 }
 
+/// How long a group `(ab)` lasts: the one difference between this crate's reading of a
+/// marble and RxJS's `run` mode.
+///
+/// ```
+/// use spillway_testkit::marble::Reading;
+/// assert_eq!(Reading::default(), Reading::OneFrameGroups);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reading {
+    /// A group takes one frame, whatever it holds (the default: a diagram's columns stay
+    /// aligned with the time axis).
+    #[default]
+    OneFrameGroups,
+    /// A group takes a frame per character, brackets included, as in RxJS's `run` mode.
+    RxJs,
+}
+
 struct Parsed {
     marks: Vec<Placed>,
     subscription: Option<Duration>,
@@ -162,7 +179,7 @@ struct Parsed {
 /// | `a`–`z`, `A`–`Z`, `0`–`9` | a value (mapped through a `values` map), then one frame |
 /// | `\|` | completion, then one frame |
 /// | `#` | the error, then one frame |
-/// | `(ab)` | several events in the same frame; the group takes **one** frame (unlike RxJS) |
+/// | `(ab)` | several events in the same frame; the group takes **one** frame (unlike RxJS; [`Marble::parse_rxjs`] reads it as RxJS does) |
 /// | `^` | the subscription point of a hot marble (time zero), then one frame |
 /// | `10ms`, `1.5s`, `2m`, `1h`, `ns`, `us` | time progression; only when preceded by whitespace (or at the start) and followed by whitespace (or the end) |
 /// | space, tab, newline | ignored (except to delimit a time progression) |
@@ -222,7 +239,48 @@ impl Marble {
     /// assert_eq!(m.duration(), Duration::from_millis(30));
     /// ```
     pub fn parse_with_frame(text: &str, frame: Duration) -> Result<Marble, ParseError> {
-        let parsed = parse_lane(text, frame, LaneKind::Items)?;
+        Self::parse_with_reading(text, frame, Reading::OneFrameGroups)
+    }
+
+    /// Parses `text` as RxJS's `run` mode reads it, so that a marble pasted from an RxJS
+    /// test means what it meant there: a group `(ab)` takes **its length in frames**
+    /// (4 here, brackets included) instead of one. Everything else reads the same.
+    ///
+    /// ```
+    /// use spillway_testkit::marble::Marble;
+    /// // RxJS docs: "on frame 2 emit a, b and c, then on frame 8 complete".
+    /// let m = Marble::parse_rxjs("--(abc)-|").unwrap();
+    /// let tl = m.timeline::<u8, ()>(&[('a', 1), ('b', 2), ('c', 3)], None).unwrap();
+    /// let at: Vec<u128> = tl.iter().map(|e| e.at.as_millis()).collect();
+    /// assert_eq!(at, vec![2, 2, 2, 8]);
+    /// // The default reading: the group takes one frame, the completion is at frame 4.
+    /// let m = Marble::parse("--(abc)-|").unwrap();
+    /// assert_eq!(m.duration().as_millis(), 5);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`parse`](Self::parse).
+    pub fn parse_rxjs(text: &str) -> Result<Marble, ParseError> {
+        Self::parse_with_reading(text, DEFAULT_FRAME, Reading::RxJs)
+    }
+
+    /// Parses `text` with one `-` lasting `frame`, read as `reading` says.
+    ///
+    /// # Errors
+    /// As [`parse`](Self::parse).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway_testkit::marble::{Marble, Reading};
+    /// let m = Marble::parse_with_reading("(ab)|", Duration::from_secs(1), Reading::RxJs).unwrap();
+    /// assert_eq!(m.duration(), Duration::from_secs(5));
+    /// ```
+    pub fn parse_with_reading(
+        text: &str,
+        frame: Duration,
+        reading: Reading,
+    ) -> Result<Marble, ParseError> {
+        let parsed = parse_lane(text, frame, LaneKind::Items, reading)?;
         Ok(Marble {
             text: text.to_string(),
             frame,
@@ -420,7 +478,7 @@ impl RequestPlan {
     /// assert_eq!(plan.steps()[0].0, Duration::from_secs(1));
     /// ```
     pub fn parse_with_frame(text: &str, frame: Duration) -> Result<RequestPlan, ParseError> {
-        let parsed = parse_lane(text, frame, LaneKind::Requests)?;
+        let parsed = parse_lane(text, frame, LaneKind::Requests, Reading::OneFrameGroups)?;
         let steps = parsed
             .marks
             .iter()
@@ -531,7 +589,12 @@ fn time_progression(
     Ok(None)
 }
 
-fn parse_lane(text: &str, frame: Duration, kind: LaneKind) -> Result<Parsed, ParseError> {
+fn parse_lane(
+    text: &str,
+    frame: Duration,
+    kind: LaneKind,
+    reading: Reading,
+) -> Result<Parsed, ParseError> {
     let chars: Vec<char> = text.chars().collect();
     let overflow = |i| err(text, i, ParseErrorKind::TimeOverflow);
     let mut t = Duration::ZERO;
@@ -579,7 +642,15 @@ fn parse_lane(text: &str, frame: Duration, kind: LaneKind) -> Result<Parsed, Par
                 match group.take() {
                     None => return Err(err(text, i, ParseErrorKind::UnmatchedClose)),
                     Some((open, 0)) => return Err(err(text, open, ParseErrorKind::EmptyGroup)),
-                    Some(_) => t = t.checked_add(frame).ok_or_else(|| overflow(i))?,
+                    Some((open, _)) => {
+                        // RxJS: the group takes a frame per character, brackets included.
+                        let frames = match reading {
+                            Reading::OneFrameGroups => 1,
+                            Reading::RxJs => (i - open + 1) as u32,
+                        };
+                        let d = frame.checked_mul(frames).ok_or_else(|| overflow(i))?;
+                        t = t.checked_add(d).ok_or_else(|| overflow(i))?;
+                    }
                 }
                 i += 1;
                 continue;

@@ -622,6 +622,67 @@ where
     Ok(Hot::from_timeline(timeline, scheduler))
 }
 
+/// [`cold`] with the marble read as RxJS's `run` mode reads it ([`Marble::parse_rxjs`]:
+/// a group takes its length in frames), so that a marble pasted from an RxJS test means
+/// the same here.
+///
+/// # Panics
+/// As [`cold`].
+///
+/// ```
+/// use std::time::Duration;
+/// use spillway_core::prelude::*;
+/// use spillway_testkit::{marble, TestSubscriber, VirtualScheduler};
+/// let vs = VirtualScheduler::new();
+/// let source = marble::cold_rxjs("-(ab)-c|", &[('a', 1), ('b', 2), ('c', 3)], None::<spillway_core::Error<()>>);
+/// let (sub, h) = TestSubscriber::with_scheduler(u64::MAX, vs.clone());
+/// source.subscribe(sub);
+/// vs.advance_by(Duration::from_millis(5));
+/// h.assert_items(&[1, 2]); // c is at frame 6 in RxJS's reading (at 3 in the default one)
+/// vs.advance_by(Duration::from_millis(1));
+/// h.assert_items(&[1, 2, 3]);
+/// ```
+#[track_caller]
+pub fn cold_rxjs<T, E>(
+    marble: &str,
+    values: &[(char, T)],
+    error: impl Into<Option<Error<E>>>,
+) -> Cold<T, E>
+where
+    T: Clone + Send + 'static,
+    E: Clone + Send + 'static,
+{
+    let parsed = Marble::parse_rxjs(marble).unwrap_or_else(|e| panic!("{e}"));
+    Cold::from_marble(&parsed, values, error).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`hot`] with the marble read as RxJS's `run` mode reads it (see [`cold_rxjs`]).
+///
+/// # Panics
+/// As [`hot`].
+///
+/// ```
+/// use spillway_testkit::{marble, VirtualScheduler};
+/// let h = marble::hot_rxjs::<u8, ()>("^(ab)|", &[('a', 1), ('b', 2)], None, VirtualScheduler::new());
+/// assert_eq!(h.timeline()[2].at.as_millis(), 5); // the completion: 1 + 4 frames
+/// ```
+#[track_caller]
+pub fn hot_rxjs<T, E>(
+    marble: &str,
+    values: &[(char, T)],
+    error: impl Into<Option<Error<E>>>,
+    scheduler: Arc<dyn Scheduler>,
+) -> Hot<T, E>
+where
+    T: Clone + Send + 'static,
+    E: Clone + Send + 'static,
+{
+    let timeline = Marble::parse_rxjs(marble)
+        .and_then(|m| m.timeline(values, error))
+        .unwrap_or_else(|e| panic!("{e}"));
+    Hot::from_timeline(timeline, scheduler)
+}
+
 impl<T, E> Hot<T, E>
 where
     T: Clone + Send + 'static,
