@@ -553,6 +553,65 @@ pub trait OperatorExt: Publisher + Sized {
         crate::Chunks::new(self, size)
     }
 
+    /// Collects items into `Vec` windows of `size` items, a window starting every `step`
+    /// items (RxJS's `bufferCount(size, step)`): overlapping when `step < size` (each
+    /// item is cloned into every window it belongs to but one), skipping when
+    /// `step > size` (the items between windows are let go), plain
+    /// [`chunks`](Self::chunks) when `step == size`. A window is emitted when it is full;
+    /// at completion the partial windows still open are emitted too, oldest first.
+    ///
+    /// Demand: downstream's requests count windows; upstream is asked for the items
+    /// those windows need and no more: `size` items for the first window, then `step`
+    /// for each next one (`request(2)` on `chunks_sliding(3, 1)` asks 4 items, one more
+    /// request(1) asks 1 more). A huge request is not passed on as it is: the items of
+    /// at most as many windows as fit in twice the larger of `size` and `step` (at
+    /// least 256 items) are in flight, replenished by `step` as each window goes out.
+    /// With zero downstream demand nothing is requested.
+    ///
+    /// ```text
+    /// upstream:              -1-2-3-4-5-|
+    /// chunks_sliding(3, 1):  -----a-b-c-(de|)    a=[1,2,3] b=[2,3,4] c=[3,4,5] d=[4,5] e=[5]
+    /// chunks_sliding(2, 3):  ---a-----b-|        a=[1,2] b=[4,5] (3 let go)
+    /// ```
+    ///
+    /// **Discard**: on upstream *error* the partial windows are dropped and the error
+    /// follows the full windows already waiting; on cancel everything held is dropped.
+    /// An upstream that sends more than requested fails the stage with
+    /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation). A panic in
+    /// the item's `Clone` cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `size` or `step` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let windows = range(1, 6).chunks_sliding(3, 1)?.collect().await.unwrap();
+    /// assert_eq!(
+    ///     windows,
+    ///     vec![vec![1, 2, 3], vec![2, 3, 4], vec![3, 4, 5], vec![4, 5], vec![5]]
+    /// );
+    /// let sampled = range(1, 8).chunks_sliding(2, 3)?.collect().await.unwrap();
+    /// assert_eq!(sampled, vec![vec![1, 2], vec![4, 5], vec![7]]);
+    /// assert!(range(0, 1).chunks_sliding(2, 0).is_err());
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    #[doc(alias = "buffer_count")]
+    #[doc(alias = "windows")]
+    fn chunks_sliding(
+        self,
+        size: usize,
+        step: usize,
+    ) -> Result<crate::ChunksSliding<Self>, ConfigError>
+    where
+        Self::Item: Clone,
+    {
+        crate::ChunksSliding::new(self, size, step)
+    }
+
     /// Collects items into `Vec` batches of up to `size`, closing a batch early when
     /// `timeout` has passed since its first item; never overflows a slow consumer.
     ///

@@ -30,7 +30,7 @@
 //!   (plus `seed` and `reduce`), `limit_rate(_with)`, `pressure` (plus its `on_change`
 //!   callback, on the producer's and on the consumer's side);
 //! * the batching stages: `on_drop` of `chunks`, `chunks_timeout`, `chunks_weighted` (plus
-//!   `weigh`), `batch_while_busy`;
+//!   `weigh`), `batch_while_busy`; the item's `Clone` in `chunks_sliding`;
 //! * the time-based stages: `on_drop` of `sample_first`, `sample`, `throttle_latest`,
 //!   `audit`, `debounce`, `delay_elements`, `rate_limit` (plus its `cost` function);
 //! * `within_budget`'s `on_drop` (an item after a cancel or an emergency stop, a
@@ -1311,6 +1311,27 @@ fn cases() -> Vec<Case> {
             })
         }),
         // ---- batching ------------------------------------------------------------------
+        panics(
+            "chunks_sliding",
+            "the item's Clone",
+            "chunks_sliding",
+            || {
+                let tp = TestPublisher::<Prickly, String>::new();
+                let op = tp.publisher().chunks_sliding(2, 1).unwrap();
+                let t = tp.clone();
+                // The second item belongs to two windows: it is cloned once.
+                observe(
+                    op,
+                    1,
+                    &VirtualScheduler::new(),
+                    move || t.is_cancelled(),
+                    None,
+                    |_| {
+                        tp.next(Prickly(1)).next(Prickly(2));
+                    },
+                )
+            },
+        ),
         upstream_error_wins(
             "chunks",
             "on_drop (the partial batch, on upstream's error)",

@@ -1,5 +1,5 @@
-//! Marble snapshots of the batching operators (chunks, chunks_timeout, chunks_weighted,
-//! batch_while_busy): completion (what is flushed), error, cancellation and slow demand,
+//! Marble snapshots of the batching operators (chunks, chunks_sliding, chunks_timeout,
+//! chunks_weighted, batch_while_busy): completion (what is flushed), error, cancellation and slow demand,
 //! on virtual time with 1ms frames. Batches are drawn as letters listed in the legend.
 //! Pictures are drawn by `marble_kit::picture` (downstream lanes, then upstream).
 
@@ -51,6 +51,49 @@ fn chunks_slow_demand() {
     // Each requested batch is a request of 3 upstream: the source is paused in between.
     let p = picture(SLOW, 16, |rig| chunks(rig, FAST, 3));
     insta::assert_snapshot!("chunks_slow_demand", p);
+}
+
+// ------------------------------------------------------------ chunks_sliding
+
+#[test]
+fn chunks_sliding_completion_flushes_the_partial_windows() {
+    // The doc marble: [4,5] and [5] are flushed with the completion.
+    let p = picture("r∞", 14, |rig| {
+        rig.cold("-1-2-3-4-5-|").chunks_sliding(3, 1).unwrap()
+    });
+    insta::assert_snapshot!("chunks_sliding_completion", p);
+}
+
+#[test]
+fn chunks_sliding_skipping() {
+    // The doc marble: 3 is between windows.
+    let p = picture("r∞", 14, |rig| {
+        rig.cold("-1-2-3-4-5-|").chunks_sliding(2, 3).unwrap()
+    });
+    insta::assert_snapshot!("chunks_sliding_skipping", p);
+}
+
+#[test]
+fn chunks_sliding_error_discards_the_partial_windows() {
+    let p = picture("r∞", 10, |rig| {
+        rig.cold("-1-2-3#").chunks_sliding(2, 1).unwrap()
+    });
+    insta::assert_snapshot!("chunks_sliding_error", p);
+}
+
+#[test]
+fn chunks_sliding_cancel() {
+    let p = picture("r∞-----x", 10, |rig| {
+        rig.cold("-1-2-3-4|").chunks_sliding(3, 1).unwrap()
+    });
+    insta::assert_snapshot!("chunks_sliding_cancel", p);
+}
+
+#[test]
+fn chunks_sliding_slow_demand() {
+    // The first requested window is 3 items upstream, each next one 1 (step).
+    let p = picture(SLOW, 16, |rig| rig.cold(FAST).chunks_sliding(3, 1).unwrap());
+    insta::assert_snapshot!("chunks_sliding_slow_demand", p);
 }
 
 // ------------------------------------------------------------ chunks_timeout

@@ -56,6 +56,7 @@ impl<P: Publisher> Publisher for BatchWhileBusy<P> {
         let setup = Setup {
             rule: Rule::WhileBusy(self.max),
             weigh: None,
+            clone: None,
             timeout: None,
             stats: self.stats,
             on_drop: self.on_drop,

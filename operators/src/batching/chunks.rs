@@ -59,6 +59,7 @@ impl<P: Publisher> Publisher for Chunks<P> {
         let setup = Setup {
             rule: Rule::Count(self.size),
             weigh: None,
+            clone: None,
             timeout: None,
             stats: self.stats,
             on_drop: self.on_drop,

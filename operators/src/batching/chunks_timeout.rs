@@ -77,6 +77,7 @@ impl<P: Publisher> Publisher for ChunksTimeout<P> {
         let setup = Setup {
             rule: Rule::CountOrTimer(self.size),
             weigh: None,
+            clone: None,
             timeout: Some((self.timeout, self.scheduler)),
             stats: self.stats,
             on_drop: self.on_drop,

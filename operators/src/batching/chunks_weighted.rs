@@ -68,6 +68,7 @@ where
         let setup = Setup {
             rule: Rule::Weight(self.max_weight),
             weigh: Some(Box::new(self.weigh)),
+            clone: None,
             timeout: None,
             stats: self.stats,
             on_drop: self.on_drop,

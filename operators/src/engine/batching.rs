@@ -1,7 +1,8 @@
 //! The engine shared by the batching operators (`chunks`, `chunks_timeout`,
-//! `chunks_weighted`, `batch_while_busy`): they differ only in when a batch closes and in
-//! how much they request upstream, so the concurrency (drain loop downstream, upstream
-//! subscriber, timer, cancellation, accounting) is written and tested once, here.
+//! `chunks_weighted`, `batch_while_busy`, `chunks_sliding`): they differ only in when a
+//! batch closes and in how much they request upstream, so the concurrency (drain loop
+//! downstream, upstream subscriber, timer, cancellation, accounting) is written and
+//! tested once, here.
 //!
 //! Shape: the downstream side is a [`drain::Source`] of closed batches (`ready`); the
 //! upstream side pushes items into the open batch and closes it by the operator's [`Rule`].
@@ -9,7 +10,9 @@
 //! overflowed; what it may request upstream is bounded by [`Shared::credit`].
 //!
 //! Accounting, in items: `received = emitted + dropped + buffered`, where `buffered` is
-//! every item held (the open batch and the closed batches waiting for demand).
+//! every item held (the open batch and the closed batches waiting for demand). For
+//! `chunks_sliding` the items are the copies put in windows: an item in `k` windows is
+//! received `k` times (an item between windows, `step > size`, not at all).
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -43,6 +46,12 @@ pub(crate) enum Rule {
     /// `batch_while_busy(max)`: the open batch is taken whole whenever downstream has
     /// demand; at most `max` items held or in flight.
     WhileBusy(usize),
+    /// `chunks_sliding(size, step)`: a window opens every `step` items and closes at
+    /// `size` items; several may be open (`step < size`, each item cloned into all but
+    /// one), or none (`step > size`, the items between windows are let go). Requests
+    /// what the windows downstream asked for need: `size` items for the first, `step`
+    /// for each next one.
+    Sliding { size: usize, step: usize },
 }
 
 /// The most items a batching stage asks upstream for and holds at once, beyond what one
@@ -52,7 +61,9 @@ const MAX_IN_FLIGHT: u64 = 256;
 impl Rule {
     /// The most items requested or held at once: two batches of a count rule (at least
     /// [`MAX_IN_FLIGHT`]), [`MAX_IN_FLIGHT`] for the weight rule, `max` for
-    /// `batch_while_busy`.
+    /// `batch_while_busy`; for sliding windows, the items in flight (not held: the
+    /// windows fitting in twice the larger of `size` and `step`, at least
+    /// [`MAX_IN_FLIGHT`] items).
     fn max_in_flight(&self) -> u64 {
         match *self {
             Rule::Count(n) | Rule::CountOrTimer(n) => {
@@ -60,6 +71,9 @@ impl Rule {
             }
             Rule::Weight(_) => MAX_IN_FLIGHT,
             Rule::WhileBusy(max) => max as u64,
+            Rule::Sliding { size, step } => {
+                (size.max(step) as u64).saturating_mul(2).max(MAX_IN_FLIGHT)
+            }
         }
     }
 
@@ -69,7 +83,9 @@ impl Rule {
     fn fresh_batch<T>(&self) -> Vec<T> {
         const MAX_RESERVED: usize = 4096;
         match *self {
-            Rule::Count(n) | Rule::CountOrTimer(n) => Vec::with_capacity(n.min(MAX_RESERVED)),
+            Rule::Count(n) | Rule::CountOrTimer(n) | Rule::Sliding { size: n, .. } => {
+                Vec::with_capacity(n.min(MAX_RESERVED))
+            }
             Rule::Weight(_) | Rule::WhileBusy(_) => Vec::new(),
         }
     }
@@ -78,10 +94,15 @@ impl Rule {
 /// The user's weighing function, called outside any lock.
 pub(crate) type Weigh<T> = Box<dyn FnMut(&T) -> u64 + Send>;
 
+/// The item's `Clone`, for the sliding windows (called outside any lock).
+pub(crate) type CloneItem<T> = fn(&T) -> T;
+
 /// What an operator hands to [`subscribe`].
 pub(crate) struct Setup<T> {
     pub(crate) rule: Rule,
     pub(crate) weigh: Option<Weigh<T>>,
+    /// `Rule::Sliding`: how an item is copied into overlapping windows.
+    pub(crate) clone: Option<CloneItem<T>>,
     /// The batch timeout, and the scheduler pinned with `.on(..)` (else the subscriber's).
     pub(crate) timeout: Option<(Duration, Option<Arc<dyn Scheduler>>)>,
     pub(crate) stats: FlowStats,
@@ -98,6 +119,11 @@ struct Batches<T> {
     timer: Option<TaskHandle>,
     /// Identifies the open batch, so that a late timer of a closed batch does nothing.
     generation: u64,
+    /// `Rule::Sliding`: the open windows, oldest first (`open` is not used).
+    windows: VecDeque<Vec<T>>,
+    /// `Rule::Sliding`: items accepted so far, and windows closed so far.
+    count: u64,
+    closed: u64,
 }
 
 impl<T> Batches<T> {
@@ -121,6 +147,7 @@ impl<T: Send + 'static> Held for Batches<T> {
     fn take_all(&mut self) -> Vec<T> {
         self.retire_timer();
         let mut all: Vec<T> = self.ready.drain(..).flatten().collect();
+        all.extend(self.windows.drain(..).flatten());
         all.append(&mut self.open);
         self.open_weight = 0;
         self.held = 0;
@@ -191,6 +218,24 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 st.ready.len() as u64 + u64::from(!st.open.is_empty()),
             ),
             Rule::WhileBusy(max) => (Demand::new(max as u64), st.held as u64),
+            // In items still to come: window `w` (from 0) closes at item `w * step +
+            // size`, and the windows wanted are those emitted plus downstream's demand
+            // (or those closed already, if more). A large demand is capped in windows,
+            // so that the in-flight items stay within `max_in_flight` and are
+            // replenished by `step` as each window goes out (as `Count` by `n`), not
+            // item by item.
+            Rule::Sliding { size, step } => {
+                let emitted = st.closed - st.ready.len() as u64;
+                let cap = self.rule.max_in_flight().saturating_sub(size as u64) / step as u64 + 1;
+                let wanted = st.closed.max(emitted.saturating_add(demand.get().min(cap)));
+                let needed = match wanted {
+                    0 => 0,
+                    w => (w - 1)
+                        .saturating_mul(step as u64)
+                        .saturating_add(size as u64),
+                };
+                (Demand::new(needed.saturating_sub(st.count)), 0)
+            }
         };
         // Never unbounded, however large the demand: a synchronous upstream emits inside
         // `request`, so an unbounded (or huge) request would pull it to its end, or
@@ -204,9 +249,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         n
     }
 
-    /// Moves the open batch (if any) to the closed ones and retires its timer.
+    /// Moves the open batch (if any) to the closed ones and retires its timer; for the
+    /// sliding windows, every open window (the partial ones, at completion).
     fn close_open(&self, st: &mut Batches<T>) {
         st.retire_timer();
+        st.closed += st.windows.len() as u64;
+        st.ready.extend(st.windows.drain(..));
         if !st.open.is_empty() {
             let batch = std::mem::replace(&mut st.open, self.rule.fresh_batch());
             st.open_weight = 0;
@@ -236,10 +284,46 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 }
             }
             Rule::WhileBusy(_) => st.open.push(item),
+            Rule::Sliding { .. } => unreachable!("sliding windows are filled by accept_copies"),
         }
         if was_empty && !st.open.is_empty() {
             self.start_timer(st);
         }
+    }
+
+    /// `Rule::Sliding`: puts the item in every open window (the `clones` in all but the
+    /// newest, as many as [`window_count`] said), and closes the oldest window when it is
+    /// full. Returns the item if no window holds it (`step > size`), to be let go outside
+    /// the lock.
+    fn accept_copies(&self, st: &mut Batches<T>, item: T, clones: Vec<T>) -> Option<T> {
+        let Rule::Sliding { size, step } = self.rule else {
+            unreachable!("copies only for sliding windows")
+        };
+        if st.count % step as u64 == 0 {
+            st.windows.push_back(self.rule.fresh_batch());
+        }
+        st.count += 1;
+        if st.windows.is_empty() {
+            return Some(item); // between windows
+        }
+        debug_assert_eq!(st.windows.len(), clones.len() + 1);
+        let copies = clones.len() + 1;
+        // The clones go to the older windows, the item itself to the newest.
+        for (window, copy) in st.windows.iter_mut().zip(clones) {
+            window.push(copy);
+        }
+        st.windows.back_mut().expect("a window").push(item);
+        st.held += copies;
+        for _ in 0..copies {
+            self.core.dropper.stats.record_received();
+        }
+        // Only the oldest window can be full: it started first.
+        if st.windows.front().is_some_and(|w| w.len() >= size) {
+            let full = st.windows.pop_front().expect("a full window");
+            st.ready.push_back(full);
+            st.closed += 1;
+        }
+        None
     }
 
     /// Starts the timer of a batch that just received its first item.
@@ -283,6 +367,18 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 }
 
+/// `Rule::Sliding`: how many windows hold the item at `index` (from 0), the windows
+/// starting at every multiple of `step` and spanning `size` items.
+pub(crate) fn window_count(index: u64, size: usize, step: usize) -> usize {
+    let (size, step) = (size as u64, step as u64);
+    let last = index / step; // the newest window started at or before the item
+    let first = match index.checked_sub(size) {
+        None => 0,
+        Some(before) => before / step + 1, // the oldest window still open at the item
+    };
+    (last + 1).saturating_sub(first) as usize
+}
+
 /// Subscribes `subscriber` to the batches of `upstream`.
 pub(crate) fn subscribe<M, P, S>(upstream: P, setup: Setup<P::Item>, subscriber: S)
 where
@@ -302,6 +398,9 @@ where
         held: 0,
         timer: None,
         generation: 0,
+        windows: VecDeque::new(),
+        count: 0,
+        closed: 0,
     };
     let credit = Credit {
         in_flight: Demand::ZERO,
@@ -320,6 +419,8 @@ where
     upstream.subscribe(BatchUpstream {
         shared,
         weigh: setup.weigh,
+        clone: setup.clone,
+        index: 0,
         context,
     });
 }
@@ -371,7 +472,7 @@ impl<M: StageName, T: Send + 'static, E: Send + 'static> Source for BatchSource<
         if let Some(failure) = st.life.take_failure() {
             return Some(failure);
         }
-        if st.held.ready.is_empty() && st.held.open.is_empty() {
+        if st.held.ready.is_empty() && st.held.open.is_empty() && st.held.windows.is_empty() {
             if let Some(end) = st.life.take_end() {
                 return Some(end);
             }
@@ -396,7 +497,58 @@ impl<M, T: Send + 'static, E> Drop for BatchSource<M, T, E> {
 struct BatchUpstream<T: Send + 'static, E> {
     shared: Arc<Shared<T, E>>,
     weigh: Option<Weigh<T>>,
+    /// `Rule::Sliding`: the item's `Clone`, and the index of the next item.
+    clone: Option<CloneItem<T>>,
+    index: u64,
     context: Context,
+}
+
+impl<T: Send + 'static, E: Send + 'static> BatchUpstream<T, E> {
+    /// `Rule::Sliding`: the item is cloned (outside the lock: `Clone` is user code) for
+    /// each open window but one; received counts the copies put in windows.
+    fn on_next_sliding(&mut self, item: T, clone: CloneItem<T>, size: usize, step: usize) {
+        let shared = &self.shared;
+        let core = &shared.core;
+        let copies = window_count(self.index, size, step);
+        self.index += 1;
+        let cloned = catch_unwind(AssertUnwindSafe(|| {
+            (1..copies).map(|_| clone(&item)).collect::<Vec<T>>()
+        }));
+        let clones = match cloned {
+            Ok(clones) => clones,
+            Err(payload) => {
+                self.clone = None;
+                core.dropper.stats.record_received();
+                return core.fail_panicked(payload, Some(item));
+            }
+        };
+        let mut st = shared.lock();
+        if !st.life.is_open() {
+            drop(st);
+            drop(clones);
+            core.dropper.stats.record_received();
+            return core.discard_late(item);
+        }
+        let credit = &mut st.state;
+        if !credit.in_flight.is_unbounded() {
+            if credit.in_flight.is_zero() {
+                drop(st);
+                drop(clones);
+                core.dropper.stats.record_received();
+                let violation = Error::ProtocolViolation {
+                    stage: core.stage,
+                    what: "upstream sent more items than were requested",
+                };
+                return core.fail(violation, Some(item));
+            }
+            credit.in_flight = credit.in_flight.produced(1);
+        }
+        let unused = shared.accept_copies(&mut st.held, item, clones);
+        core.dropper.stats.set_buffered(st.held.held);
+        drop(st);
+        drop(unused); // an item between windows, let go (by design, not counted)
+        shared.signal();
+    }
 }
 
 impl<T: Send + 'static, E: Send + 'static> Subscriber for BatchUpstream<T, E> {
@@ -412,6 +564,16 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BatchUpstream<T, E> {
     }
 
     fn on_next(&mut self, item: T) {
+        if let Rule::Sliding { size, step } = self.shared.rule {
+            return match self.clone {
+                Some(clone) => self.on_next_sliding(item, clone, size, step),
+                None => {
+                    // After a panic in `Clone`: the stage has failed.
+                    self.shared.core.dropper.stats.record_received();
+                    self.shared.core.discard_late(item)
+                }
+            };
+        }
         let shared = &self.shared;
         let core = &shared.core;
         core.dropper.stats.record_received();
@@ -457,7 +619,8 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BatchUpstream<T, E> {
         // The open batch is incomplete: it is discarded; closed batches still go first.
         let batches = &mut st.held;
         batches.retire_timer();
-        let open = std::mem::take(&mut batches.open);
+        let mut open = std::mem::take(&mut batches.open);
+        open.extend(batches.windows.drain(..).flatten());
         batches.open_weight = 0;
         batches.held -= open.len();
         shared.core.dropper.stats.set_buffered(batches.held);
