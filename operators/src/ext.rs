@@ -612,6 +612,51 @@ pub trait OperatorExt: Publisher + Sized {
         crate::ChunksSliding::new(self, size, step)
     }
 
+    /// Collects runs of consecutive items with the same key into `Vec` batches
+    /// (Reactor's `bufferUntilChanged(key)`): a batch closes when an item with another
+    /// key arrives, and that item starts the next batch; the last batch is flushed when
+    /// upstream completes. Keys are compared with the previous item's only, so a key
+    /// coming back starts a new batch.
+    ///
+    /// Demand: as [`chunks_weighted`](Self::chunks_weighted): a batch's length is not
+    /// known in advance, so items are requested in steps and replenished as batches go
+    /// out, such that at most one closed batch beyond downstream's demand can ever form
+    /// (each item in flight can close at most one batch); with zero demand it holds at
+    /// most one closed batch plus the open one. A run of one key is held whole until it
+    /// ends: memory grows with the longest run. `key` runs once per item, outside any
+    /// lock.
+    ///
+    /// ```text
+    /// upstream (keys):      -a-a-b-a-a-|
+    /// chunks_by_key(key):   -----x-y---(z|)   x=[a,a] y=[b] z=[a,a]
+    /// ```
+    ///
+    /// **Discard**: on upstream *error* the open batch is dropped and the error follows
+    /// the closed batches; on cancel everything held is dropped. An upstream that sends
+    /// more than requested fails the stage with
+    /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation). A panic in
+    /// `key` (or in the key's `PartialEq`) cancels upstream, discards what is held and
+    /// fails with [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let runs = from_iter([1, 3, 2, 4, 6, 5]).chunks_by_key(|x| x % 2).collect().await;
+    /// assert_eq!(runs.unwrap(), vec![vec![1, 3], vec![2, 4, 6], vec![5]]);
+    /// # });
+    /// ```
+    #[doc(alias = "buffer_until_changed")]
+    #[doc(alias = "chunk_by")]
+    #[doc(alias = "group_adjacent")]
+    fn chunks_by_key<K, F>(self, key: F) -> crate::ChunksByKey<Self, F>
+    where
+        F: FnMut(&Self::Item) -> K + Send + 'static,
+        K: PartialEq + Send + 'static,
+    {
+        crate::ChunksByKey::new(self, key)
+    }
+
     /// Collects items into `Vec` batches of up to `size`, closing a batch early when
     /// `timeout` has passed since its first item; never overflows a slow consumer.
     ///

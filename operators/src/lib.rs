@@ -45,6 +45,7 @@ pub use crate::backpressure::pressure::{
 pub use crate::backpressure::within_budget::WithinBudget;
 pub use crate::batching::batch_while_busy::BatchWhileBusy;
 pub use crate::batching::chunks::Chunks;
+pub use crate::batching::chunks_by_key::ChunksByKey;
 pub use crate::batching::chunks_sliding::ChunksSliding;
 pub use crate::batching::chunks_timeout::ChunksTimeout;
 pub use crate::batching::chunks_weighted::ChunksWeighted;

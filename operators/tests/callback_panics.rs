@@ -30,7 +30,8 @@
 //!   (plus `seed` and `reduce`), `limit_rate(_with)`, `pressure` (plus its `on_change`
 //!   callback, on the producer's and on the consumer's side);
 //! * the batching stages: `on_drop` of `chunks`, `chunks_timeout`, `chunks_weighted` (plus
-//!   `weigh`), `batch_while_busy`; the item's `Clone` in `chunks_sliding`;
+//!   `weigh`), `batch_while_busy`; the item's `Clone` in `chunks_sliding`, the key
+//!   selector of `chunks_by_key`;
 //! * the time-based stages: `on_drop` of `sample_first`, `sample`, `throttle_latest`,
 //!   `audit`, `debounce`, `delay_elements`, `rate_limit` (plus its `cost` function);
 //! * `within_budget`'s `on_drop` (an item after a cancel or an emergency stop, a
@@ -1311,6 +1312,13 @@ fn cases() -> Vec<Case> {
             })
         }),
         // ---- batching ------------------------------------------------------------------
+        panics("chunks_by_key", "key", "chunks_by_key", || {
+            let tp = tp();
+            let op = tp.publisher().chunks_by_key(|_| -> u32 { boom() });
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
         panics(
             "chunks_sliding",
             "the item's Clone",

@@ -486,6 +486,13 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.chunks(3).unwrap()),
         ),
         case(
+            "chunks_by_key",
+            // Pairs: 2n items make n runs.
+            factory(|n| src(n, |n| 2 * n).chunks_by_key(|x| *x / 2)),
+            sync(),
+            input(|up: Up| up.chunks_by_key(|x| *x / 2)),
+        ),
+        case(
             "chunks_sliding",
             // One window starts every 2 items: 2n items make n windows.
             factory(|n| src(n, |n| 2 * n).chunks_sliding(3, 2).unwrap()),

@@ -1,5 +1,5 @@
-//! Marble snapshots of the batching operators (chunks, chunks_sliding, chunks_timeout,
-//! chunks_weighted, batch_while_busy): completion (what is flushed), error, cancellation and slow demand,
+//! Marble snapshots of the batching operators (chunks, chunks_sliding, chunks_by_key,
+//! chunks_timeout, chunks_weighted, batch_while_busy): completion (what is flushed), error, cancellation and slow demand,
 //! on virtual time with 1ms frames. Batches are drawn as letters listed in the legend.
 //! Pictures are drawn by `marble_kit::picture` (downstream lanes, then upstream).
 
@@ -94,6 +94,40 @@ fn chunks_sliding_slow_demand() {
     // The first requested window is 3 items upstream, each next one 1 (step).
     let p = picture(SLOW, 16, |rig| rig.cold(FAST).chunks_sliding(3, 1).unwrap());
     insta::assert_snapshot!("chunks_sliding_slow_demand", p);
+}
+
+// ------------------------------------------------------------ chunks_by_key
+
+#[test]
+fn chunks_by_key_completion_flushes_the_last_run() {
+    // Runs of parity: [1,3] closed by 2, [2] by 5, [5,7] flushed with the completion.
+    let p = picture("r∞", 14, |rig| {
+        rig.cold("-1-3-2-5-7-|").chunks_by_key(|x| x % 2)
+    });
+    insta::assert_snapshot!("chunks_by_key_completion", p);
+}
+
+#[test]
+fn chunks_by_key_error_discards_the_open_run() {
+    let p = picture("r∞", 10, |rig| {
+        rig.cold("-1-3-2#").chunks_by_key(|x| x % 2)
+    });
+    insta::assert_snapshot!("chunks_by_key_error", p);
+}
+
+#[test]
+fn chunks_by_key_cancel() {
+    let p = picture("r∞-----x", 10, |rig| {
+        rig.cold("-1-3-2-4|").chunks_by_key(|x| x % 2)
+    });
+    insta::assert_snapshot!("chunks_by_key_cancel", p);
+}
+
+#[test]
+fn chunks_by_key_slow_demand() {
+    // Items one at a time, so that at most one run beyond demand can form.
+    let p = picture(SLOW, 16, |rig| rig.cold("113355|").chunks_by_key(|x| *x));
+    insta::assert_snapshot!("chunks_by_key_slow_demand", p);
 }
 
 // ------------------------------------------------------------ chunks_timeout

@@ -2,6 +2,7 @@
 
 pub(crate) mod batch_while_busy;
 pub(crate) mod chunks;
+pub(crate) mod chunks_by_key;
 pub(crate) mod chunks_sliding;
 pub(crate) mod chunks_timeout;
 pub(crate) mod chunks_weighted;

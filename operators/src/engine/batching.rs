@@ -1,8 +1,8 @@
 //! The engine shared by the batching operators (`chunks`, `chunks_timeout`,
-//! `chunks_weighted`, `batch_while_busy`, `chunks_sliding`): they differ only in when a
-//! batch closes and in how much they request upstream, so the concurrency (drain loop
-//! downstream, upstream subscriber, timer, cancellation, accounting) is written and
-//! tested once, here.
+//! `chunks_weighted`, `batch_while_busy`, `chunks_sliding`, `chunks_by_key`): they
+//! differ only in when a batch closes and in how much they request upstream, so the
+//! concurrency (drain loop downstream, upstream subscriber, timer, cancellation,
+//! accounting) is written and tested once, here.
 //!
 //! Shape: the downstream side is a [`drain::Source`] of closed batches (`ready`); the
 //! upstream side pushes items into the open batch and closes it by the operator's [`Rule`].
@@ -52,6 +52,10 @@ pub(crate) enum Rule {
     /// what the windows downstream asked for need: `size` items for the first, `step`
     /// for each next one.
     Sliding { size: usize, step: usize },
+    /// `chunks_by_key(key)`: closes before an item whose key differs from the previous
+    /// item's (the operator's `weigh` returns 1 for such an item, 0 otherwise); requests
+    /// as `Weight`, so that at most `demand + 1` batches can form.
+    KeyChange,
 }
 
 /// The most items a batching stage asks upstream for and holds at once, beyond what one
@@ -69,7 +73,7 @@ impl Rule {
             Rule::Count(n) | Rule::CountOrTimer(n) => {
                 (n as u64).saturating_mul(2).max(MAX_IN_FLIGHT)
             }
-            Rule::Weight(_) => MAX_IN_FLIGHT,
+            Rule::Weight(_) | Rule::KeyChange => MAX_IN_FLIGHT,
             Rule::WhileBusy(max) => max as u64,
             Rule::Sliding { size, step } => {
                 (size.max(step) as u64).saturating_mul(2).max(MAX_IN_FLIGHT)
@@ -86,7 +90,7 @@ impl Rule {
             Rule::Count(n) | Rule::CountOrTimer(n) | Rule::Sliding { size: n, .. } => {
                 Vec::with_capacity(n.min(MAX_RESERVED))
             }
-            Rule::Weight(_) | Rule::WhileBusy(_) => Vec::new(),
+            Rule::Weight(_) | Rule::WhileBusy(_) | Rule::KeyChange => Vec::new(),
         }
     }
 }
@@ -213,7 +217,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             ),
             // Each item in flight can close at most one more batch (a non-empty open batch
             // counts as one), so this keeps the closed batches within demand + 1.
-            Rule::Weight(_) => (
+            Rule::Weight(_) | Rule::KeyChange => (
                 demand.add(1),
                 st.ready.len() as u64 + u64::from(!st.open.is_empty()),
             ),
@@ -284,6 +288,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 }
             }
             Rule::WhileBusy(_) => st.open.push(item),
+            Rule::KeyChange => {
+                if weight > 0 && !st.open.is_empty() {
+                    self.close_open(st);
+                }
+                st.open.push(item);
+            }
             Rule::Sliding { .. } => unreachable!("sliding windows are filled by accept_copies"),
         }
         if was_empty && !st.open.is_empty() {
