@@ -506,9 +506,10 @@ pub trait OperatorExt: Publisher + Sized {
     /// Collects items into `Vec` batches of `size`; the last, partial batch is flushed when
     /// upstream completes.
     ///
-    /// Demand: each batch downstream requests becomes a request for `size` items upstream
-    /// (saturating: a huge request becomes unbounded), as Reactor's `buffer(n)`; with zero
-    /// downstream demand nothing is requested.
+    /// Demand: each batch downstream requests becomes a request for `size` items upstream,
+    /// as Reactor's `buffer(n)`; a huge request (unbounded included) is never passed on as
+    /// such: upstream is asked for two batches' worth (at least 256 items) and topped up as
+    /// batches go out. With zero downstream demand nothing is requested.
     ///
     /// ```text
     /// upstream:    -1-2-3-4-5-|
