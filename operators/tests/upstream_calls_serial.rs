@@ -12,7 +12,7 @@
 //! adds the emitting-inside-request shape, which the puppet does not have.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
@@ -20,10 +20,20 @@ use spillway::operators::{AdaptiveRateConfig, Budget, BufferOverflow};
 use spillway::prelude::*;
 use spillway::{BoxPublisher, Error, SharedSubscription, Subscription, Worker};
 
-/// How long each call on the recording subscription lasts.
-const DWELL: Duration = Duration::from_micros(200);
-/// How long emitting one item inside a request takes (a request that emits many lasts).
-const PER_ITEM: Duration = Duration::from_micros(20);
+/// How many times each call on the recording subscription hands the processor to other
+/// threads before it returns: a call from another thread meanwhile is then seen. A count
+/// of scheduler turns, not a duration: nothing here waits on the wall clock.
+const DWELL: u32 = 200;
+/// The turns that emitting one item inside a request takes (a request that emits many
+/// lasts).
+const PER_ITEM: u32 = 20;
+
+/// Lets other threads run `turns` times.
+fn dwell(turns: u32) {
+    for _ in 0..turns {
+        thread::yield_now();
+    }
+}
 const ITEMS: u64 = 600;
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -33,6 +43,8 @@ struct Record {
     in_call: Mutex<Option<ThreadId>>,
     overlaps: Mutex<Vec<String>>,
     cancelled: AtomicBool,
+    /// Notified when `cancelled` is set.
+    cancel_seen: (Mutex<()>, Condvar),
 }
 
 impl Record {
@@ -55,7 +67,7 @@ impl Record {
             }
         };
         drop(in_call);
-        thread::sleep(DWELL);
+        dwell(DWELL);
         outermost
     }
 
@@ -67,6 +79,17 @@ impl Record {
 
     fn overlaps(&self) -> Vec<String> {
         self.overlaps.lock().unwrap().clone()
+    }
+
+    /// Waits until upstream was cancelled; false if it was not within `WAIT` (a watchdog:
+    /// woken by the cancel itself, not polled).
+    fn wait_cancelled(&self) -> bool {
+        let (lock, changed) = &self.cancel_seen;
+        let guard = lock.lock().unwrap();
+        let (_guard, _) = changed
+            .wait_timeout_while(guard, WAIT, |_| !self.cancelled.load(Ordering::Acquire))
+            .unwrap();
+        self.cancelled.load(Ordering::Acquire)
     }
 }
 
@@ -124,7 +147,7 @@ impl<S: Subscriber<Item = u64, Error = String>> Upstream<S> {
                 }
             };
             let subscriber = slot.as_mut().expect("checked above");
-            thread::sleep(PER_ITEM);
+            dwell(PER_ITEM);
             match next {
                 Some(item) => subscriber.on_next(item),
                 None => subscriber.on_complete(),
@@ -146,7 +169,12 @@ impl<S: Subscriber<Item = u64, Error = String>> Subscription for Upstream<S> {
 
     fn cancel(&self) {
         let outermost = self.record.enter("cancel");
-        self.record.cancelled.store(true, Ordering::Release);
+        {
+            let (lock, changed) = &self.record.cancel_seen;
+            let _guard = lock.lock().unwrap();
+            self.record.cancelled.store(true, Ordering::Release);
+            changed.notify_all();
+        }
         self.record.exit(outermost);
     }
 }
@@ -340,14 +368,7 @@ fn a_cancel_does_not_overlap_upstreams_request() {
                 "{name}: cancelled at {cancel_at} from {from:?}"
             );
             // The cancel reaches upstream (a drain that runs later cancels it then).
-            let deadline = std::time::Instant::now() + WAIT;
-            while !record.cancelled.load(Ordering::Acquire) {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{name}: never cancelled"
-                );
-                thread::sleep(Duration::from_millis(1));
-            }
+            assert!(record.wait_cancelled(), "{name}: never cancelled");
             assert_eq!(
                 record.overlaps(),
                 Vec::<String>::new(),

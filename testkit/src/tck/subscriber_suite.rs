@@ -64,8 +64,10 @@ thread_local! {
     static IN_TERMINAL: Cell<Option<&'static str>> = const { Cell::new(None) };
 }
 
-/// How long each `request`/`cancel` on the puppet lasts (rule 2.7's check).
-const OVERLAP_WINDOW: std::time::Duration = std::time::Duration::from_micros(200);
+/// How many times each `request`/`cancel` on the puppet hands the processor to other
+/// threads before it returns (rule 2.7's check): a count of scheduler turns, not a
+/// duration, so no check waits on the wall clock.
+const OVERLAP_TURNS: u32 = 200;
 
 #[derive(Default)]
 struct PuppetState {
@@ -106,7 +108,9 @@ impl Puppet {
         drop(s);
         // Stay inside the call a little: a second thread calling meanwhile (a drain that
         // requests while another thread cancels) is then seen, not missed by nanoseconds.
-        thread::sleep(OVERLAP_WINDOW);
+        for _ in 0..OVERLAP_TURNS {
+            thread::yield_now();
+        }
     }
 
     fn exit(&self) {
