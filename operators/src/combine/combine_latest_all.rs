@@ -5,15 +5,15 @@ use std::fmt;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::combine::zip_all::{lane, subscribe_lanes, Lane};
-use crate::engine::fan_in::{self, Fan, LanePolicy, Lanes, State};
+use crate::combine::zip_all::lane;
+use crate::engine::fan_in::{self, Fan, Input, LanePolicy, Lanes, State};
 
 const STAGE: &str = "combine_latest_all";
 
 /// Publisher for the [`combine_latest_all`] function.
 #[must_use = "publishers do nothing until subscribed"]
 pub struct CombineLatestAll<T, E> {
-    sources: Vec<Lane<T, E>>,
+    sources: Vec<Input<T, E>>,
     prefetch: usize,
 }
 
@@ -129,7 +129,7 @@ impl<T: Clone + Send + 'static, E: Send + 'static> Publisher for CombineLatestAl
         let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), Lanes::Fixed);
         let latest = (0..self.sources.len()).map(|_| None).collect();
         fan.start(Latest { latest, filled: 0 }, subscriber);
-        subscribe_lanes(&fan, self.sources);
+        fan_in::subscribe_inputs(&fan, self.sources);
     }
 }
 

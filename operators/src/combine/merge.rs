@@ -2,11 +2,10 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::engine::fan_in::{self, Fan, Lanes, RoundRobin};
+use crate::engine::fan_in::{self, Fan, Input, Lanes, RoundRobin};
 
 const STAGE: &str = "merge";
 
@@ -14,16 +13,14 @@ const STAGE: &str = "merge";
 /// [`merge_with`](crate::OperatorExt::merge_with) method.
 #[must_use = "publishers do nothing until subscribed"]
 pub struct Merge<T, E> {
-    sources: Vec<Source<T, E>>,
+    sources: Vec<Input<T, E>>,
     prefetch: usize,
 }
 
-/// A source with its type erased: at subscribe time it either opens a lane and
-/// subscribes to it, or, if it is a scalar, hands its signal over directly (see
+/// A source as an input: at subscribe time it either opens a lane and subscribes to it,
+/// or, if it is a scalar, hands its signal over directly (see
 /// [`Publisher::into_scalar`]).
-type Source<T, E> = Box<dyn FnOnce(&Arc<Fan<T, E>>) + Send>;
-
-fn source<P>(publisher: P) -> Source<P::Item, P::Error>
+fn source<P>(publisher: P) -> Input<P::Item, P::Error>
 where
     P: Publisher + Send + 'static,
 {
@@ -82,7 +79,7 @@ where
 }
 
 impl<T: Send + 'static, E: Send + 'static> Merge<T, E> {
-    fn new(sources: Vec<Source<T, E>>) -> Self {
+    fn new(sources: Vec<Input<T, E>>) -> Self {
         Merge {
             sources,
             prefetch: fan_in::DEFAULT_PREFETCH,
@@ -121,13 +118,7 @@ impl<T: Send + 'static, E: Send + 'static> Publisher for Merge<T, E> {
     {
         let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), Lanes::Fixed);
         fan.start(RoundRobin::<Named>(PhantomData), subscriber);
-        for source in self.sources {
-            if fan.is_closed() {
-                break; // cancelled or failed meanwhile: the rest are not subscribed
-            }
-            source(&fan);
-        }
-        fan.close_outer();
+        fan_in::subscribe_inputs(&fan, self.sources);
     }
 }
 

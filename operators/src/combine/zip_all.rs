@@ -1,27 +1,24 @@
 //! `zip_all`: the n-ary zip, one item from every publisher of a list at a time.
 
 use std::fmt;
-use std::sync::Arc;
 
 use spillway_core::{ConfigError, Publisher, Subscriber};
 
-use crate::engine::fan_in::{self, Fan, LanePolicy, Lanes, State};
+use crate::engine::fan_in::{self, Fan, Input, LanePolicy, Lanes, State};
 
 const STAGE: &str = "zip_all";
 
 /// Publisher for the [`zip_all`] function.
 #[must_use = "publishers do nothing until subscribed"]
 pub struct ZipAll<T, E> {
-    sources: Vec<Lane<T, E>>,
+    sources: Vec<Input<T, E>>,
     prefetch: usize,
 }
 
-/// A source with its type erased: subscribed to the next lane (lane `i` is source `i`).
-pub(crate) type Lane<T, E> = Box<dyn FnOnce(&Arc<Fan<T, E>>) + Send>;
-
-/// Erases `publisher` into a lane subscriber (never the scalar path: a scalar source
-/// would leave its lane number unused and shift the others).
-pub(crate) fn lane<P>(publisher: P) -> Lane<P::Item, P::Error>
+/// A source as an input subscribed to the next lane, so that lane `i` is source `i`
+/// (never the scalar path: a scalar source would leave its lane number unused and shift
+/// the others).
+pub(crate) fn lane<P>(publisher: P) -> Input<P::Item, P::Error>
 where
     P: Publisher + Send + 'static,
 {
@@ -30,18 +27,6 @@ where
             publisher.subscribe(lane);
         }
     })
-}
-
-/// Subscribes `sources` to lanes 0, 1, ... in order (the rest are skipped once the
-/// operator closed), then closes the set of lanes.
-pub(crate) fn subscribe_lanes<T, E>(fan: &Arc<Fan<T, E>>, sources: Vec<Lane<T, E>>) {
-    for source in sources {
-        if fan.is_closed() {
-            break; // cancelled or failed meanwhile: the rest are not subscribed
-        }
-        source(fan);
-    }
-    fan.close_outer();
 }
 
 /// Zips every publisher of `sources`: the first item of each as one `Vec` (in the
@@ -138,7 +123,7 @@ impl<T: Send + 'static, E: Send + 'static> Publisher for ZipAll<T, E> {
         let fan = Fan::new(self.prefetch, STAGE, subscriber.context(), Lanes::Fixed);
         let lanes = self.sources.len() as u64;
         fan.start(Rows { lanes }, subscriber);
-        subscribe_lanes(&fan, self.sources);
+        fan_in::subscribe_inputs(&fan, self.sources);
     }
 }
 

@@ -91,6 +91,12 @@ enum Ended {
 }
 
 impl<S: Subscriber> Shared<S> {
+    /// Main's items pass: always for `take_until` (no atomic read on its path).
+    #[inline]
+    fn is_open(&self) -> bool {
+        self.until == Until::Take || self.open.load(Ordering::SeqCst)
+    }
+
     fn cancel_all(&self, ended: Ended) {
         self.cancelled.store(true, Ordering::SeqCst);
         // The other's part is over once it opened the gate (it was cancelled, or ended):
@@ -192,7 +198,7 @@ where
     }
 
     fn on_next(&mut self, item: S::Item) {
-        if !self.shared.open.load(Ordering::SeqCst) {
+        if !self.shared.is_open() {
             // Skipped: ask for one more in its place (as a filter does).
             drop(item);
             if let Some(main) = self.shared.main.get() {
@@ -207,7 +213,7 @@ where
     }
 
     fn try_on_next(&mut self, item: S::Item) -> bool {
-        if !self.shared.open.load(Ordering::SeqCst) {
+        if !self.shared.is_open() {
             return false; // skipped: its unit of demand stays outstanding
         }
         let mut gate = lock(&self.shared.gate);

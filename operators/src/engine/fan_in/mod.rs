@@ -63,6 +63,23 @@ use source::FanSource;
 /// The prefetch of the combining operators unless configured otherwise.
 pub(crate) const DEFAULT_PREFETCH: usize = 32;
 
+/// One input of a fixed set of lanes (`merge`, `zip_all`, `combine_latest_all`) with its
+/// type erased: at subscribe time it opens its lane (or, for `merge`, may hand over a
+/// scalar signal instead) and subscribes to it.
+pub(crate) type Input<T, E> = Box<dyn FnOnce(&Arc<Fan<T, E>>) + Send>;
+
+/// Subscribes `inputs` in order (lane 0, 1, ...; the rest are skipped once the operator
+/// closed meanwhile), then closes the set of lanes.
+pub(crate) fn subscribe_inputs<T, E>(fan: &Arc<Fan<T, E>>, inputs: Vec<Input<T, E>>) {
+    for input in inputs {
+        if fan.is_closed() {
+            break; // cancelled or failed meanwhile: the rest are not subscribed
+        }
+        input(fan);
+    }
+    fan.close_outer();
+}
+
 /// Checks a prefetch or concurrency setting: at least 1.
 pub(crate) fn at_least_one(
     stage: Stage,
