@@ -351,6 +351,16 @@ impl<T: Send + 'static, E: Send + 'static> Emitter<T, E> {
             }
             q.waiters += 1;
             self.shared.raise();
+            // A request that arrived after the check above may have run its drain pass
+            // before `work` was raised, and found nothing to do: one more pass (outside
+            // the lock: it may run here and take it) wakes this waiter if demand is there.
+            drop(q);
+            self.shared.signal();
+            q = self.shared.lock();
+            if self.shared.ended(&q) || self.shared.free_demand(&q) > 0 {
+                q.waiters -= 1;
+                continue;
+            }
             q = self
                 .shared
                 .demand_changed
@@ -412,10 +422,15 @@ impl<T, E> Future for DemandReady<T, E> {
         if shared.free_demand(&q) > 0 {
             return Poll::Ready(true);
         }
-        // Registered under the queue lock, where `notify_demand` looks: not missed.
+        // Registered under the queue lock, where `notify_demand` looks: not missed by a
+        // pass that starts after it. A request that arrived after the check above may
+        // have run its pass before `work` was raised: one more pass (outside the lock: it
+        // may run here and take it) wakes this waker if demand is there.
         if !q.demand_wakers.iter().any(|w| w.will_wake(cx.waker())) {
             q.demand_wakers.push(cx.waker().clone());
             shared.raise();
+            drop(q);
+            shared.signal();
         }
         Poll::Pending
     }
