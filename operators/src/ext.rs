@@ -919,6 +919,115 @@ pub trait OperatorExt: Publisher + Sized {
         crate::Sample::new(self, period)
     }
 
+    /// Each time `notifier` emits, emits the latest item that arrived since the last
+    /// emission, if any (RxJS `sample(notifier)`, Reactor `sample(Publisher)`): sampling on
+    /// a signal instead of a clock, as [`sample`](Self::sample) does.
+    ///
+    /// Demand: requests unbounded demand upstream, and from `notifier`, which is subscribed
+    /// first (so one that fires at once acts before the first item). A notifier item that
+    /// finds no downstream demand drops the latest item as
+    /// [`DropReason::NoDemand`](crate::DropReason::NoDemand) (Reactor fails with an
+    /// overflow instead). The notifier's completion ends the stream: upstream is
+    /// cancelled, the pending item flushed (RxJS ignores it and keeps dropping items until
+    /// upstream ends; Reactor completes too). Either side's error fails the stream and
+    /// cancels the other.
+    ///
+    /// ```text
+    /// upstream:      -1-2-3---4-5-6--|
+    /// notifier:      ----x-----x-x
+    /// sample_with:   ----2-----4-5---(6|)
+    /// ```
+    ///
+    /// **Discard**: an item replaced by a newer one before a notifier item is dropped as
+    /// [`DropReason::Throttled`](crate::DropReason::Throttled) (counted in
+    /// [`stats`](crate::SampleWith::stats), passed to
+    /// [`on_drop`](crate::SampleWith::on_drop)). At completion (upstream's or the
+    /// notifier's) the pending item is flushed by default;
+    /// [`flush_on_complete(false)`](crate::SampleWith::flush_on_complete) drops it as
+    /// `Discarded`. On an error or a cancel it is dropped as `Discarded`.
+    ///
+    /// A panic in `on_drop` never unwinds into the caller: the stage cancels both sides
+    /// and fails with [`Error::Panicked`](spillway_core::Error::Panicked) (see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber};
+    ///
+    /// let items = TestPublisher::<u32, ()>::new();
+    /// let ticks = TestPublisher::<(), ()>::new();
+    /// let (sub, handle) = TestSubscriber::new(u64::MAX);
+    /// items.publisher().sample_with(ticks.publisher()).subscribe(sub);
+    /// items.next(1).next(2);
+    /// ticks.next(()); // emits 2
+    /// ticks.next(()); // nothing new: emits nothing
+    /// items.next(3);
+    /// ticks.complete(); // flushes 3 and ends the stream
+    /// handle.assert_items(&[2, 3]);
+    /// handle.assert_complete();
+    /// assert!(items.is_cancelled());
+    /// ```
+    fn sample_with<N>(self, notifier: N) -> crate::SampleWith<Self, N>
+    where
+        N: Publisher<Error = Self::Error> + 'static,
+    {
+        crate::SampleWith::new(self, notifier)
+    }
+
+    /// Lets an item through, then drops every item until the publisher that `window`
+    /// builds from that item emits or completes (Reactor `sampleFirst(Function)`, RxJS
+    /// `throttle(durationSelector)`): [`sample_first`](Self::sample_first) with a window
+    /// chosen per item instead of a fixed period.
+    ///
+    /// Demand: requests unbounded demand upstream, and from each window publisher. An item
+    /// that would pass but finds no downstream demand is dropped as
+    /// [`DropReason::NoDemand`](crate::DropReason::NoDemand) and opens no window. A window
+    /// publisher that emits is cancelled; its error fails the stream (upstream
+    /// cancelled). Upstream's end passes at once (nothing is held) and cancels the open
+    /// window.
+    ///
+    /// ```text
+    /// upstream:            -1-3-2----4-5-|
+    /// window(1):            -x
+    /// window(3):              ---x
+    /// window(4):                 ----!     (cancelled: upstream completed)
+    /// sample_first_with:   -1-3------4---|
+    /// ```
+    ///
+    /// **Discard**: items inside a window are dropped as
+    /// [`DropReason::Throttled`](crate::DropReason::Throttled), counted in
+    /// [`stats`](crate::SampleFirstWith::stats) and passed to
+    /// [`on_drop`](crate::SampleFirstWith::on_drop). A panic in `window` drops the item as
+    /// `Discarded` and fails the stream with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) (upstream cancelled); so does
+    /// a panic in `on_drop` (see [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber};
+    ///
+    /// let items = TestPublisher::<u32, ()>::new();
+    /// let gate = TestPublisher::<(), ()>::new();
+    /// let g = gate.clone();
+    /// let (sub, handle) = TestSubscriber::new(u64::MAX);
+    /// items.publisher().sample_first_with(move |_| g.publisher()).subscribe(sub);
+    /// items.next(1).next(2); // 1 passes and opens a window: 2 is dropped
+    /// gate.next(()); // the window closes
+    /// items.next(3).complete();
+    /// handle.assert_items(&[1, 3]);
+    /// handle.assert_complete();
+    /// ```
+    #[doc(alias = "throttle_with")]
+    fn sample_first_with<F, O>(self, window: F) -> crate::SampleFirstWith<Self, F>
+    where
+        F: Fn(&Self::Item) -> O + Send + Sync + 'static,
+        O: Publisher<Error = Self::Error> + 'static,
+    {
+        crate::SampleFirstWith::new(self, window)
+    }
+
     /// Emits an item at once, then at most one item per `period`: the latest one, at the
     /// end of the window (leading and trailing edge).
     ///
@@ -970,6 +1079,81 @@ pub trait OperatorExt: Publisher + Sized {
         period: std::time::Duration,
     ) -> Result<crate::ThrottleLatest<Self>, ConfigError> {
         crate::ThrottleLatest::new(self, period)
+    }
+
+    /// At most one item per `period`, taken from the edges of a window that `mode` names
+    /// (RxJS's `throttleTime(period, scheduler, { leading, trailing })`):
+    /// - [`Leading`](crate::ThrottleMode::Leading): an item emitted opens a window; the
+    ///   other items of the window are dropped. The same as
+    ///   [`sample_first`](Self::sample_first), which is that mode's faster form (no timer).
+    /// - [`Trailing`](crate::ThrottleMode::Trailing): an item opens a window and is held;
+    ///   newer items replace it; when the window ends, the held item is emitted and opens
+    ///   the next window (unlike [`audit`](Self::audit), where the next item does).
+    /// - [`LeadingAndTrailing`](crate::ThrottleMode::LeadingAndTrailing): both. The same
+    ///   as [`throttle_latest`](Self::throttle_latest).
+    ///
+    /// Demand: requests unbounded demand upstream. Windows run on the scheduler of the
+    /// subscriber's [`Context`](spillway_core::Context) (or the one pinned with
+    /// [`Throttle::on`](crate::Throttle::on)). An item due for emission that finds no
+    /// downstream demand is dropped as [`DropReason::NoDemand`](crate::DropReason::NoDemand)
+    /// and opens no window.
+    ///
+    /// ```text
+    /// upstream:                           -1-2-3-----4-5-|
+    /// throttle(5, Leading):               -1---------4---|
+    /// throttle(5, Trailing):              ------3----4---(5|)
+    /// throttle(5, LeadingAndTrailing):    -1----3----4---(5|)
+    /// ```
+    ///
+    /// A window ends when its timer fires. An item that arrives at that very instant
+    /// falls in the ending window if it runs before the timer (as 4 above), in the next
+    /// otherwise: which one runs first is up to the scheduler. `sample_first` instead reads
+    /// the clock for each item and treats its window as `[start, start + period)`, so
+    /// `Leading` and `sample_first` can differ for an item exactly on a window's end.
+    ///
+    /// **Discard**: an item inside a window is dropped as
+    /// [`DropReason::Throttled`](crate::DropReason::Throttled) (`Leading`), or kept until a
+    /// newer one replaces it, which drops it as `Throttled` (the trailing modes); counted
+    /// in [`stats`](crate::Throttle::stats), passed to [`on_drop`](crate::Throttle::on_drop).
+    /// At completion a held item is flushed by default, at once (RxJS waits for the end of
+    /// the window first); [`flush_on_complete(false)`](crate::Throttle::flush_on_complete)
+    /// drops it as `Discarded`. On an upstream error or a cancel, it is dropped as
+    /// `Discarded`.
+    ///
+    /// A panic in `on_drop` never unwinds into the caller (the producer, `subscribe`,
+    /// `request`, `cancel`): the stage cancels upstream and fails with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked) at once, unless it was ending
+    /// already (a cancel, an earlier failure, upstream's error: that end stands, see
+    /// [`DropReason`](crate::DropReason#a-panic-in-on_drop)).
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `period` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// use spillway::operators::ThrottleMode;
+    /// # futures::executor::block_on(async {
+    /// // Everything arrives inside one window.
+    /// let second = Duration::from_secs(1);
+    /// let leading = range(0, 10).throttle(second, ThrottleMode::Leading)?;
+    /// assert_eq!(leading.collect().await.unwrap(), vec![0]);
+    /// let trailing = range(0, 10).throttle(second, ThrottleMode::Trailing)?;
+    /// assert_eq!(trailing.collect().await.unwrap(), vec![9]); // flushed at completion
+    /// let both = range(0, 10).throttle(second, ThrottleMode::LeadingAndTrailing)?;
+    /// assert_eq!(both.collect().await.unwrap(), vec![0, 9]);
+    /// assert!(range(0, 1).throttle(Duration::ZERO, ThrottleMode::Leading).is_err());
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    #[doc(alias = "throttle_time")]
+    fn throttle(
+        self,
+        period: std::time::Duration,
+        mode: crate::ThrottleMode,
+    ) -> Result<crate::Throttle<Self>, ConfigError> {
+        crate::Throttle::new(self, period, mode)
     }
 
     /// On an item, opens a window of `period`; when the window ends, emits the latest
@@ -1197,6 +1381,57 @@ pub trait OperatorExt: Publisher + Sized {
         period: std::time::Duration,
     ) -> Result<crate::DelayElements<Self>, ConfigError> {
         crate::DelayElements::new(self, period)
+    }
+
+    /// Delays each item until the publisher that `trigger` builds from it emits or
+    /// completes (Reactor `delayUntil`, RxJS `delayWhen`), one item at a time and in order:
+    /// an item's trigger is subscribed when the item before it was emitted. For a delay
+    /// chosen per item, return a timer publisher (`interval(d)?.take(1)`) from `trigger`.
+    ///
+    /// Demand: one item at a time is requested upstream, and only while downstream has
+    /// demand for it; triggers are requested unbounded and cancelled at their first item.
+    /// Upstream's completion waits for the held item; upstream's error too (it is delivered
+    /// after the held item). A trigger's error fails the stream at once: upstream is
+    /// cancelled and the held item is dropped as
+    /// [`DropReason::Discarded`](crate::DropReason::Discarded). Unlike RxJS's `delayWhen`,
+    /// items never overtake each other.
+    ///
+    /// ```text
+    /// upstream:      -2-4------|      (one item requested at a time)
+    /// trigger(2):     --x
+    /// trigger(4):       ----x
+    /// delay_until:   ---2---4--|
+    /// ```
+    ///
+    /// **Discard**: nothing is ever dropped by the stage itself; a cancel or a failure
+    /// drops the held item as `Discarded` (counted in
+    /// [`stats`](crate::DelayUntil::stats), passed to
+    /// [`on_drop`](crate::DelayUntil::on_drop)). A panic in `trigger` fails the stream with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), spillway::ConfigError> {
+    /// // Each item waits as many seconds as it says.
+    /// let start = tokio::time::Instant::now();
+    /// let out = from_iter(vec![3u64, 1, 2])
+    ///     .delay_until(|s| interval(Duration::from_secs(*s)).unwrap().take(1))
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(out, vec![3, 1, 2]); // in order
+    /// assert_eq!(start.elapsed(), Duration::from_secs(6)); // one after another
+    /// # Ok(()) }
+    /// ```
+    fn delay_until<F, O>(self, trigger: F) -> crate::DelayUntil<Self, F>
+    where
+        F: Fn(&Self::Item) -> O + Send + Sync + 'static,
+        O: Publisher<Error = Self::Error> + 'static,
+    {
+        crate::DelayUntil::new(self, trigger)
     }
 
     /// Subscribes to upstream only `delay` after this stage is subscribed (Reactor
@@ -2326,6 +2561,143 @@ pub trait OperatorExt: Publisher + Sized {
     /// ```
     fn element_at_or(self, index: u64, default: Self::Item) -> crate::ElementAtOr<Self> {
         crate::DefaultIfEmpty::new(crate::ElementAt::new(self, index), default)
+    }
+
+    /// The first item, or `default` if upstream completes without one (Reactor
+    /// `next()` / `defaultIfEmpty`, RxJS `first(undefined, default)`). Without a default,
+    /// [`element_at(0)`](Self::element_at) completes empty instead.
+    ///
+    /// Demand: at downstream's first request, asks upstream for one item and cancels it
+    /// once that item arrives.
+    ///
+    /// ```text
+    /// upstream:      --a--b--|
+    /// first_or(x):   --(a|)          (upstream cancelled)
+    /// upstream:      -----|
+    /// first_or(x):   -----(x|)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(range(3, 10).first_or(0).collect().await.unwrap(), vec![3]);
+    /// assert_eq!(range(0, 0).first_or(7).collect().await.unwrap(), vec![7]);
+    /// # });
+    /// ```
+    fn first_or(self, default: Self::Item) -> crate::FirstOr<Self> {
+        crate::DefaultIfEmpty::new(crate::ElementAt::new(self, 0), default)
+    }
+
+    /// The last item, or `default` if upstream completes without one (Reactor
+    /// `last(default)`, RxJS `last(undefined, default)`). Without a default,
+    /// [`take_last(1)`](Self::take_last) completes empty instead; to await the last item
+    /// as a value, the [`last`](spillway_core::PublisherExt::last) sink is shorter.
+    ///
+    /// Demand: requests unbounded demand upstream (only the completion says which item
+    /// is last) and holds one item.
+    ///
+    /// ```text
+    /// upstream:     --a--b--|
+    /// last_or(x):   --------(b|)
+    /// upstream:     -----|
+    /// last_or(x):   -----(x|)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(range(3, 10).last_or(0).collect().await.unwrap(), vec![9]);
+    /// assert_eq!(range(0, 0).last_or(7).collect().await.unwrap(), vec![7]);
+    /// # });
+    /// ```
+    fn last_or(self, default: Self::Item) -> crate::LastOr<Self> {
+        crate::DefaultIfEmpty::new(crate::TakeLast::new(self, 1), default)
+    }
+
+    /// One `bool`: whether some item satisfies `predicate` (Reactor `any`, RxJS `some`).
+    /// The first item that does settles it: `true` is emitted and upstream cancelled;
+    /// completion without one emits `false`.
+    ///
+    /// Demand: at downstream's first request, requests unbounded demand upstream.
+    ///
+    /// ```text
+    /// upstream:         -1-2-4-5-|
+    /// any(is_even):     ---(t|)          (upstream cancelled)
+    /// ```
+    ///
+    /// A panic in `predicate` cancels upstream and fails the stream with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(range(0, 10).any(|x| *x > 5).collect().await.unwrap(), vec![true]);
+    /// assert_eq!(range(0, 0).any(|_| true).collect().await.unwrap(), vec![false]);
+    /// # });
+    /// ```
+    #[doc(alias = "some")]
+    fn any<F>(self, predicate: F) -> crate::Any<Self, F>
+    where
+        F: FnMut(&Self::Item) -> bool + Send + 'static,
+    {
+        crate::Any::new(self, predicate)
+    }
+
+    /// One `bool`: whether every item satisfies `predicate` (Reactor `all`, RxJS
+    /// `every`). The first item that does not settles it: `false` is emitted and upstream
+    /// cancelled; completion without one emits `true` (also for an empty upstream).
+    ///
+    /// Demand: at downstream's first request, requests unbounded demand upstream.
+    ///
+    /// ```text
+    /// upstream:         -2-4-5-6-|
+    /// all(is_even):     -----(f|)        (upstream cancelled)
+    /// ```
+    ///
+    /// A panic in `predicate` cancels upstream and fails the stream with
+    /// [`Error::Panicked`](spillway_core::Error::Panicked).
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// assert_eq!(range(0, 10).all(|x| *x < 5).collect().await.unwrap(), vec![false]);
+    /// assert_eq!(range(0, 0).all(|_| false).collect().await.unwrap(), vec![true]);
+    /// # });
+    /// ```
+    #[doc(alias = "every")]
+    fn all<F>(self, predicate: F) -> crate::All<Self, F>
+    where
+        F: FnMut(&Self::Item) -> bool + Send + 'static,
+    {
+        crate::All::new(self, predicate)
+    }
+
+    /// One `u64`, the number of items, at completion (Reactor and RxJS `count`), as an
+    /// operator: for counting inside a pipeline (each window, each group). To await the
+    /// count as a value, the [`count`](spillway_core::PublisherExt::count) sink is shorter.
+    ///
+    /// Demand: at downstream's first request, requests unbounded demand upstream.
+    ///
+    /// ```text
+    /// upstream:        -a-b-c-|
+    /// count_items:     -------(3|)
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let counts = range(0, 10).count_items().collect().await.unwrap();
+    /// assert_eq!(counts, vec![10]);
+    /// # });
+    /// ```
+    #[doc(alias = "count")]
+    fn count_items(self) -> crate::CountItems<Self> {
+        crate::CountItems::new(self)
     }
 
     /// Emits `items` first, then the upstream's items.

@@ -33,7 +33,9 @@
 //!   `weigh`), `batch_while_busy`; the item's `Clone` in `chunks_sliding`, the key
 //!   selector of `chunks_by_key`;
 //! * the time-based stages: `on_drop` of `sample_first`, `sample`, `throttle_latest`,
-//!   `audit`, `debounce`, `delay_elements`, `rate_limit` (plus its `cost` function);
+//!   `throttle`, `sample_with`, `sample_first_with` (plus its `window` function), `audit`,
+//!   `debounce`, `delay_elements`, `delay_until` (plus its `trigger` function),
+//!   `rate_limit` (plus its `cost` function);
 //! * `within_budget`'s `on_drop` (an item after a cancel or an emergency stop, a
 //!   protocol violation), `circuit_breaker`'s `on_drop` and `on_state_change` listener,
 //!   `load_shed`'s `priority` function, its key's `Ord` and its `on_drop`, `publish`'s
@@ -66,7 +68,7 @@ use std::time::Duration;
 
 use spillway::operators::{
     BreakerConfig, BreakerMode, Budget, BufferOverflow, CircuitBreaker, DropReason, FlowSnapshot,
-    FlowStats, PressureLevels, RateLimitMode, TokenBucket,
+    FlowStats, PressureLevels, RateLimitMode, ThrottleMode, TokenBucket,
 };
 use spillway::prelude::*;
 use spillway::Error;
@@ -432,6 +434,9 @@ const NO_CALLBACK: &[(&str, &str)] = &[
     ("take_last", "a count"),
     ("element_at", "an index"),
     ("element_at_or", "an index and a value"),
+    ("first_or", "a value"),
+    ("last_or", "a value"),
+    ("count_items", "no function"),
     ("kill_switch", "a switch, no function"),
     ("named", "a name, no function"),
     ("take_until", "a publisher"),
@@ -637,6 +642,20 @@ fn cases() -> Vec<Case> {
                 .publisher()
                 .start_with((0..1u32).map(|_| -> u32 { boom() }));
             on_tp(&tp, op, 0, None, |h| h.request(1))
+        }),
+        panics("any", "predicate", "any", || {
+            let tp = tp();
+            let op = tp.publisher().any(|_| boom());
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
+        panics("all", "predicate", "all", || {
+            let tp = tp();
+            let op = tp.publisher().all(|_| boom());
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
         }),
         panics("reduce", "f", "reduce", || {
             let tp = tp();
@@ -1504,6 +1523,77 @@ fn cases() -> Vec<Case> {
                 })
             },
         ),
+        panics("throttle", "on_drop (throttled)", "throttle", || {
+            let tp = tp();
+            let op = tp
+                .publisher()
+                .throttle(ms(100), ThrottleMode::Leading)
+                .unwrap()
+                .on_drop(boom_drop);
+            let stats = op.stats();
+            on_tp(&tp, op, 5, Some(stats), |_| {
+                tp.next(1).next(2);
+            })
+        }),
+        panics("sample_with", "on_drop (replaced)", "sample_with", || {
+            let tp = tp();
+            let op = tp
+                .publisher()
+                .sample_with(never::<(), String>())
+                .on_drop(boom_drop);
+            let stats = op.stats();
+            on_tp(&tp, op, 5, Some(stats), |_| {
+                tp.next(1).next(2);
+            })
+        }),
+        panics("sample_first_with", "window", "sample_first_with", || {
+            let tp = tp();
+            let op = tp
+                .publisher()
+                .sample_first_with(|_| -> spillway::Never<(), String> { boom() });
+            let stats = op.stats();
+            on_tp(&tp, op, 5, Some(stats), |_| {
+                tp.next(1);
+            })
+        }),
+        panics(
+            "sample_first_with",
+            "on_drop (throttled)",
+            "sample_first_with",
+            || {
+                let tp = tp();
+                let op = tp
+                    .publisher()
+                    .sample_first_with(|_| never::<(), String>())
+                    .on_drop(boom_drop);
+                let stats = op.stats();
+                on_tp(&tp, op, 5, Some(stats), |_| {
+                    tp.next(1).next(2);
+                })
+            },
+        ),
+        panics("delay_until", "trigger", "delay_until", || {
+            let tp = tp();
+            let op = tp
+                .publisher()
+                .delay_until(|_| -> spillway::Never<(), String> { boom() });
+            let stats = op.stats();
+            on_tp(&tp, op, 5, Some(stats), |_| {
+                tp.next(1);
+            })
+        }),
+        on_cancel("delay_until", "on_drop (cancel)", "delay_until", || {
+            let tp = tp();
+            let op = tp
+                .publisher()
+                .delay_until(|_| never::<(), String>())
+                .on_drop(boom_drop);
+            let stats = op.stats();
+            on_tp(&tp, op, 5, Some(stats), |h| {
+                tp.next(1);
+                h.cancel();
+            })
+        }),
         panics("audit", "on_drop (replaced)", "audit", || {
             let tp = tp();
             let op = tp.publisher().audit(ms(100)).unwrap().on_drop(boom_drop);

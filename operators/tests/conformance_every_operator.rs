@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use futures::executor::ThreadPool;
 use spillway::operators::{
     combine_latest_all, zip_all, AdaptiveRateConfig, Backoff, BreakerConfig, BreakerMode, Budget,
-    BufferOverflow, CircuitBreaker, PressureLevels, RateLimitMode, TokenBucket,
+    BufferOverflow, CircuitBreaker, PressureLevels, RateLimitMode, ThrottleMode, TokenBucket,
 };
 use spillway::prelude::*;
 use spillway::{Error, Scheduler, Spawner, Task, ThreadScheduler, Worker};
@@ -64,6 +64,13 @@ fn src(n: u64, len: impl FnOnce(u64) -> u64) -> Src {
 
 fn same(n: u64) -> u64 {
     n
+}
+
+/// Ticks every millisecond, as the companion of the signal-driven timed stages.
+fn millisecond_ticks() -> impl Publisher<Item = u64, Error = String> + Send + 'static {
+    interval(Duration::from_millis(1))
+        .unwrap()
+        .map_error(|e| match e {})
 }
 
 /// `a..b` with the same type as [`src`].
@@ -553,6 +560,48 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.throttle_latest(Duration::from_millis(1)).unwrap()),
         ),
         case(
+            "throttle",
+            // Trailing: every item is held until its window ends.
+            factory(|n| {
+                gated(n, LOCKSTEP, |s| {
+                    s.throttle(Duration::from_millis(1), ThrottleMode::Trailing)
+                        .unwrap()
+                })
+            }),
+            asynchronous(),
+            input(|up: Up| {
+                up.throttle(Duration::from_millis(1), ThrottleMode::LeadingAndTrailing)
+                    .unwrap()
+            }),
+        ),
+        case(
+            "sample_with",
+            // A 1 ms interval as the notifier: each lockstep item waits for its tick.
+            factory(|n| gated(n, LOCKSTEP, |s| s.sample_with(millisecond_ticks()))),
+            asynchronous(),
+            input(|up: Up| up.sample_with(millisecond_ticks())),
+        ),
+        case(
+            "sample_first_with",
+            factory(|n| {
+                let pace = Pace {
+                    lockstep: true,
+                    spacing: Duration::from_millis(2),
+                };
+                gated(n, pace, |s| {
+                    s.sample_first_with(|_| millisecond_ticks().take(1))
+                })
+            }),
+            asynchronous(),
+            input(|up: Up| up.sample_first_with(|_| millisecond_ticks().take(1))),
+        ),
+        case(
+            "delay_until",
+            factory(|n| src(n, same).delay_until(|_| millisecond_ticks().take(1))),
+            asynchronous(),
+            input(|up: Up| up.delay_until(|_| millisecond_ticks().take(1))),
+        ),
+        case(
             "audit",
             factory(|n| gated(n, LOCKSTEP, |s| s.audit(Duration::from_millis(1)).unwrap())),
             asynchronous(),
@@ -841,6 +890,38 @@ fn cases() -> Vec<Case> {
             }),
             sync(),
             input(|up: Up| up.default_if_empty(99)),
+        ),
+        case(
+            "first_or",
+            // create_publisher(1) is the default item of an empty upstream.
+            factory(|n| src(n, |n| if n == 1 { 0 } else { n }).first_or(99).take(n))
+                .max_elements(1),
+            sync().excuse("*", ONE_ITEM),
+            input(|up: Up| up.first_or(99)),
+        ),
+        case(
+            "last_or",
+            factory(|n| src(n, |n| n.saturating_add(3)).last_or(99).take(n)).max_elements(1),
+            sync().excuse("*", ONE_ITEM),
+            input(|up: Up| up.last_or(99)),
+        ),
+        case(
+            "any",
+            factory(|n| src(n, |n| n.saturating_add(3)).any(|x| *x == 1).take(n)).max_elements(1),
+            sync().excuse("*", ONE_ITEM),
+            input(|up: Up| up.any(|x| *x == 1_000_000)),
+        ),
+        case(
+            "all",
+            factory(|n| src(n, |n| n.saturating_add(3)).all(|x| *x < 2).take(n)).max_elements(1),
+            sync().excuse("*", ONE_ITEM),
+            input(|up: Up| up.all(|x| *x < 1_000_000)),
+        ),
+        case(
+            "count_items",
+            factory(|n| src(n, same).count_items().take(n)).max_elements(1),
+            sync().excuse("*", ONE_ITEM),
+            input(|up: Up| up.count_items()),
         ),
         case(
             "reduce",

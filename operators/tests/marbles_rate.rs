@@ -1,12 +1,13 @@
 //! Marble snapshots of the rate-control and sampling operators (sample_first, sample,
-//! throttle_latest, audit, debounce, rate_limit in each mode, delay_elements):
+//! throttle_latest, throttle in each mode, sample_with, sample_first_with, audit,
+//! debounce, rate_limit in each mode, delay_elements, delay_until):
 //! completion, error, cancellation and slow demand on virtual time, one frame = 1ms.
 //! Pictures are drawn by `marble_kit::picture` (downstream lanes, then upstream).
 
 mod marble_kit;
 
 use marble_kit::{ms, picture, Rig};
-use spillway::operators::{OperatorExt, RateLimitMode, TokenBucket};
+use spillway::operators::{OperatorExt, RateLimitMode, ThrottleMode, TokenBucket};
 use spillway::prelude::*;
 
 /// A fast source (one item per frame) and a subscriber taking one item every 4 frames.
@@ -461,4 +462,135 @@ fn delay_subscription_slow_demand() {
     // requests pass one to one.
     let p = picture(SLOW, 16, |rig| rig.cold(FAST).delay_subscription(ms(3)));
     insta::assert_snapshot!("delay_subscription_slow_demand", p);
+}
+
+// ------------------------------------------------------------ throttle (each mode)
+
+fn throttle(
+    rig: &Rig,
+    source: &str,
+    period: u64,
+    mode: ThrottleMode,
+) -> impl Publisher<Item = u32, Error = &'static str> {
+    let op = rig
+        .cold(source)
+        .throttle(ms(period), mode)
+        .unwrap()
+        .on_drop(rig.drops());
+    rig.stats(op.stats());
+    op
+}
+
+#[test]
+fn throttle_each_mode() {
+    // The doc marble (period 5), then the usual cases. Leading: as sample_first;
+    // LeadingAndTrailing: as throttle_latest; Trailing: the first item is held, and the
+    // item emitted at a window's end opens the next window.
+    let modes = [
+        ("leading", ThrottleMode::Leading),
+        ("trailing", ThrottleMode::Trailing),
+        ("both", ThrottleMode::LeadingAndTrailing),
+    ];
+    let cases = [
+        ("doc", "r∞", "-1-2-3-----4-5-|", 5, 22),
+        ("completion", "r∞", "-1-2|", 4, 10),
+        ("error", "r∞", "-1-2#", 4, 10),
+        ("cancel", "r∞---x", "-1-2-3-|", 4, 10),
+        ("slow_demand", SLOW, FAST, 2, 14),
+    ];
+    for (mode_name, mode) in modes {
+        for (case, plan, source, period, duration) in cases {
+            let p = picture(plan, duration, |rig| throttle(rig, source, period, mode));
+            insta::assert_snapshot!(format!("throttle_{mode_name}_{case}"), p);
+        }
+    }
+}
+
+// ------------------------------------------------------------ sample_with
+
+#[test]
+fn sample_with() {
+    // The notifier has its own lanes; it is subscribed first and asked r∞.
+    let cases = [
+        ("doc", "r∞", "-1-2-3---4-5-6--|", "----0-----0-0-----", 20),
+        ("notifier_completes", "r∞", "-1-2-3-4-5|", "---0---|", 12),
+        ("error", "r∞", "-1-2#", "---0---0", 10),
+        ("notifier_error", "r∞", "-1-2-3-|", "---0-#", 10),
+        ("cancel", "r∞---x", "-1-2-3-|", "--0-0-0-0", 10),
+        ("slow_demand", SLOW, FAST, "-0-0-0-0-0-0-0", 14),
+    ];
+    for (case, plan, main, notifier, duration) in cases {
+        let p = picture(plan, duration, |rig| {
+            let l = rig.lanes();
+            let op = l
+                .cold("source", main)
+                .sample_with(l.cold("notifier", notifier))
+                .on_drop(rig.drops());
+            rig.stats(op.stats());
+            op
+        });
+        insta::assert_snapshot!(format!("sample_with_{case}"), p);
+    }
+}
+
+// ------------------------------------------------------------ sample_first_with
+
+#[test]
+fn sample_first_with() {
+    // Each emitted item opens a window that lasts as many frames as the item's value
+    // (its own `window` lane, subscribed when the item is emitted).
+    let window = |l: &marble_kit::Lanes, x: u32| {
+        let text = format!("{}0", "-".repeat(x as usize));
+        l.cold("window", &text)
+    };
+    let cases = [
+        ("doc", "r∞", "-1-3-2----4-5-|", 16),
+        ("error", "r∞", "-3-2#", 10),
+        ("cancel", "r∞--x", "-3-2-1-|", 10),
+        ("slow_demand", SLOW, "1212121212|", 14),
+    ];
+    for (case, plan, main, duration) in cases {
+        let p = picture(plan, duration, |rig| {
+            let l = rig.lanes();
+            let w = l.clone();
+            let op = l
+                .cold("source", main)
+                .sample_first_with(move |x| window(&w, *x))
+                .on_drop(rig.drops());
+            rig.stats(op.stats());
+            op
+        });
+        insta::assert_snapshot!(format!("sample_first_with_{case}"), p);
+    }
+}
+
+// ------------------------------------------------------------ delay_until
+
+#[test]
+fn delay_until() {
+    // Each item waits as many frames as its value, after the item before it was emitted.
+    let trigger = |l: &marble_kit::Lanes, x: u32| {
+        let text = format!("{}0", "-".repeat(x as usize));
+        l.cold("trigger", &text)
+    };
+    let cases = [
+        ("doc", "r∞", "-2-4------|", 14),
+        ("completion_waits", "r∞", "-3|", 8),
+        ("error_after_held", "r∞", "-3#", 8),
+        ("cancel", "r∞--x", "-3-1|", 8),
+        ("slow_demand", SLOW, "1111|", 18),
+    ];
+    for (case, plan, main, duration) in cases {
+        let p = picture(plan, duration, |rig| {
+            let l = rig.lanes();
+            let t = l.clone();
+            let op = l
+                .cold("source", main)
+                .delay_until(move |x| trigger(&t, *x))
+                .on_drop(rig.drops());
+            rig.stats(op.stats());
+            op
+        });
+        insta::assert_snapshot!(format!("delay_until_{case}"), p);
+    }
 }

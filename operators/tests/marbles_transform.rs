@@ -338,3 +338,59 @@ fn flat_map_iter() {
         "32|",
     );
 }
+
+#[test]
+fn first_or_and_last_or() {
+    // first_or: one item asked at the first request, upstream cancelled at it.
+    four(
+        "first_or",
+        |rig, s| rig.cold(s).first_or(0),
+        "---1-2-|",
+        "-#",
+        "-----1|",
+        "123456|",
+    );
+    // last_or: unbounded at the first request; the last item at completion.
+    four(
+        "last_or",
+        |rig, s| rig.cold(s).last_or(0),
+        "-1-2-3-|",
+        "-1-2#",
+        "-1-2-3-4|",
+        "123456|",
+    );
+    let p = picture("r∞", 8, |rig| rig.cold("---|").first_or(9));
+    insta::assert_snapshot!("first_or_empty", p);
+    let p = picture("r∞", 8, |rig| rig.cold("---|").last_or(9));
+    insta::assert_snapshot!("last_or_empty", p);
+}
+
+#[test]
+fn any_all_and_count_items() {
+    // any/all: unbounded at the first request, the answer at the deciding item (upstream
+    // cancelled) or at completion.
+    four(
+        "any",
+        |rig, s| rig.cold(s).any(|x| *x == 3),
+        "-1-2-3-4-|",
+        "-1-2#",
+        "-1-2-5-6|",
+        "124356|",
+    );
+    four(
+        "all",
+        |rig, s| rig.cold(s).all(|x| *x < 3),
+        "-1-2-|",
+        "-1-2#",
+        "-1-2-1-2|",
+        "121256|",
+    );
+    four(
+        "count_items",
+        |rig, s| rig.cold(s).count_items(),
+        "-1-2-3-|",
+        "-1-2#",
+        "-1-2-3-4|",
+        "123456|",
+    );
+}

@@ -162,7 +162,10 @@ impl<P: Publisher> Publisher for RateLimit<P> {
             },
             self.config.per,
             self.settings,
-            self.cost,
+            timed::Hooks {
+                cost: self.cost,
+                ..timed::Hooks::default()
+            },
             subscriber,
         );
     }

@@ -1,5 +1,8 @@
 //! Transforming and filtering, item by item.
 
+pub(crate) mod all;
+pub(crate) mod any;
+pub(crate) mod count_items;
 pub(crate) mod default_if_empty;
 pub(crate) mod distinct_by_key;
 pub(crate) mod distinct_until_changed;
@@ -7,7 +10,9 @@ pub(crate) mod distinct_until_changed_by;
 pub(crate) mod element_at;
 pub(crate) mod filter;
 pub(crate) mod filter_map;
+pub(crate) mod first_or;
 pub(crate) mod flat_map_iter;
+pub(crate) mod last_or;
 pub(crate) mod map;
 pub(crate) mod pairwise;
 pub(crate) mod reduce;

@@ -152,6 +152,9 @@ pub enum Model {
     SampleFirst,
     Sample,
     ThrottleLatest,
+    /// `throttle(.., ThrottleMode::Trailing)`: the first item is held and opens a window;
+    /// the window's end emits the latest item, which opens the next window.
+    ThrottleTrailing,
     Audit,
     Debounce,
     /// rate_limit in Drop mode: `rate` tokens per `per` ms, `burst` capacity, cost 1.
@@ -219,7 +222,7 @@ pub fn model(kind: Model, period: u64, sc: &Scenario) -> Outcome {
                     }
                     *timer = None;
                     match kind {
-                        Model::ThrottleLatest => {
+                        Model::ThrottleLatest | Model::ThrottleTrailing => {
                             let committed = match pending.take() {
                                 Some(i) => commit(st, due, i),
                                 None => false,
@@ -275,6 +278,15 @@ pub fn model(kind: Model, period: u64, sc: &Scenario) -> Outcome {
                         }
                         Model::Debounce => timer = Some(t + period),
                         _ => {}
+                    }
+                }
+                Model::ThrottleTrailing => {
+                    if pending.replace(i).is_some() {
+                        st.o.throttled += 1;
+                    }
+                    if !window {
+                        window = true;
+                        timer = Some(t + period);
                     }
                 }
                 Model::ThrottleLatest => {

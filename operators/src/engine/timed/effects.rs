@@ -43,6 +43,8 @@ pub(super) struct Effects<T> {
     pub(super) request: u64,
     pub(super) cancel_upstream: bool,
     pub(super) signal: bool,
+    /// A companion to subscribe (it may signal at once, so never under the lock).
+    pub(super) arm: Option<Box<dyn FnOnce()>>,
 }
 
 impl<T> Effects<T> {
@@ -52,6 +54,7 @@ impl<T> Effects<T> {
             request: 0,
             cancel_upstream: false,
             signal: false,
+            arm: None,
         }
     }
 
@@ -59,6 +62,10 @@ impl<T> Effects<T> {
     /// without a drop.
     #[inline]
     pub(super) fn is_empty(&self) -> bool {
-        self.drops.is_empty() && self.request == 0 && !self.cancel_upstream && !self.signal
+        self.drops.is_empty()
+            && self.request == 0
+            && !self.cancel_upstream
+            && !self.signal
+            && self.arm.is_none()
     }
 }

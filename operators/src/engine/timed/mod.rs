@@ -10,6 +10,7 @@
 //! time) how much it asks upstream. This engine does the rest: the lock, the committed
 //! and held items, the timers, the terminal signals, the statistics and `on_drop`.
 
+mod companion;
 mod effects;
 mod operator;
 mod sides;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use spillway_core::drain::{self, DrainHandle};
 use spillway_core::{
-    Demand, Error, Publisher, Scheduler, SchedulerExt, Stage, Subscriber, TaskHandle,
+    Context, Demand, Error, Publisher, Scheduler, SchedulerExt, Stage, Subscriber,
 };
 
 use crate::engine::queue::Lifecycle;
@@ -31,6 +32,8 @@ use crate::engine::support::{self, UpstreamSlot};
 use crate::engine::StageName;
 use crate::stats::{DropReason, FlowStats, LocalCounts, OnDrop};
 
+pub(crate) use companion::{arm, companion_fn, Arm, CompanionFn};
+use companion::{Kind, Target, TimerHandle, Trigger};
 use effects::Effects;
 pub(crate) use operator::timed_operator;
 use sides::{TimedSource, TimedUpstream};
@@ -156,9 +159,11 @@ struct State<T, E, S> {
     /// Upstream's end (delivered after `ready`, and `held` when flushed), the stage's
     /// own failure (at once), downstream's cancel.
     life: Lifecycle<E>,
-    timer: Option<TaskHandle>,
+    /// The one-shot timer: a scheduler task, or an item's companion.
+    timer: Option<TimerHandle>,
     timer_gen: u64,
-    ticker: Option<TaskHandle>,
+    /// The fixed clock: a scheduler task, or the notifier.
+    ticker: Option<TimerHandle>,
     /// The operator's own state.
     logic: S,
     /// The stage's counters, kept under this lock and published with plain stores (this
@@ -184,7 +189,29 @@ struct Shared<T, E, L: Timing> {
     /// drain runs dry once per emitted item, and that second pull would cost a lock.
     work: AtomicBool,
     cost: Option<CostFn<T>>,
+    companion: Option<CompanionFn<T, E>>,
+    /// The subscriber's context, which companions are subscribed with.
+    context: Context,
     me: Weak<Shared<T, E, L>>,
+}
+
+/// What some operators add to the engine: a per-item cost (`rate_limit`), a companion
+/// built for an item (`sample_first_with`, `delay_until`), a notifier that replaces the
+/// ticker (`sample_with`).
+pub(crate) struct Hooks<T, E> {
+    pub(crate) cost: Option<CostFn<T>>,
+    pub(crate) companion: Option<CompanionFn<T, E>>,
+    pub(crate) notifier: Option<Arm<E>>,
+}
+
+impl<T, E> Default for Hooks<T, E> {
+    fn default() -> Self {
+        Hooks {
+            cost: None,
+            companion: None,
+            notifier: None,
+        }
+    }
 }
 
 /// Subscribes `subscriber` to `upstream` through the operator `logic`.
@@ -193,7 +220,7 @@ pub(crate) fn subscribe<N, P, L, S>(
     logic: L,
     period: Duration,
     settings: Settings<P::Item>,
-    cost: Option<CostFn<P::Item>>,
+    hooks: Hooks<P::Item, P::Error>,
     subscriber: S,
 ) where
     N: StageName,
@@ -230,7 +257,9 @@ pub(crate) fn subscribe<N, P, L, S>(
         on_drop: settings.on_drop,
         on_drop_panicked: AtomicBool::new(false),
         work: AtomicBool::new(false),
-        cost,
+        cost: hooks.cost,
+        companion: hooks.companion,
+        context: context.clone(),
         me: me.clone(),
     });
     drain::start(
@@ -241,11 +270,28 @@ pub(crate) fn subscribe<N, P, L, S>(
         let mut st = shared.lock();
         if !st.life.is_closed() {
             let weak = shared.me.clone();
-            st.ticker = Some(shared.scheduler.run_every(period, period, move || {
+            let task = shared.scheduler.run_every(period, period, move || {
                 if let Some(s) = weak.upgrade() {
                     s.on_tick();
                 }
-            }));
+            });
+            st.ticker = Some(TimerHandle::Clock(task));
+        }
+    }
+    if let Some(notifier) = hooks.notifier {
+        // Before upstream, as `take_until`'s other: a notifier that fires at once acts
+        // before the first item.
+        let slot = Arc::new(UpstreamSlot::default());
+        let open = {
+            let mut st = shared.lock();
+            let open = !st.life.is_closed();
+            if open {
+                st.ticker = Some(TimerHandle::Companion(Arc::clone(&slot)));
+            }
+            open
+        };
+        if open {
+            notifier(shared.trigger(slot, Kind::Notifier));
         }
     }
     upstream.subscribe(TimedUpstream::new(shared, context));
@@ -333,6 +379,43 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Cx<'_, T, E, L> {
     /// (Re)starts the one-shot timer: [`Timing::on_timer`] runs after `delay`.
     pub(crate) fn start_timer(&mut self, delay: Duration) {
         self.shared.start_timer(self.st, delay);
+    }
+
+    /// Commits `item` and, if it was committed, arms the one-shot timer with the item's
+    /// companion: [`Timing::on_timer`] runs at the companion's first item or completion.
+    /// True if committed. The user's function is called only for an item that is
+    /// committed; its panic fails the stage (the item is dropped as `Discarded`).
+    pub(crate) fn commit_with_companion(&mut self, item: T) -> bool {
+        if self.st.life.is_closed() || self.shared.free_demand(self.st) == 0 {
+            // Dropped without a companion: the user's function runs only for items that pass.
+            return self.commit(item);
+        }
+        match self.shared.companion_for(&item) {
+            Ok(arm) => {
+                let committed = self.commit(item);
+                if committed {
+                    self.shared.start_companion(self.st, arm, self.eff);
+                }
+                committed
+            }
+            Err(panic) => {
+                self.discard(item, DropReason::Discarded);
+                self.shared.fail(self.st, panic, self.eff);
+                false
+            }
+        }
+    }
+
+    /// Arms the one-shot timer with the companion of the oldest held item (if any). A
+    /// panic in the user's function fails the stage.
+    pub(crate) fn start_companion_for_held(&mut self) {
+        let Some((front, _)) = self.st.held.front() else {
+            return;
+        };
+        match self.shared.companion_for(front) {
+            Ok(arm) => self.shared.start_companion(self.st, arm, self.eff),
+            Err(panic) => self.shared.fail(self.st, panic, self.eff),
+        }
     }
 
     /// Ends the stage with [`Error::Rejected`] after the items already committed or held.
@@ -439,11 +522,37 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
         Self::cancel_timer(st);
         let gen = st.timer_gen;
         let weak = self.me.clone();
-        st.timer = Some(self.scheduler.run_after(delay, move || {
+        let task = self.scheduler.run_after(delay, move || {
             if let Some(s) = weak.upgrade() {
                 s.on_timer(gen);
             }
-        }));
+        });
+        st.timer = Some(TimerHandle::Clock(task));
+    }
+
+    /// The subscription of `item`'s companion, from the user's function (its panic
+    /// caught, as the stage's error).
+    fn companion_for(&self, item: &T) -> Result<Arm<E>, Error<E>> {
+        let f = self
+            .companion
+            .as_ref()
+            .expect("an operator with companions");
+        catch_unwind(AssertUnwindSafe(|| f(item)))
+            .map_err(|payload| Error::from_panic(self.stage, payload))
+    }
+
+    /// (Re)arms the one-shot timer with a companion, subscribed once the lock is released.
+    fn start_companion(&self, st: &mut State<T, E, L::State>, arm: Arm<E>, eff: &mut Effects<T>) {
+        Self::cancel_timer(st);
+        let slot = Arc::new(UpstreamSlot::default());
+        st.timer = Some(TimerHandle::Companion(Arc::clone(&slot)));
+        let trigger = self.trigger(slot, Kind::OneShot { gen: st.timer_gen });
+        eff.arm = Some(Box::new(move || arm(trigger)));
+    }
+
+    fn trigger(&self, slot: Arc<UpstreamSlot>, kind: Kind) -> Trigger<E> {
+        let target: Weak<dyn Target<E>> = self.me.clone();
+        Trigger::new(target, slot, kind, self.context.clone())
     }
 
     /// Fails the stage at once: timers and upstream cancelled, everything held discarded.
@@ -495,7 +604,7 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
         if eff.is_empty() {
             return;
         }
-        if eff.drops.is_empty() && !eff.cancel_upstream && eff.request == 0 {
+        if eff.drops.is_empty() && !eff.cancel_upstream && eff.request == 0 && eff.arm.is_none() {
             // Only a signal: an item committed.
             if let Some(d) = self.drain.get() {
                 d.signal();
@@ -509,6 +618,12 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
     fn apply_all(&self, eff: Effects<T>) {
         if eff.cancel_upstream {
             self.upstream.cancel();
+        }
+        if let Some(arm) = eff.arm {
+            // A companion that fires inside its `subscribe` (`empty()`) releases an item
+            // from here; the next item that brings comes from upstream's own loop, after
+            // this returns, so synchronous companions do not nest.
+            arm();
         }
         for (item, reason) in eff.drops.into_iter() {
             let Some(f) = &self.on_drop else { continue };
@@ -603,22 +718,71 @@ impl<T: Send + 'static, E: Send + 'static, L: Timing> Shared<T, E, L> {
     }
 
     fn on_terminal(&self, end: Result<(), Error<E>>) {
+        self.end(end, false);
+    }
+
+    /// Upstream's end, or (`by_notifier`) the notifier's, which cancels upstream.
+    fn end(&self, end: Result<(), Error<E>>, by_notifier: bool) {
         let mut eff = Effects::new();
         let mut st = self.lock();
         if !st.life.is_open() {
             return; // late or duplicate terminal: ignored
         }
+        self.end_locked(&mut st, &mut eff, end, by_notifier);
+        self.count_held(&mut st);
+        drop(st);
+        self.apply(eff);
+    }
+
+    /// [`end`](Self::end), under the lock, while the stage is open.
+    fn end_locked(
+        &self,
+        st: &mut State<T, E, L::State>,
+        eff: &mut Effects<T>,
+        end: Result<(), Error<E>>,
+        by_notifier: bool,
+    ) {
         if !self.logic.lossless() {
-            Self::cancel_timers(&mut st);
+            Self::cancel_timers(st);
             if end.is_err() || !self.flush {
                 let held = std::mem::take(&mut st.held);
                 for (item, _) in held {
-                    self.discard(&mut st, &mut eff, item, DropReason::Discarded);
+                    self.discard(st, eff, item, DropReason::Discarded);
                 }
             }
         }
-        st.life.end_upstream(end);
+        if by_notifier {
+            eff.cancel_upstream = st.life.finish(end);
+        } else {
+            st.life.end_upstream(end);
+        }
         eff.signal = true;
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static, L: Timing> Target<E> for Shared<T, E, L> {
+    fn tick(&self) {
+        self.on_tick();
+    }
+
+    fn notifier_completed(&self) {
+        self.end(Ok(()), true);
+    }
+
+    fn fire(&self, gen: u64) {
+        self.on_timer(gen);
+    }
+
+    fn companion_failed(&self, error: Error<E>) {
+        let mut eff = Effects::new();
+        let mut st = self.lock();
+        if st.life.is_open() && !self.logic.lossless() {
+            // As upstream's error: after what is committed; upstream is cancelled.
+            self.end_locked(&mut st, &mut eff, Err(error), true);
+        } else {
+            // A lossless stage's held items wait for companions that will not fire now.
+            self.fail(&mut st, error, &mut eff);
+        }
         self.count_held(&mut st);
         drop(st);
         self.apply(eff);

@@ -75,7 +75,7 @@ macro_rules! timed_operator {
                     $logic,
                     self.period,
                     self.settings,
-                    None,
+                    $crate::engine::timed::Hooks::default(),
                     subscriber,
                 );
             }
@@ -139,9 +139,9 @@ macro_rules! timed_operator {
     };
     (@builder [$($doc:tt)+] on_drop) => {
         $($doc)+
-        pub fn on_drop<F>(mut self, f: F) -> Self
+        pub fn on_drop<D>(mut self, f: D) -> Self
         where
-            F: Fn(P::Item, $crate::DropReason) + Send + Sync + 'static,
+            D: Fn(P::Item, $crate::DropReason) + Send + Sync + 'static,
         {
             self.settings.set_on_drop(f);
             self
