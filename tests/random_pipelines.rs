@@ -69,6 +69,12 @@ enum Stage {
     ChunksFlattened(usize),
     DistinctUntilChanged,
     DefaultIfEmpty,
+    /// `delay_until` with a trigger that fires inside its own subscribe (`empty()`).
+    DelayUntilAtOnce,
+    /// `delay_until` with a trigger that completes on a worker thread.
+    DelayUntilOnWorker,
+    /// `first_or(8888)`: one item, upstream cancelled after it.
+    FirstOr,
 }
 
 fn source() -> impl Strategy<Value = Source> {
@@ -102,6 +108,9 @@ fn stage() -> impl Strategy<Value = Stage> {
         (1usize..5).prop_map(Stage::ChunksFlattened),
         Just(Stage::DistinctUntilChanged),
         Just(Stage::DefaultIfEmpty),
+        Just(Stage::DelayUntilAtOnce),
+        Just(Stage::DelayUntilOnWorker),
+        Just(Stage::FirstOr),
     ]
 }
 
@@ -179,7 +188,10 @@ fn model_stage(items: Vec<u64>, st: &Stage) -> Vec<u64> {
                 items
             }
         }
+        Stage::FirstOr => vec![items.first().copied().unwrap_or(8888)],
         Stage::LimitRate(_)
+        | Stage::DelayUntilAtOnce
+        | Stage::DelayUntilOnWorker
         | Stage::Buffer(_)
         | Stage::PublishOn(_)
         | Stage::SubscribeOn
@@ -236,6 +248,11 @@ fn apply(p: Boxed, st: &Stage) -> Boxed {
         Stage::ChunksFlattened(n) => boxed(p.chunks(n).unwrap().flat_map_iter(|v| v)),
         Stage::DistinctUntilChanged => boxed(p.distinct_until_changed()),
         Stage::DefaultIfEmpty => boxed(p.default_if_empty(7777)),
+        Stage::DelayUntilAtOnce => boxed(p.delay_until(|_| empty::<(), E>())),
+        Stage::DelayUntilOnWorker => {
+            boxed(p.delay_until(|_| empty::<(), E>().subscribe_on(worker())))
+        }
+        Stage::FirstOr => boxed(p.first_or(8888)),
     }
 }
 
