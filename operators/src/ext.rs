@@ -714,6 +714,110 @@ pub trait OperatorExt: Publisher + Sized {
         crate::ChunksTimeout::new(self, size, timeout)
     }
 
+    /// Collects items into `Vec` batches closed on a fixed clock: every `period`, the
+    /// items that arrived since the last tick (RxJS `bufferTime(period)`, Reactor
+    /// `buffer(Duration)`). [`max_size`](crate::ChunksEvery::max_size) also closes a
+    /// batch at a size. Unlike [`chunks_timeout`](Self::chunks_timeout), whose clock
+    /// starts at each batch's first item, the ticks are `period` apart from the
+    /// subscription on, whatever arrives; a tick with no items emits nothing (RxJS emits
+    /// an empty array). A batch also closes at
+    /// [`DEFAULT_MAX_SIZE`](crate::DEFAULT_MAX_SIZE) items (or `max_size`): RxJS's and
+    /// Reactor's time buffers have no such bound, and a fast upstream fills them without
+    /// limit.
+    ///
+    /// Demand: as `chunks_timeout`, upstream is asked for `(demand + 1) * max_size` items
+    /// held or in flight: a batch closed while downstream has no demand is held, upstream
+    /// pauses, and the next batches close on the clock with what arrived. A slow consumer
+    /// is never overflowed and nothing is dropped. The clock runs on the subscriber's
+    /// [`Context`](spillway_core::Context) scheduler (virtual time in tests) unless
+    /// [`on`](crate::ChunksEvery::on) pins one.
+    ///
+    /// ```text
+    /// upstream:             -1-2-3----4--------5-|
+    /// chunks_every(5):      -----a----b---------c|   a=[1,2] b=[3,4] c=[5]
+    /// ```
+    ///
+    /// **Discard**: as [`chunks`](Self::chunks): on completion the open batch is flushed;
+    /// on error it is dropped as [`DropReason::Discarded`](crate::DropReason) while the
+    /// closed batches are still delivered before the error; on cancel everything held is
+    /// discarded. An upstream sending more than requested fails with
+    /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `period` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber, VirtualScheduler};
+    ///
+    /// let vs = VirtualScheduler::new();
+    /// let tp = TestPublisher::<u32, ()>::new();
+    /// let (sub, handle) = TestSubscriber::with_scheduler(u64::MAX, vs.clone());
+    /// tp.publisher().chunks_every(Duration::from_secs(1))?.subscribe(sub);
+    /// tp.next(1).next(2);
+    /// vs.advance_by(Duration::from_secs(1)); // tick: [1, 2]
+    /// vs.advance_by(Duration::from_secs(1)); // tick, no items: nothing
+    /// tp.next(3).complete(); // the open batch is flushed
+    /// handle.assert_items(&[vec![1, 2], vec![3]]);
+    /// handle.assert_complete();
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    #[doc(alias = "buffer_time")]
+    fn chunks_every(
+        self,
+        period: std::time::Duration,
+    ) -> Result<crate::ChunksEvery<Self>, ConfigError> {
+        crate::ChunksEvery::new(self, period)
+    }
+
+    /// Collects items into `Vec` batches closed by `boundary`: each of its items closes the
+    /// open batch (RxJS `buffer(notifier)`, Reactor `buffer(Publisher)`); an empty batch is
+    /// not emitted. The boundary's completion ends the stream (the open batch flushed,
+    /// upstream cancelled, as Reactor does); its error fails it as an upstream error would.
+    ///
+    /// Demand: `boundary` is subscribed first, with unbounded demand. Upstream is asked as
+    /// by [`chunks_every`](Self::chunks_every): a batch also closes at
+    /// [`DEFAULT_MAX_SIZE`](crate::DEFAULT_MAX_SIZE) items (or
+    /// [`max_size`](crate::ChunksWith::max_size)), and `(demand + 1) * max_size` items at
+    /// most are held or in flight.
+    ///
+    /// ```text
+    /// upstream:        -1-2-3----4--5-|
+    /// boundary:        ----x------x------
+    /// chunks_with:     ----a------b---(c|)   a=[1,2] b=[3,4] c=[5]
+    /// ```
+    ///
+    /// **Discard**: as [`chunks_every`](Self::chunks_every); an error of either side
+    /// discards the open batch, and a cancel cancels both sides.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber};
+    ///
+    /// let items = TestPublisher::<u32, ()>::new();
+    /// let flush = TestPublisher::<(), ()>::new();
+    /// let (sub, handle) = TestSubscriber::new(u64::MAX);
+    /// items.publisher().chunks_with(flush.publisher()).subscribe(sub);
+    /// items.next(1).next(2);
+    /// flush.next(()); // [1, 2]
+    /// flush.next(()); // nothing new: nothing
+    /// items.next(3);
+    /// flush.complete(); // [3], and the stream ends
+    /// handle.assert_items(&[vec![1, 2], vec![3]]);
+    /// handle.assert_complete();
+    /// assert!(items.is_cancelled());
+    /// ```
+    #[doc(alias = "buffer_when")]
+    fn chunks_with<B>(self, boundary: B) -> crate::ChunksWith<Self, B>
+    where
+        B: Publisher<Error = Self::Error>,
+    {
+        crate::ChunksWith::new(self, boundary)
+    }
+
     /// Collects items into `Vec` batches whose total weight (bytes, cost, ...) stays within
     /// `max_weight`: a batch closes before an item would push it over, and as soon as it
     /// reaches `max_weight`. An item heavier than `max_weight` on its own becomes a batch by

@@ -29,7 +29,8 @@
 //!   `on_backpressure_drop`, `on_backpressure_latest`, `on_backpressure_reduce(_with)`
 //!   (plus `seed` and `reduce`), `limit_rate(_with)`, `pressure` (plus its `on_change`
 //!   callback, on the producer's and on the consumer's side);
-//! * the batching stages: `on_drop` of `chunks`, `chunks_timeout`, `chunks_weighted` (plus
+//! * the batching stages: `on_drop` of `chunks`, `chunks_timeout`, `chunks_every`,
+//!   `chunks_with`, `chunks_weighted` (plus
 //!   `weigh`), `batch_while_busy`; the item's `Clone` in `chunks_sliding`, the key
 //!   selector of `chunks_by_key`;
 //! * the time-based stages: `on_drop` of `sample_first`, `sample`, `throttle_latest`,
@@ -1413,6 +1414,35 @@ fn cases() -> Vec<Case> {
                     .publisher()
                     .chunks_timeout(3, ms(10))
                     .unwrap()
+                    .on_drop(boom_drop);
+                let stats = op.stats();
+                on_tp(&tp, op, 1, Some(stats), |_| {
+                    tp.next(1).error("upstream".to_string());
+                })
+            },
+        ),
+        on_cancel("chunks_every", "on_drop (cancel)", "chunks_every", || {
+            let tp = tp();
+            let op = tp
+                .publisher()
+                .chunks_every(ms(10))
+                .unwrap()
+                .on_drop(boom_drop);
+            let stats = op.stats();
+            on_tp(&tp, op, 1, Some(stats), |h| {
+                tp.next(1);
+                h.cancel();
+            })
+        }),
+        upstream_error_wins(
+            "chunks_with",
+            "on_drop (the open batch, on upstream's error)",
+            "chunks_with",
+            || {
+                let tp = tp();
+                let op = tp
+                    .publisher()
+                    .chunks_with(never::<(), String>())
                     .on_drop(boom_drop);
                 let stats = op.stats();
                 on_tp(&tp, op, 1, Some(stats), |_| {

@@ -518,6 +518,23 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.chunks_timeout(3, Duration::from_millis(1)).unwrap()),
         ),
         case(
+            "chunks_every",
+            // Each lockstep item alone in its batch: the clock closes every batch.
+            factory(|n| {
+                gated(n, LOCKSTEP, |s| {
+                    s.chunks_every(Duration::from_millis(1)).unwrap()
+                })
+            }),
+            asynchronous(),
+            input(|up: Up| up.chunks_every(Duration::from_millis(1)).unwrap()),
+        ),
+        case(
+            "chunks_with",
+            factory(|n| gated(n, LOCKSTEP, |s| s.chunks_with(millisecond_ticks()))),
+            asynchronous(),
+            input(|up: Up| up.chunks_with(millisecond_ticks())),
+        ),
+        case(
             "chunks_weighted",
             factory(|n| src(n, |n| 3 * n).chunks_weighted(3, |_| 1).unwrap()),
             sync(),

@@ -1,5 +1,5 @@
 //! Marble snapshots of the batching operators (chunks, chunks_sliding, chunks_by_key,
-//! chunks_timeout, chunks_weighted, batch_while_busy): completion (what is flushed), error, cancellation and slow demand,
+//! chunks_timeout, chunks_every, chunks_with, chunks_weighted, batch_while_busy): completion (what is flushed), error, cancellation and slow demand,
 //! on virtual time with 1ms frames. Batches are drawn as letters listed in the legend.
 //! Pictures are drawn by `marble_kit::picture` (downstream lanes, then upstream).
 
@@ -278,4 +278,59 @@ fn batch_while_busy_slow_demand() {
     // max 3: once 3 items are collected upstream is paused (requests only as batches go).
     let p = picture(SLOW, 16, |rig| batch_while_busy(rig, FAST, 3));
     insta::assert_snapshot!("batch_while_busy_slow_demand", p);
+}
+
+// ------------------------------------------------------------ chunks_every
+
+#[test]
+fn chunks_every() {
+    // Ticks every 5 frames from the subscription (the doc marble first); a tick with no
+    // items emits nothing; `max_size(2)` closes at 2 items too, without moving the clock.
+    let cases = [
+        ("doc", "r∞", "-1-2-3----4--------5-|", None, 24),
+        ("max_size", "r∞", "-1-2-3----4--------5-|", Some(2), 24),
+        ("error", "r∞", "-1-2-3#", None, 10),
+        ("cancel", "r∞---x", "-1-2-3-|", None, 10),
+        ("slow_demand", SLOW, FAST, None, 24),
+        ("slow_demand_max_size", SLOW, FAST, Some(2), 24),
+    ];
+    for (case, plan, source, max, duration) in cases {
+        let p = picture(plan, duration, |rig| {
+            let mut op = rig.cold(source).chunks_every(ms(5)).unwrap();
+            if let Some(max) = max {
+                op = op.max_size(max).unwrap();
+            }
+            let op = op.on_drop(rig.drops());
+            rig.stats(op.stats());
+            op
+        });
+        insta::assert_snapshot!(format!("chunks_every_{case}"), p);
+    }
+}
+
+// ------------------------------------------------------------ chunks_with
+
+#[test]
+fn chunks_with() {
+    // The boundary has its own lanes; it is subscribed first and asked r∞.
+    let cases = [
+        ("doc", "r∞", "-1-2-3----4--5-|", "----0------0------", 18),
+        ("boundary_completes", "r∞", "-1-2-3-4-5|", "---0---|", 12),
+        ("error", "r∞", "-1-2#", "---0---0", 10),
+        ("boundary_error", "r∞", "-1-2-3-|", "---0-#", 10),
+        ("cancel", "r∞---x", "-1-2-3-|", "--0-0-0-0", 10),
+        ("slow_demand", SLOW, FAST, "-0-0-0-0-0-0-0", 24),
+    ];
+    for (case, plan, main, boundary, duration) in cases {
+        let p = picture(plan, duration, |rig| {
+            let l = rig.lanes();
+            let op = l
+                .cold("source", main)
+                .chunks_with(l.cold("boundary", boundary))
+                .on_drop(rig.drops());
+            rig.stats(op.stats());
+            op
+        });
+        insta::assert_snapshot!(format!("chunks_with_{case}"), p);
+    }
 }

@@ -58,6 +58,7 @@ impl<P: Publisher> Publisher for BatchWhileBusy<P> {
             weigh: None,
             clone: None,
             timeout: None,
+            ticks: None,
             stats: self.stats,
             on_drop: self.on_drop,
         };

@@ -61,6 +61,7 @@ impl<P: Publisher> Publisher for Chunks<P> {
             weigh: None,
             clone: None,
             timeout: None,
+            ticks: None,
             stats: self.stats,
             on_drop: self.on_drop,
         };

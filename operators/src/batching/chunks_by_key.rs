@@ -55,6 +55,7 @@ where
             weigh: Some(Box::new(changed)),
             clone: None,
             timeout: None,
+            ticks: None,
             // Internal statistics (the stage report of `named`).
             stats: FlowStats::new(0),
             on_drop: None,

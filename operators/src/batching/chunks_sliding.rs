@@ -60,6 +60,7 @@ where
             weigh: None,
             clone: Some(<P::Item as Clone>::clone),
             timeout: None,
+            ticks: None,
             // Internal statistics (the stage report of `named`), in copies put in windows.
             stats: FlowStats::new(self.size),
             on_drop: None,

@@ -79,6 +79,7 @@ impl<P: Publisher> Publisher for ChunksTimeout<P> {
             weigh: None,
             clone: None,
             timeout: Some((self.timeout, self.scheduler)),
+            ticks: None,
             stats: self.stats,
             on_drop: self.on_drop,
         };

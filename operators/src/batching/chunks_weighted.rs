@@ -70,6 +70,7 @@ where
             weigh: Some(Box::new(self.weigh)),
             clone: None,
             timeout: None,
+            ticks: None,
             stats: self.stats,
             on_drop: self.on_drop,
         };

@@ -1,5 +1,6 @@
 //! The engine shared by the batching operators (`chunks`, `chunks_timeout`,
-//! `chunks_weighted`, `batch_while_busy`, `chunks_sliding`, `chunks_by_key`): they
+//! `chunks_weighted`, `batch_while_busy`, `chunks_sliding`, `chunks_by_key`,
+//! `chunks_every`, `chunks_with`): they
 //! differ only in when a batch closes and in how much they request upstream, so the
 //! concurrency (drain loop downstream, upstream subscriber, timer, cancellation,
 //! accounting) is written and tested once, here.
@@ -17,18 +18,18 @@
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, MutexGuard, Weak};
 use std::task::Context as TaskContext;
 use std::time::Duration;
 
 use spillway_core::drain::{self, DrainHandle, Pulled, Source};
 use spillway_core::{
-    Context, Demand, Error, Publisher, Scheduler, SchedulerExt, SharedSubscription, Stage,
+    Context, Demand, Error, Never, Publisher, Scheduler, SchedulerExt, SharedSubscription, Stage,
     Subscriber, TaskHandle,
 };
 
 use crate::engine::queue::{Held, Locked, QueueCore};
-use crate::engine::support::Dropper;
+use crate::engine::support::{Dropper, UpstreamSlot};
 use crate::engine::StageName;
 use crate::stats::{DropReason, FlowStats, OnDrop};
 
@@ -56,6 +57,11 @@ pub(crate) enum Rule {
     /// item's (the operator's `weigh` returns 1 for such an item, 0 otherwise); requests
     /// as `Weight`, so that at most `demand + 1` batches can form.
     KeyChange,
+    /// `chunks_every(d)` and `chunks_with(boundary)`: closes at each tick of a fixed clock
+    /// or each item of a boundary publisher, and at `max` items; requests as
+    /// `CountOrTimer(max)`. The maximum is what keeps the memory bounded: without it a
+    /// fast upstream would fill the open batch without limit between two boundaries.
+    Boundary(usize),
 }
 
 /// The most items a batching stage asks upstream for and holds at once, beyond what one
@@ -70,7 +76,7 @@ impl Rule {
     /// [`MAX_IN_FLIGHT`] items).
     fn max_in_flight(&self) -> u64 {
         match *self {
-            Rule::Count(n) | Rule::CountOrTimer(n) => {
+            Rule::Count(n) | Rule::CountOrTimer(n) | Rule::Boundary(n) => {
                 (n as u64).saturating_mul(2).max(MAX_IN_FLIGHT)
             }
             Rule::Weight(_) | Rule::KeyChange => MAX_IN_FLIGHT,
@@ -87,9 +93,10 @@ impl Rule {
     fn fresh_batch<T>(&self) -> Vec<T> {
         const MAX_RESERVED: usize = 4096;
         match *self {
-            Rule::Count(n) | Rule::CountOrTimer(n) | Rule::Sliding { size: n, .. } => {
-                Vec::with_capacity(n.min(MAX_RESERVED))
-            }
+            Rule::Count(n)
+            | Rule::CountOrTimer(n)
+            | Rule::Sliding { size: n, .. }
+            | Rule::Boundary(n) => Vec::with_capacity(n.min(MAX_RESERVED)),
             Rule::Weight(_) | Rule::WhileBusy(_) | Rule::KeyChange => Vec::new(),
         }
     }
@@ -109,6 +116,9 @@ pub(crate) struct Setup<T> {
     pub(crate) clone: Option<CloneItem<T>>,
     /// The batch timeout, and the scheduler pinned with `.on(..)` (else the subscriber's).
     pub(crate) timeout: Option<(Duration, Option<Arc<dyn Scheduler>>)>,
+    /// `Rule::Boundary` on a fixed clock: its period, and the scheduler pinned with
+    /// `.on(..)` (else the subscriber's).
+    pub(crate) ticks: Option<(Duration, Option<Arc<dyn Scheduler>>)>,
     pub(crate) stats: FlowStats,
     pub(crate) on_drop: Option<OnDrop<T>>,
 }
@@ -128,6 +138,9 @@ struct Batches<T> {
     /// `Rule::Sliding`: items accepted so far, and windows closed so far.
     count: u64,
     closed: u64,
+    /// `Rule::Boundary`: the fixed clock, or the boundary publisher's subscription.
+    ticker: Option<TaskHandle>,
+    boundary: Option<Arc<UpstreamSlot>>,
 }
 
 impl<T> Batches<T> {
@@ -138,6 +151,16 @@ impl<T> Batches<T> {
         }
         self.generation = self.generation.wrapping_add(1);
     }
+
+    /// Stops the fixed clock or cancels the boundary publisher: the stage is ending.
+    fn stop_boundary(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.cancel();
+        }
+        if let Some(boundary) = self.boundary.take() {
+            boundary.cancel();
+        }
+    }
 }
 
 impl<T: Send + 'static> Held for Batches<T> {
@@ -147,9 +170,10 @@ impl<T: Send + 'static> Held for Batches<T> {
         self.held
     }
 
-    /// Every held item, for discarding (outside the lock); the timer is retired.
+    /// Every held item, for discarding (outside the lock); the timers are retired.
     fn take_all(&mut self) -> Vec<T> {
         self.retire_timer();
+        self.stop_boundary();
         let mut all: Vec<T> = self.ready.drain(..).flatten().collect();
         all.extend(self.windows.drain(..).flatten());
         all.append(&mut self.open);
@@ -209,7 +233,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                     .saturating_mul(n as u64)
                     .saturating_add(st.open.len() as u64),
             ),
-            Rule::CountOrTimer(n) => (
+            Rule::CountOrTimer(n) | Rule::Boundary(n) => (
                 demand.add(1).multiply(n as u64),
                 (st.ready.len() as u64)
                     .saturating_mul(n as u64)
@@ -276,7 +300,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         let was_empty = st.open.is_empty();
         st.held += 1;
         match self.rule {
-            Rule::Count(n) | Rule::CountOrTimer(n) => {
+            Rule::Count(n) | Rule::CountOrTimer(n) | Rule::Boundary(n) => {
                 st.open.push(item);
                 if st.open.len() >= n {
                     self.close_open(st);
@@ -369,6 +393,55 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         self.signal();
     }
 
+    /// A tick of the fixed clock, or an item of the boundary publisher: the open batch
+    /// closes (an empty one is not emitted).
+    fn on_boundary(&self) {
+        let mut st = self.lock();
+        if st.life.is_closed() || !st.life.is_open() || st.held.open.is_empty() {
+            return;
+        }
+        self.close_open(&mut st.held);
+        drop(st);
+        self.signal();
+    }
+
+    /// The boundary publisher ended: so does the stage, as if upstream had (the open
+    /// batch flushed on completion, discarded on error), and upstream is cancelled.
+    fn boundary_ended(&self, end: Result<(), Error<E>>) {
+        let mut st = self.lock();
+        if !st.life.is_open() {
+            return;
+        }
+        let failed = end.is_err();
+        let cancel = st.life.finish(end);
+        let discarded = self.end_batches(&mut st.held, failed);
+        drop(st);
+        if cancel {
+            self.core.upstream.cancel();
+        }
+        self.core
+            .dropper
+            .discard_quietly(discarded, DropReason::Discarded);
+        self.signal();
+    }
+
+    /// Upstream (or the boundary) ended: timers stopped; on completion the open batch is
+    /// flushed, on error it is returned, to be discarded outside the lock.
+    fn end_batches(&self, batches: &mut Batches<T>, failed: bool) -> Vec<T> {
+        batches.stop_boundary();
+        if !failed {
+            self.close_open(batches);
+            return Vec::new();
+        }
+        batches.retire_timer();
+        let mut open = std::mem::take(&mut batches.open);
+        open.extend(batches.windows.drain(..).flatten());
+        batches.open_weight = 0;
+        batches.held -= open.len();
+        self.core.dropper.stats.set_buffered(batches.held);
+        open
+    }
+
     /// Takes the next batch for downstream, if one may go now.
     fn next_batch(&self, st: &mut Batches<T>) -> Option<Vec<T>> {
         if let Some(batch) = st.ready.pop_front() {
@@ -401,6 +474,22 @@ where
     P: Publisher,
     S: Subscriber<Item = Vec<P::Item>, Error = P::Error>,
 {
+    subscribe_bounded::<M, P, S, Never<(), P::Error>>(upstream, setup, None, subscriber);
+}
+
+/// Subscribes `subscriber` to the batches of `upstream`, closed at each item of
+/// `boundary` (`chunks_with`), which is subscribed first, with unbounded demand.
+pub(crate) fn subscribe_bounded<M, P, S, B>(
+    upstream: P,
+    setup: Setup<P::Item>,
+    boundary: Option<B>,
+    subscriber: S,
+) where
+    M: StageName,
+    P: Publisher,
+    S: Subscriber<Item = Vec<P::Item>, Error = P::Error>,
+    B: Publisher<Error = P::Error>,
+{
     let subscriber = crate::named::attach(M::STAGE, Some(&setup.stats), subscriber);
     let context = subscriber.context();
     let timeout = setup
@@ -416,6 +505,8 @@ where
         windows: VecDeque::new(),
         count: 0,
         closed: 0,
+        ticker: None,
+        boundary: None,
     };
     let credit = Credit {
         in_flight: Demand::ZERO,
@@ -431,6 +522,37 @@ where
         BatchSource::<M, _, _>(Arc::clone(&shared), PhantomData),
         subscriber,
     );
+    if let Some((period, pinned)) = setup.ticks {
+        let scheduler = pinned.unwrap_or_else(|| context.scheduler());
+        let mut st = shared.lock();
+        if st.life.is_open() {
+            let weak = Arc::downgrade(&shared);
+            st.held.ticker = Some(scheduler.run_every(period, period, move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.on_boundary();
+                }
+            }));
+        }
+    }
+    if let Some(boundary) = boundary {
+        let slot = Arc::new(UpstreamSlot::default());
+        let open = {
+            let mut st = shared.lock();
+            let open = st.life.is_open();
+            if open {
+                st.held.boundary = Some(Arc::clone(&slot));
+            }
+            open
+        };
+        if open {
+            boundary.subscribe(BoundarySubscriber {
+                shared: Arc::downgrade(&shared),
+                slot,
+                context: context.clone(),
+                _item: PhantomData,
+            });
+        }
+    }
     upstream.subscribe(BatchUpstream {
         shared,
         weigh: setup.weigh,
@@ -635,13 +757,7 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BatchUpstream<T, E> {
             return;
         }
         // The open batch is incomplete: it is discarded; closed batches still go first.
-        let batches = &mut st.held;
-        batches.retire_timer();
-        let mut open = std::mem::take(&mut batches.open);
-        open.extend(batches.windows.drain(..).flatten());
-        batches.open_weight = 0;
-        batches.held -= open.len();
-        shared.core.dropper.stats.set_buffered(batches.held);
+        let open = shared.end_batches(&mut st.held, true);
         drop(st);
         // Upstream's error wins over a panic in `on_drop` while its partial batch is
         // discarded: the stage is ending with it already, upstream has nothing left to
@@ -663,9 +779,57 @@ impl<T: Send + 'static, E: Send + 'static> Subscriber for BatchUpstream<T, E> {
             return;
         }
         // The last, partial batch is flushed.
-        shared.close_open(&mut st.held);
+        shared.end_batches(&mut st.held, false);
         drop(st);
         shared.signal();
+    }
+
+    fn context(&self) -> Context {
+        self.context.clone()
+    }
+}
+
+/// The boundary publisher of `chunks_with`: each item closes the open batch; its end
+/// ends the stage.
+struct BoundarySubscriber<T: Send + 'static, E, U> {
+    shared: Weak<Shared<T, E>>,
+    slot: Arc<UpstreamSlot>,
+    context: Context,
+    _item: PhantomData<fn(U)>,
+}
+
+impl<T: Send + 'static, E: Send + 'static, U: Send + 'static> Subscriber
+    for BoundarySubscriber<T, E, U>
+{
+    type Item = U;
+    type Error = E;
+
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        if self.slot.is_set() {
+            subscription.cancel(); // rule 2.5
+            return;
+        }
+        // Before `set`: a cancel asked meanwhile is passed on once this request returns.
+        subscription.request(u64::MAX);
+        self.slot.set(subscription);
+    }
+
+    fn on_next(&mut self, _item: U) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.on_boundary();
+        }
+    }
+
+    fn on_error(&mut self, error: Error<E>) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.boundary_ended(Err(error));
+        }
+    }
+
+    fn on_complete(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.boundary_ended(Ok(()));
+        }
     }
 
     fn context(&self) -> Context {
