@@ -911,6 +911,118 @@ pub trait OperatorExt: Publisher + Sized {
         crate::BatchWhileBusy::new(self, max)
     }
 
+    /// Splits the stream into consecutive windows of `size` items, each a publisher of
+    /// its items ([`UnicastWindow`](crate::UnicastWindow)): publishers of publishers, as
+    /// Reactor's `window(int)` and RxJS's `windowCount(n)`. A window opens with its first
+    /// item and completes after its `size`-th; upstream's end completes (or fails) the
+    /// open window and then the outer stream. No window is ever empty.
+    ///
+    /// Demand: on two levels. Downstream's requests count windows, each window's
+    /// subscriber's requests count its items. Upstream is asked for `size` items per
+    /// window downstream asked for (`request(2)` on `window(3)` asks 6 items) and no
+    /// more; unbounded outer demand is passed on unbounded. A window holds the items its
+    /// subscriber has not asked for yet, at most `size`, so what the stage holds is
+    /// bounded by the windows requested.
+    ///
+    /// ```text
+    /// upstream:   -1-2-3-4-5-|
+    /// window(2):  -a---b---c-|     a=-1-2|  b=-3-4|  c=-5-|  (each window a publisher)
+    /// ```
+    ///
+    /// **Cancellation** follows Reactor. Cancelling the outer stream cuts no window
+    /// already handed out: upstream is cancelled once the outer is cancelled *and* the
+    /// open window has ended or been cancelled. A window cancelled while the outer goes
+    /// on drops the rest of its items (counted as [`DropReason::Discarded`](crate::DropReason)
+    /// in [`stats`](crate::Window::stats)) and the stage keeps consuming, so the next
+    /// window starts where it would have. A window never subscribed keeps its items (at
+    /// most `size`) and closes as usual; it holds nothing up, so the outer stream and the
+    /// next windows go on. Dropping every handle of a window unsubscribed cancels it.
+    /// A window can be subscribed once: a second subscription fails at once with
+    /// [`Error::Rejected`](spillway_core::Error::Rejected).
+    ///
+    /// **Errors** reach the open window (after the items it holds) and then the outer
+    /// stream; windows already closed are not affected. The error type is `Clone` for
+    /// this reason. An upstream that sends more than requested fails both with
+    /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `size` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let sums = range(1, 6)
+    ///     .window(2)?
+    ///     .concat_map(|w| w.reduce(|a, x| a + x))
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(sums, vec![3, 7, 5]); // [1, 2], [3, 4], [5]
+    /// assert!(range(0, 1).window(0).is_err());
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    #[doc(alias = "window_count")]
+    fn window(self, size: usize) -> Result<crate::Window<Self>, ConfigError> {
+        crate::Window::new(self, size)
+    }
+
+    /// Splits the stream into windows of up to `size` items, a window closing after its
+    /// `size`-th item or `timeout` after its first item, whichever comes first (Reactor's
+    /// `windowTimeout(n, d)`, RxJS's `windowTime(d, null, n)`). Each window is a publisher
+    /// of its items ([`UnicastWindow`](crate::UnicastWindow)); a window opens with its
+    /// first item, so none is ever empty and the clock runs only while a window is open.
+    /// The timers run on the subscriber's [`Context`](spillway_core::Context) scheduler
+    /// (virtual time in tests).
+    ///
+    /// Demand: as [`window`](Self::window): downstream's requests count windows, each
+    /// window's subscriber's requests count its items, upstream is asked for `size` items
+    /// per window requested (topped up as windows close). A window closed early by its
+    /// timer leaves the rest of its request outstanding upstream: those items open the
+    /// next window before downstream asks for it, and it waits (holding at most `size`
+    /// items, its timer running) until downstream does.
+    ///
+    /// ```text
+    /// upstream:                    -1-2-3-------4-----|
+    /// window_timeout(2, 4 frames): -a---b-------c-----|   a=-1-2|  b=-3---|  c=-4---|
+    /// ```
+    ///
+    /// Cancellation, errors, unsubscribed windows and the single subscription of a
+    /// window: as [`window`](Self::window).
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `size` or `timeout` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use spillway::prelude::*;
+    /// use spillway_testkit::{TestPublisher, TestSubscriber, VirtualScheduler};
+    ///
+    /// let vs = VirtualScheduler::new();
+    /// let tp = TestPublisher::<u32, ()>::new();
+    /// let (outer, windows) = TestSubscriber::with_scheduler(u64::MAX, vs.clone());
+    /// tp.publisher().window_timeout(3, Duration::from_secs(1))?.subscribe(outer);
+    /// tp.next(1).next(2);
+    /// let (inner, items) = TestSubscriber::new(u64::MAX);
+    /// windows.items()[0].clone().subscribe(inner);
+    /// items.assert_items(&[1, 2]);
+    /// vs.advance_by(Duration::from_secs(1)); // the first window times out
+    /// items.assert_complete();
+    /// tp.next(3); // opens the second window
+    /// assert_eq!(windows.item_count(), 2);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// ```
+    #[doc(alias = "window_time")]
+    fn window_timeout(
+        self,
+        size: usize,
+        timeout: std::time::Duration,
+    ) -> Result<crate::WindowTimeout<Self>, ConfigError> {
+        crate::WindowTimeout::new(self, size, timeout)
+    }
+
     /// Lets an item through, then drops every item that arrives in the next `period`
     /// (throttle-first, leading edge).
     ///

@@ -67,6 +67,11 @@ assert_impl_all!(ChunksTimeout<Up>: Send, Sync);
 assert_impl_all!(ChunksWeighted<Up, fn(&u64) -> u64>: Send, Sync);
 assert_impl_all!(BatchWhileBusy<Up>: Send, Sync);
 
+// Windowing: the operators, and each window (a handle shared between threads).
+assert_impl_all!(Window<Up>: Send, Sync);
+assert_impl_all!(WindowTimeout<Up>: Send, Sync);
+assert_impl_all!(UnicastWindow<u64, Infallible>: Send, Sync, Clone);
+
 // Rate control.
 assert_impl_all!(SampleFirst<Up>: Send, Sync);
 assert_impl_all!(Sample<Up>: Send, Sync);

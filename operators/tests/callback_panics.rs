@@ -466,6 +466,8 @@ const NO_CALLBACK: &[(&str, &str)] = &[
         "a history size (`publish`'s `on_drop` is covered)",
     ),
     ("adaptive_rate", "a configuration and a watched `FlowStats`"),
+    ("window", "a count"),
+    ("window_timeout", "a count and a duration"),
 ];
 
 #[allow(clippy::too_many_lines)]

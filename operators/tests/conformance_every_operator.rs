@@ -547,6 +547,25 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.batch_while_busy(4).unwrap()),
         ),
         case(
+            "window",
+            // The outer stream: 2n items make n windows (handed out, dropped unsubscribed,
+            // which cancels them: the stage goes on).
+            factory(|n| src(n, |n| n.saturating_mul(2)).window(2).unwrap()),
+            sync(),
+            input(|up: Up| up.window(2).unwrap()),
+        ),
+        case(
+            "window_timeout",
+            // One item per window: every window closes by count, its timer cancelled.
+            factory(|n| {
+                src(n, same)
+                    .window_timeout(1, Duration::from_secs(60))
+                    .unwrap()
+            }),
+            sync(),
+            input(|up: Up| up.window_timeout(3, Duration::from_millis(1)).unwrap()),
+        ),
+        case(
             "sample_first",
             factory(|n| {
                 let pace = Pace {

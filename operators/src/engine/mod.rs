@@ -10,6 +10,8 @@
 //!   `adaptive_rate` and `take_last` are built on it.
 //! - [`batching`] and [`timed`]: the engines of the batching and the time-based operators;
 //!   [`async_map`]: of the async stages (`map_async`, `then`, ...).
+//! - [`windowing`]: the engine of `window` and `window_timeout`; [`unicast`]: the
+//!   inner publishers (windows, groups) the windowing operators hand out.
 //! - [`fan_in`], [`sequence`] and [`arbiter`]: several inputs into one (merge, zip,
 //!   flat_map), one after another (concat, retry), and the demand hand-over between them.
 //!
@@ -41,7 +43,9 @@ pub(crate) mod sequence;
 pub(crate) mod step;
 pub(crate) mod support;
 pub(crate) mod timed;
+pub(crate) mod unicast;
 pub(crate) mod until;
+pub(crate) mod windowing;
 
 use spillway_core::Stage;
 

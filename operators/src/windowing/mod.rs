@@ -1,0 +1,5 @@
+//! Windowing: the stream split into publishers of items (publishers of publishers), by
+//! count, by count or time, or by key.
+
+pub(crate) mod window;
+pub(crate) mod window_timeout;
