@@ -1023,6 +1023,92 @@ pub trait OperatorExt: Publisher + Sized {
         crate::WindowTimeout::new(self, size, timeout)
     }
 
+    /// Splits the stream into groups by key: each group is a publisher of the items with
+    /// its key ([`GroupedPublisher`](crate::GroupedPublisher), [`key`](crate::GroupedPublisher::key)),
+    /// opened by the first item with that key (Reactor's `groupBy`, RxJS's `groupBy`,
+    /// Akka's `groupBy(maxSubstreams)`). At most
+    /// [`max_groups`](crate::GroupBy::max_groups) groups are open at once (default
+    /// [`DEFAULT_MAX_GROUPS`](crate::DEFAULT_MAX_GROUPS)).
+    ///
+    /// Demand: on two levels. Downstream's requests count new groups, each group's
+    /// subscriber's requests count its items. Upstream is asked, from downstream's first
+    /// request on, for what keeps at most [`buffer`](crate::GroupBy::buffer) items
+    /// (default [`DEFAULT_GROUP_BUFFER`](crate::DEFAULT_GROUP_BUFFER)) held in all groups
+    /// or in flight, topped up by a quarter as the groups' subscribers take items (as
+    /// Reactor's prefetch): what the stage holds is bounded by `buffer`.
+    ///
+    /// ```text
+    /// upstream:        -1-2-3-4-5-|
+    /// group_by(x % 2): -a-b-------|   a = key 1: -1---3---5-|   b = key 0: ---2---4---|
+    /// ```
+    ///
+    /// **The `groupBy` trap, and the rule here.** A group's items wait in the buffer
+    /// until its subscriber asks for them, and a group not handed out yet waits for
+    /// downstream to ask for a new group. Consumed with `flat_map` of concurrency `c`,
+    /// downstream asks for a new group only when one of its `c` groups completes, which
+    /// is at upstream's end: with more than `c` keys, Reactor's `groupBy` fills its
+    /// prefetch with items of the groups nobody asked for and hangs, its `c` groups
+    /// waiting for items it no longer requests. Here that state fails the stream instead:
+    /// when the buffer is full, every held item belongs to a group not handed out, and the
+    /// subscriber of a group handed out waits for items, every group and the outer fail
+    /// with [`Error::Rejected`](spillway_core::Error::Rejected) whose reason is
+    /// [`GROUP_BY_TRAP`](crate::GROUP_BY_TRAP). An item with a new key while
+    /// `max_groups` groups are open fails them with
+    /// [`TOO_MANY_GROUPS`](crate::TOO_MANY_GROUPS), as Akka fails with "too many
+    /// substreams". Consume every group at once: `flat_map(f, max_groups, ...)` never
+    /// meets either. A group held unsubscribed, or whose subscriber is slow, keeps its
+    /// items, and with a full buffer the stream pauses until it is drained, as under any
+    /// backpressure (the stage cannot tell a group about to be subscribed from one that
+    /// never will be): a consumer that collects every group before subscribing to any
+    /// stalls once `buffer` items are held, so subscribe to each group as it arrives.
+    ///
+    /// **Cancellation** follows Reactor. Cancelling the outer stream discards the groups
+    /// not handed out and keeps the others; items with a new key are then dropped
+    /// (`Discarded`), and upstream is cancelled once every open group has been cancelled
+    /// (or upstream ended). A group cancelled by its subscriber (or dropped unsubscribed)
+    /// is closed: the items it holds are dropped as `Discarded`, and a later item with its
+    /// key opens a new group. A group can be subscribed once: a second subscription fails
+    /// with `Error::Rejected`.
+    ///
+    /// **End**: upstream's completion completes every group after its items, and the
+    /// outer stream once the groups not handed out yet have been. An error (upstream's,
+    /// the trap, too many groups, an upstream sending more than requested as
+    /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation), a panic in
+    /// `key` or in the key's `Hash`/`Eq` as
+    /// [`Error::Panicked`](spillway_core::Error::Panicked)) reaches every group handed
+    /// out, after the items it holds, and the outer at once; the groups not handed out are
+    /// discarded. The error type is `Clone` for this reason.
+    ///
+    /// # Examples
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let mut counts = range(0, 10)
+    ///     .group_by(|x| x % 3)
+    ///     .flat_map(
+    ///         |g| {
+    ///             let k = *g.key();
+    ///             g.map(|_| 1u32).reduce(|a, b| a + b).map(move |n| (k, n))
+    ///         },
+    ///         3, // every group at once: concurrency >= the number of keys
+    ///         8,
+    ///     )?
+    ///     .collect()
+    ///     .await
+    ///     .unwrap();
+    /// counts.sort();
+    /// assert_eq!(counts, vec![(0, 4), (1, 3), (2, 3)]);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    fn group_by<K, F>(self, key: F) -> crate::GroupBy<Self, F>
+    where
+        F: FnMut(&Self::Item) -> K + Send + 'static,
+        K: std::hash::Hash + Eq + Clone + Send + 'static,
+    {
+        crate::GroupBy::new(self, key)
+    }
+
     /// Lets an item through, then drops every item that arrives in the next `period`
     /// (throttle-first, leading edge).
     ///

@@ -124,5 +124,9 @@ pub use crate::transform::tap::{self, Tap, Termination};
 pub use crate::transform::try_filter::TryFilter;
 pub use crate::transform::try_filter_map::TryFilterMap;
 pub use crate::transform::try_map::TryMap;
+pub use crate::windowing::group_by::{
+    GroupBy, GroupedPublisher, DEFAULT_GROUP_BUFFER, DEFAULT_MAX_GROUPS, GROUP_BY_TRAP,
+    TOO_MANY_GROUPS,
+};
 pub use crate::windowing::window::Window;
 pub use crate::windowing::window_timeout::WindowTimeout;

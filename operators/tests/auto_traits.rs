@@ -71,6 +71,8 @@ assert_impl_all!(BatchWhileBusy<Up>: Send, Sync);
 assert_impl_all!(Window<Up>: Send, Sync);
 assert_impl_all!(WindowTimeout<Up>: Send, Sync);
 assert_impl_all!(UnicastWindow<u64, Infallible>: Send, Sync, Clone);
+assert_impl_all!(GroupBy<Up, fn(&u64) -> u64>: Send, Sync);
+assert_impl_all!(GroupedPublisher<u64, u64, Infallible>: Send, Sync, Clone);
 
 // Rate control.
 assert_impl_all!(SampleFirst<Up>: Send, Sync);

@@ -1334,6 +1334,13 @@ fn cases() -> Vec<Case> {
             })
         }),
         // ---- batching ------------------------------------------------------------------
+        panics("group_by", "key", "group_by", || {
+            let tp = tp();
+            let op = tp.publisher().group_by(|_| -> u32 { boom() });
+            on_tp(&tp, op, 1, None, |_| {
+                tp.next(1);
+            })
+        }),
         panics("chunks_by_key", "key", "chunks_by_key", || {
             let tp = tp();
             let op = tp.publisher().chunks_by_key(|_| -> u32 { boom() });

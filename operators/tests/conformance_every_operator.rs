@@ -555,6 +555,14 @@ fn cases() -> Vec<Case> {
             input(|up: Up| up.window(2).unwrap()),
         ),
         case(
+            "group_by",
+            // One key per item: n items make n groups (handed out, dropped unsubscribed,
+            // which closes them, so the open groups stay under max_groups).
+            factory(|n| src(n, same).group_by(|x| *x)),
+            sync(),
+            input(|up: Up| up.group_by(|x| *x % 3)),
+        ),
+        case(
             "window_timeout",
             // One item per window: every window closes by count, its timer cancelled.
             factory(|n| {

@@ -1,7 +1,8 @@
-//! Marble snapshots of the windowing operators (window, window_timeout): completion,
+//! Marble snapshots of the windowing operators (window, window_timeout, group_by): completion,
 //! error, cancellation and slow demand, on virtual time with 1ms frames. Each window is
 //! flattened with `concat_map`, its items drawn as `(window index, item)` in the legend;
-//! the outer-only pictures draw each window as its index.
+//! the outer-only pictures draw each window as its index. Groups are flattened with
+//! `flat_map`, their items drawn as `(key, item)`.
 //! Pictures are drawn by `marble_kit::picture` (downstream lanes, then upstream).
 
 mod marble_kit;
@@ -119,4 +120,65 @@ fn window_timeout_cancel() {
 fn window_timeout_slow_demand() {
     let p = picture(SLOW, 16, |rig| window_timeout(rig, FAST, 3, 2));
     insta::assert_snapshot!("window_timeout_slow_demand", p);
+}
+
+// ------------------------------------------------------------ group_by
+
+/// Every group at once (`flat_map` of concurrency `groups`), items tagged with their key.
+fn grouped(
+    rig: &Rig,
+    source: &str,
+    keys: u32,
+    buffer: usize,
+    groups: usize,
+) -> impl Publisher<Item = (u32, u32), Error = &'static str> {
+    let op = rig
+        .cold(source)
+        .group_by(move |x| x % keys)
+        .buffer(buffer)
+        .unwrap();
+    rig.stats(op.stats());
+    op.flat_map(
+        |g| {
+            let k = *g.key();
+            g.map(move |x| (k, x))
+        },
+        groups,
+        1,
+    )
+    .unwrap()
+}
+
+#[test]
+fn group_by_completion() {
+    // The doc marble: odd and even.
+    let p = picture("r∞", 14, |rig| grouped(rig, "-1-2-3-4-5-|", 2, 4, 2));
+    insta::assert_snapshot!("group_by_completion", p);
+}
+
+#[test]
+fn group_by_error_reaches_every_group() {
+    let p = picture("r∞", 10, |rig| grouped(rig, "-1-2-3#", 2, 4, 2));
+    insta::assert_snapshot!("group_by_error", p);
+}
+
+#[test]
+fn group_by_cancel() {
+    let p = picture("r∞-----x", 10, |rig| grouped(rig, "-1-2-3-4|", 2, 4, 2));
+    insta::assert_snapshot!("group_by_cancel", p);
+}
+
+#[test]
+fn group_by_slow_demand() {
+    // The buffer of 4 bounds what upstream is asked for ahead of the slow consumer.
+    let p = picture(SLOW, 16, |rig| grouped(rig, FAST, 2, 4, 2));
+    insta::assert_snapshot!("group_by_slow_demand", p);
+}
+
+#[test]
+fn group_by_trap_fails() {
+    // Three keys, one group consumed at a time, a buffer of 2: the items of keys 2 and
+    // 0 fill the buffer while group 1 waits for its next item: the typed error, no hang.
+    let p = picture("r∞", 10, |rig| grouped(rig, "-1-2-3-4-5-|", 3, 2, 1));
+    insta::assert_snapshot!("group_by_trap", p);
 }

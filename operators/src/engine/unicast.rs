@@ -47,6 +47,10 @@ impl Kind {
 /// dropped without one) before it ended.
 pub(crate) trait Parent: Send + Sync + 'static {
     fn cell_cancelled(&self, id: u64);
+    /// The cell's subscriber took an item (`group_by` refills its buffer).
+    fn cell_took(&self, _id: u64) {}
+    /// The cell's subscriber has demand and the cell nothing to give it.
+    fn cell_waiting(&self, _id: u64) {}
 }
 
 /// The stage's statistics in items, with the count of items held in all its cells.
@@ -66,6 +70,11 @@ impl Counts {
     fn held(&self) {
         let n = self.held.fetch_add(1, Ordering::AcqRel) + 1;
         self.stats.set_buffered(n);
+    }
+
+    /// Items held in all the stage's cells now.
+    pub(crate) fn held_now(&self) -> usize {
+        self.held.load(Ordering::Acquire)
     }
 
     fn released(&self, n: usize) {
@@ -90,6 +99,8 @@ struct CellState<T, E> {
     cancelled: bool,
     /// The terminal signal was handed to the subscriber.
     finished: bool,
+    /// The subscriber has demand and the cell had nothing for it (until the next push).
+    waiting: bool,
 }
 
 /// One window's (or group's) buffer.
@@ -118,6 +129,7 @@ impl<T: Send + 'static, E: Send + 'static> Cell<T, E> {
                 subscribed: false,
                 cancelled: false,
                 finished: false,
+                waiting: false,
             }),
             drain: DrainSlot::default(),
             counts,
@@ -136,6 +148,7 @@ impl<T: Send + 'static, E: Send + 'static> Cell<T, E> {
             return Err(item);
         }
         st.queue.push_back(item);
+        st.waiting = false;
         drop(st);
         self.counts.held();
         Ok(())
@@ -187,12 +200,30 @@ impl<T: Send + 'static, E: Send + 'static> Cell<T, E> {
         }
     }
 
+    /// True if the subscriber waits: it has demand and the cell has nothing for it.
+    pub(crate) fn is_waiting(&self) -> bool {
+        lock(&self.state).waiting
+    }
+
+    /// True once subscribed.
+    pub(crate) fn is_subscribed(&self) -> bool {
+        lock(&self.state).subscribed
+    }
+
+    /// True if it holds items not delivered yet.
+    pub(crate) fn has_items(&self) -> bool {
+        !lock(&self.state).queue.is_empty()
+    }
+
     fn take_next(&self) -> Pulled<T, E> {
         let mut st = lock(&self.state);
         if let Some(item) = st.queue.pop_front() {
             drop(st);
             self.counts.released(1);
             self.counts.stats.record_emitted(1);
+            if let Some(parent) = self.parent.upgrade() {
+                parent.cell_took(self.id);
+            }
             return Pulled::Item(item);
         }
         match st.terminal.take() {
@@ -203,7 +234,14 @@ impl<T: Send + 'static, E: Send + 'static> Cell<T, E> {
                     Err(e) => Pulled::Error(e),
                 }
             }
-            None => Pulled::Pending,
+            None => {
+                st.waiting = true;
+                drop(st);
+                if let Some(parent) = self.parent.upgrade() {
+                    parent.cell_waiting(self.id);
+                }
+                Pulled::Pending
+            }
         }
     }
 
