@@ -527,6 +527,33 @@ fn slow_consumer_under_block_on() {
     assert_eq!(sorted, (0..300).collect::<Vec<_>>());
 }
 
+/// The outer stream and every group each drained on the thread scheduler (a smoke test
+/// for the stage's locking under signals from several threads).
+#[test]
+fn groups_drained_on_other_threads() {
+    let total = watchdog("threads", || {
+        futures::executor::block_on(
+            range(0, 20_000)
+                .group_by(|x| x % 5)
+                .buffer(16)
+                .unwrap()
+                .publish_on(spillway::ThreadScheduler::global(), 8)
+                .unwrap()
+                .flat_map(
+                    |g| {
+                        g.publish_on(spillway::ThreadScheduler::global(), 3)
+                            .unwrap()
+                    },
+                    5,
+                    2,
+                )
+                .unwrap()
+                .fold(0u64, |a, x| a + x),
+        )
+    });
+    assert_eq!(total, Ok((0..20_000u64).sum()));
+}
+
 proptest! {
     /// Consumed with `flat_map` of concurrency >= the keys: the items of each key in
     /// order, the keys in the order of their first item, the buffer never exceeded.

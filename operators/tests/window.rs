@@ -407,6 +407,32 @@ fn slow_consumer_under_block_on() {
     assert!(s.peak_buffered <= 2 * 5, "held {} items", s.peak_buffered);
 }
 
+/// The outer stream and every window each drained on the thread scheduler: the stage's
+/// signals come from several threads at once (a smoke test for its locking).
+#[test]
+fn windows_drained_on_other_threads() {
+    let total = watchdog("threads", || {
+        futures::executor::block_on(
+            range(0, 20_000)
+                .window(7)
+                .unwrap()
+                .publish_on(spillway::ThreadScheduler::global(), 4)
+                .unwrap()
+                .flat_map(
+                    |w| {
+                        w.publish_on(spillway::ThreadScheduler::global(), 3)
+                            .unwrap()
+                    },
+                    3,
+                    2,
+                )
+                .unwrap()
+                .fold(0u64, |a, x| a + x),
+        )
+    });
+    assert_eq!(total, Ok((0..20_000u64).sum()));
+}
+
 /// The two levels of demand against the model (`input` cut in windows of `size`),
 /// under a random schedule of outer requests, inner requests and upstream items.
 #[derive(Debug, Clone)]
