@@ -20,9 +20,21 @@ use crate::stats::FlowStats;
 const STAGE: Stage = "group_by";
 
 /// The default of [`GroupBy::max_groups`].
+///
+/// ```
+/// use spillway_operators::DEFAULT_MAX_GROUPS;
+/// assert_eq!(DEFAULT_MAX_GROUPS, 256);
+/// ```
 pub const DEFAULT_MAX_GROUPS: usize = 256;
 
-/// The default of [`GroupBy::buffer`].
+/// The default of [`GroupBy::buffer`] (the stage's capacity in its statistics).
+///
+/// ```
+/// use spillway::prelude::*;
+/// use spillway_operators::DEFAULT_GROUP_BUFFER;
+/// let op = range(0, 1).group_by(|x| *x);
+/// assert_eq!(op.stats().snapshot().capacity, DEFAULT_GROUP_BUFFER as u64);
+/// ```
 pub const DEFAULT_GROUP_BUFFER: usize = 256;
 
 /// The `reason` of the [`Error::Rejected`] a [`group_by`](crate::OperatorExt::group_by)
@@ -159,6 +171,19 @@ impl<P, F> GroupBy<P, F> {
     /// `received` from upstream, `emitted` by the groups to their subscribers,
     /// `buffered` held in groups, `dropped` (as `Discarded`) by cancelled groups and at a
     /// failure.
+    ///
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let op = range(0, 10).group_by(|x| x % 2).buffer(4)?;
+    /// let stats = op.stats();
+    /// op.flat_map(|g| g, 2, 2)?.collect().await.unwrap();
+    /// let s = stats.snapshot();
+    /// assert_eq!((s.received, s.emitted, s.capacity), (10, 10, 4));
+    /// assert!(s.peak_buffered <= 4);
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
     pub fn stats(&self) -> FlowStats {
         self.stats.clone()
     }

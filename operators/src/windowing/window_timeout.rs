@@ -62,6 +62,19 @@ impl<P> WindowTimeout<P> {
     /// The live statistics of this stage, in items (shared by all its subscriptions):
     /// `received` from upstream, `emitted` by the windows to their subscribers,
     /// `buffered` held in windows, `dropped` (as `Discarded`) by cancelled windows.
+    ///
+    /// ```
+    /// use spillway::prelude::*;
+    /// # futures::executor::block_on(async {
+    /// let op = range(0, 4).window_timeout(2, std::time::Duration::from_secs(60))?;
+    /// let stats = op.stats();
+    /// // Windows dropped unsubscribed are cancelled: their items are discarded.
+    /// assert_eq!(op.collect().await.unwrap().len(), 2);
+    /// let s = stats.snapshot();
+    /// assert_eq!((s.received, s.dropped()), (4, 4));
+    /// # Ok::<(), spillway::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
     pub fn stats(&self) -> FlowStats {
         self.stats.clone()
     }
