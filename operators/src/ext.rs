@@ -1049,18 +1049,22 @@ pub trait OperatorExt: Publisher + Sized {
     /// is at upstream's end: with more than `c` keys, Reactor's `groupBy` fills its
     /// prefetch with items of the groups nobody asked for and hangs, its `c` groups
     /// waiting for items it no longer requests. Here that state fails the stream instead:
-    /// when the buffer is full, every held item belongs to a group not handed out, and the
-    /// subscriber of a group handed out waits for items, every group and the outer fail
-    /// with [`Error::Rejected`](spillway_core::Error::Rejected) whose reason is
+    /// when the buffer is full, downstream asks for no more groups, no held item is in a
+    /// subscribed group (they are in groups not handed out, or handed out and not
+    /// subscribed, as in a queue such as `publish_on`'s below), and the subscriber of a
+    /// group waits for items, every group and the outer fail with
+    /// [`Error::Rejected`](spillway_core::Error::Rejected) whose reason is
     /// [`GROUP_BY_TRAP`](crate::GROUP_BY_TRAP). An item with a new key while
     /// `max_groups` groups are open fails them with
     /// [`TOO_MANY_GROUPS`](crate::TOO_MANY_GROUPS), as Akka fails with "too many
     /// substreams". Consume every group at once: `flat_map(f, max_groups, ...)` never
-    /// meets either. A group held unsubscribed, or whose subscriber is slow, keeps its
-    /// items, and with a full buffer the stream pauses until it is drained, as under any
-    /// backpressure (the stage cannot tell a group about to be subscribed from one that
-    /// never will be): a consumer that collects every group before subscribing to any
-    /// stalls once `buffer` items are held, so subscribe to each group as it arrives.
+    /// meets either. Not the trap, only backpressure: a subscribed group whose subscriber
+    /// is slow keeps its items and the stream pauses until it asks; while downstream
+    /// still asks for groups, groups handed out and not subscribed yet are taken to be on
+    /// their way to a subscriber (one subscribing from another task, say). So a consumer
+    /// that collects every group before subscribing to any (its demand unbounded) stalls
+    /// once `buffer` items are held, as in Reactor: subscribe to each group as it
+    /// arrives.
     ///
     /// **Cancellation** follows Reactor. Cancelling the outer stream discards the groups
     /// not handed out and keeps the others; items with a new key are then dropped
