@@ -426,3 +426,57 @@ fn zip_all_cancels_every_source_when_the_row_is_made_where_nested_zips_cancel_ea
     b.assert_subscriptions(&vs, &["^!"]);
     c.assert_subscriptions(&vs, &["^--!"]);
 }
+
+// ---- hot and cold inputs in one collection ------------------------------------------
+
+/// Cold and hot marble inputs of one test in one `Vec` (`MarbleSource`), each keeping
+/// its subscription log: n-ary `zip_all` and `merge` subscribe every input at once and,
+/// when one input ends the stream, cancel all the others at the same instant (nested
+/// binary zips would cancel the inner pair later).
+#[test]
+fn hot_and_cold_inputs_in_one_collection_are_cancelled_at_one_instant() {
+    use spillway_testkit::marble::{self, MarbleSource};
+    use spillway_testkit::VirtualScheduler;
+    use std::time::Duration;
+
+    let vs = VirtualScheduler::new();
+    let v = [('a', 1), ('b', 2), ('c', 3), ('d', 4)];
+    let inputs: Vec<MarbleSource<u32, String>> = vec![
+        marble::cold("-a-b|", &v, None).into(),
+        marble::hot("^-c-d-a-b-c", &v, None, vs.clone()).into(),
+        marble::cold("--a--b--c--d", &v, None).into(),
+    ];
+    let (sub, h) = TestSubscriber::with_scheduler(u64::MAX, vs.clone());
+    zip_all(inputs.clone()).subscribe(sub);
+    vs.advance_by(Duration::from_millis(20));
+    // Rows while every input has an item; the first input completes at frame 4 (its
+    // subscription ends there), so the stream ends when the second row can go out
+    // (frame 5), and both other inputs are cancelled at that instant.
+    h.assert_items(&[vec![1, 3, 1], vec![2, 4, 2]]);
+    h.assert_complete();
+    inputs[0].assert_subscriptions(&vs, &["^---!"]);
+    inputs[1].assert_subscriptions(&vs, &["^----!"]);
+    inputs[2].assert_subscriptions(&vs, &["^----!"]);
+    assert!(inputs[1].is_hot() && !inputs[0].is_hot());
+
+    let vs = VirtualScheduler::new();
+    let merged: Vec<MarbleSource<u32, String>> = vec![
+        marble::cold("-a-b-", &v, None).into(),
+        marble::hot(
+            "^--c#",
+            &v,
+            Some(spillway::Error::User("hot".to_string())),
+            vs.clone(),
+        )
+        .into(),
+    ];
+    let (sub, h) = TestSubscriber::with_scheduler(u64::MAX, vs.clone());
+    spillway::operators::merge(merged.clone()).subscribe(sub);
+    vs.advance_by(Duration::from_millis(10));
+    // Frame 3 has an item from each (the hot one's first); the hot error at frame 4
+    // ends the stream and cancels the cold input at that instant.
+    h.assert_items(&[1, 3, 2]);
+    h.assert_error_matches(|e| matches!(e, Error::User(m) if m == "hot"));
+    merged[0].assert_subscriptions(&vs, &["^---!"]);
+    merged[1].assert_subscriptions(&vs, &["^---!"]);
+}

@@ -37,6 +37,7 @@
 //! cancels come before the source's signals due then.
 
 mod assert;
+mod erased;
 mod parse;
 mod render;
 mod run;
@@ -46,6 +47,7 @@ mod subscriptions;
 use std::time::Duration;
 
 pub use self::assert::{assert_items, check_items, Mismatch};
+pub use self::erased::MarbleSource;
 pub use self::parse::{Marble, ParseError, ParseErrorKind, PlanStep, Reading, RequestPlan};
 pub use self::render::{Diagram, RenderOptions, DEFAULT_MAX_DASHES};
 pub use self::run::{run, Scenario};
