@@ -73,7 +73,54 @@ pub trait PublisherFactory: Send + Sync + 'static {
     fn bounded_depth(&self) -> u64 {
         1
     }
+
+    /// `create_publisher(elements)`, with the counters of the lossy stage under test if
+    /// it is one (default: `None`, an exact publisher). With counters, the suite runs in
+    /// **lossy mode**: a check that waits for `k` items also accepts fewer followed by
+    /// `on_complete` (the stage dropped some, by its policy), and every check ends by
+    /// checking the accounting invariant `received = emitted + dropped + buffered`, and
+    /// that `emitted` is what the suite's subscriber received once the stream ended.
+    /// Every count-independent rule (demand, serial signals, terminal once, cancel,
+    /// `request(0)`) is checked exactly as for an exact publisher.
+    fn create_accounted(&self, elements: u64) -> (Self::Publisher, Option<AccountingFn>) {
+        (self.create_publisher(elements), None)
+    }
 }
+
+/// The counters of a lossy stage, in items, read at one instant.
+///
+/// ```
+/// use spillway_testkit::tck::Accounting;
+/// let a = Accounting { received: 10, emitted: 6, dropped: 3, buffered: 1 };
+/// assert!(a.is_balanced());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Accounting {
+    /// Items taken in from upstream.
+    pub received: u64,
+    /// Items handed downstream.
+    pub emitted: u64,
+    /// Items dropped by the stage's policy (any reason).
+    pub dropped: u64,
+    /// Items held now.
+    pub buffered: u64,
+}
+
+impl Accounting {
+    /// `received = emitted + dropped + buffered`: every item taken in is accounted for.
+    pub fn is_balanced(&self) -> bool {
+        self.emitted
+            .checked_add(self.dropped)
+            .and_then(|x| x.checked_add(self.buffered))
+            == Some(self.received)
+    }
+}
+
+/// Reads the counters of one publisher's stage (see
+/// [`PublisherFactory::create_accounted`]).
+pub type AccountingFn = Box<dyn Fn() -> Accounting + Send + Sync>;
+
+type Account<P> = Box<dyn Fn(&P) -> AccountingFn + Send + Sync>;
 
 type Make<P> = Box<dyn Fn(u64) -> P + Send + Sync>;
 type MakeFailed<P> = Box<dyn Fn() -> P + Send + Sync>;
@@ -82,6 +129,7 @@ type MakeFailed<P> = Box<dyn Fn() -> P + Send + Sync>;
 pub struct FnPublisherFactory<P> {
     create: Make<P>,
     failed: Option<MakeFailed<P>>,
+    account: Option<Account<P>>,
     max_elements: u64,
     bounded_depth: u64,
 }
@@ -104,6 +152,7 @@ where
     FnPublisherFactory {
         create: Box::new(create),
         failed: None,
+        account: None,
         max_elements: u64::MAX - 1,
         bounded_depth: 1,
     }
@@ -158,6 +207,31 @@ impl<P> FnPublisherFactory<P> {
     }
 }
 
+impl<P: 'static> FnPublisherFactory<P> {
+    /// Runs the suite in lossy mode (see [`PublisherFactory::create_accounted`]):
+    /// `account(&publisher)` gives the reader of that publisher's counters.
+    ///
+    /// ```
+    /// use spillway_core::prelude::*;
+    /// use spillway_testkit::tck::{self, Accounting, PublisherFactory};
+    ///
+    /// let factory = tck::publisher_factory(|n| range(0, n)).lossy(|_range| {
+    ///     // A real stage reads its own counters here: spillway's `stats().snapshot()`.
+    ///     || Accounting::default()
+    /// });
+    /// let (_publisher, accounting) = factory.create_accounted(3);
+    /// assert!(accounting.is_some_and(|read| read().is_balanced()));
+    /// ```
+    pub fn lossy<A, G>(mut self, account: A) -> Self
+    where
+        A: Fn(&P) -> G + Send + Sync + 'static,
+        G: Fn() -> Accounting + Send + Sync + 'static,
+    {
+        self.account = Some(Box::new(move |p| Box::new(account(p))));
+        self
+    }
+}
+
 impl<P> fmt::Debug for FnPublisherFactory<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FnPublisherFactory")
@@ -184,5 +258,10 @@ where
     }
     fn bounded_depth(&self) -> u64 {
         self.bounded_depth
+    }
+    fn create_accounted(&self, elements: u64) -> (P, Option<AccountingFn>) {
+        let publisher = (self.create)(elements);
+        let accounting = self.account.as_ref().map(|account| account(&publisher));
+        (publisher, accounting)
     }
 }

@@ -68,7 +68,9 @@ mod subscriber_suite;
 mod subscription_rules;
 
 pub use self::config::{TckConfig, LONG_RUN_MARGIN};
-pub use self::factory::{publisher_factory, Either, FnPublisherFactory, PublisherFactory};
+pub use self::factory::{
+    publisher_factory, Accounting, AccountingFn, Either, FnPublisherFactory, PublisherFactory,
+};
 pub use self::operator::{
     operator_subscriber, CapturedUpstream, OperatorHandle, OperatorSubscriberFactory,
     UpstreamSubscriber,

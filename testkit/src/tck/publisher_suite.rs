@@ -24,13 +24,15 @@ impl<F: PublisherFactory> Ctx<F> {
         elements: u64,
         behaviour: Behaviour,
     ) -> Result<Harness<ErrOf<F>>, String> {
-        let publisher = self.factory.create_publisher(elements);
-        Harness::subscribe(
+        let (publisher, accounting) = self.factory.create_accounted(elements);
+        let mut harness = Harness::subscribe(
             publisher,
             behaviour,
             self.factory.bounded_depth(),
             &self.config,
-        )
+        )?;
+        harness.set_accounting(accounting);
+        Ok(harness)
     }
 
     /// A probe subscribed to the failed publisher.
