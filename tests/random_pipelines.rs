@@ -75,6 +75,11 @@ enum Stage {
     DelayUntilOnWorker,
     /// `first_or(8888)`: one item, upstream cancelled after it.
     FirstOr,
+    /// `window(n)` with each window concatenated back: publishers of publishers, demand
+    /// on both levels.
+    WindowFlattened(usize),
+    /// `chunks_every(1 ms).max_size(n)` flattened back: batches on a real clock.
+    ChunksEveryFlattened(usize),
 }
 
 fn source() -> impl Strategy<Value = Source> {
@@ -111,6 +116,8 @@ fn stage() -> impl Strategy<Value = Stage> {
         Just(Stage::DelayUntilAtOnce),
         Just(Stage::DelayUntilOnWorker),
         Just(Stage::FirstOr),
+        (1usize..5).prop_map(Stage::WindowFlattened),
+        (1usize..5).prop_map(Stage::ChunksEveryFlattened),
     ]
 }
 
@@ -191,6 +198,8 @@ fn model_stage(items: Vec<u64>, st: &Stage) -> Vec<u64> {
         Stage::FirstOr => vec![items.first().copied().unwrap_or(8888)],
         Stage::LimitRate(_)
         | Stage::DelayUntilAtOnce
+        | Stage::WindowFlattened(_)
+        | Stage::ChunksEveryFlattened(_)
         | Stage::DelayUntilOnWorker
         | Stage::Buffer(_)
         | Stage::PublishOn(_)
@@ -253,6 +262,14 @@ fn apply(p: Boxed, st: &Stage) -> Boxed {
             boxed(p.delay_until(|_| empty::<(), E>().subscribe_on(worker())))
         }
         Stage::FirstOr => boxed(p.first_or(8888)),
+        Stage::WindowFlattened(n) => boxed(p.window(n).unwrap().concat_map(|w| w)),
+        Stage::ChunksEveryFlattened(n) => boxed(
+            p.chunks_every(Duration::from_millis(1))
+                .unwrap()
+                .max_size(n)
+                .unwrap()
+                .flat_map_iter(|v| v),
+        ),
     }
 }
 

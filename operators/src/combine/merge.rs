@@ -70,6 +70,7 @@ where
 /// assert_eq!(all, vec![0, 1, 2, 10, 11, 12]);
 /// # });
 /// ```
+#[doc(alias = "merge_all")]
 pub fn merge<P, I>(sources: I) -> Merge<P::Item, P::Error>
 where
     I: IntoIterator<Item = P>,
