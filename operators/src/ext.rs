@@ -942,7 +942,8 @@ pub trait OperatorExt: Publisher + Sized {
     ///
     /// **Errors** reach the open window (after the items it holds) and then the outer
     /// stream; windows already closed are not affected. The error type is `Clone` for
-    /// this reason. An upstream that sends more than requested fails both with
+    /// this reason. An error type that is not
+    /// `Clone` (`std::io::Error`) can be shared first: `.map_error(std::sync::Arc::new)`. An upstream that sends more than requested fails both with
     /// [`Error::ProtocolViolation`](spillway_core::Error::ProtocolViolation).
     ///
     /// # Errors
@@ -964,7 +965,10 @@ pub trait OperatorExt: Publisher + Sized {
     /// # }).unwrap();
     /// ```
     #[doc(alias = "window_count")]
-    fn window(self, size: usize) -> Result<crate::Window<Self>, ConfigError> {
+    fn window(self, size: usize) -> Result<crate::Window<Self>, ConfigError>
+    where
+        Self::Error: Clone,
+    {
         crate::Window::new(self, size)
     }
 
@@ -1019,7 +1023,10 @@ pub trait OperatorExt: Publisher + Sized {
         self,
         size: usize,
         timeout: std::time::Duration,
-    ) -> Result<crate::WindowTimeout<Self>, ConfigError> {
+    ) -> Result<crate::WindowTimeout<Self>, ConfigError>
+    where
+        Self::Error: Clone,
+    {
         crate::WindowTimeout::new(self, size, timeout)
     }
 
@@ -1081,7 +1088,8 @@ pub trait OperatorExt: Publisher + Sized {
     /// `key` or in the key's `Hash`/`Eq` as
     /// [`Error::Panicked`](spillway_core::Error::Panicked)) reaches every group handed
     /// out, after the items it holds, and the outer at once; the groups not handed out are
-    /// discarded. The error type is `Clone` for this reason.
+    /// discarded. The error type is `Clone` for this reason. An error type that is not
+    /// `Clone` (`std::io::Error`) can be shared first: `.map_error(std::sync::Arc::new)`.
     ///
     /// # Examples
     /// ```
@@ -1109,6 +1117,7 @@ pub trait OperatorExt: Publisher + Sized {
     where
         F: FnMut(&Self::Item) -> K + Send + 'static,
         K: std::hash::Hash + Eq + Clone + Send + 'static,
+        Self::Error: Clone,
     {
         crate::GroupBy::new(self, key)
     }
