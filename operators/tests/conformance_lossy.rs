@@ -21,12 +21,19 @@ const FAILED: u64 = u64::MAX;
 type Src = spillway::BoxPublisher<u64, String>;
 
 /// `0..n`, one item per millisecond (the stages under test ask for everything at once),
-/// or (for `n == FAILED`) a source that fails at once.
+/// or (for `n == FAILED`) a source that fails at once. The first item comes after 20 ms:
+/// the checks that act right after subscribing (`request(0)` for 3.9) do so before a
+/// stage could drop everything and complete, even on a loaded machine.
 fn src(n: u64) -> Src {
     if n == FAILED {
         error("boom".to_string()).boxed()
     } else {
-        ticks().take(n).boxed()
+        interval(Duration::from_millis(1))
+            .unwrap()
+            .first_after(Duration::from_millis(20))
+            .map_error(|e| match e {})
+            .take(n)
+            .boxed()
     }
 }
 

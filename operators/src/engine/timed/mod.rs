@@ -35,7 +35,7 @@ use crate::stats::{DropReason, FlowStats, LocalCounts, OnDrop};
 pub(crate) use companion::{arm, companion_fn, Arm, CompanionFn};
 use companion::{Kind, Target, TimerHandle, Trigger};
 use effects::Effects;
-pub(crate) use operator::timed_operator;
+pub(crate) use operator::{companion_operator, timed_operator};
 use sides::{TimedSource, TimedUpstream};
 
 /// The per-item cost function of `rate_limit`.

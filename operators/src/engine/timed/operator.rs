@@ -156,3 +156,131 @@ macro_rules! timed_operator {
 }
 
 pub(crate) use timed_operator;
+
+/// Defines the publisher type of a timed operator whose clock is a publisher instead of
+/// a period (see [`companion`](super::companion)): `sample_with`'s notifier, or the
+/// publisher that `sample_first_with`'s and `delay_until`'s function builds per item.
+/// The file keeps its docs, stage name, [`Timing`](super::Timing) and builders.
+///
+/// ```ignore
+/// companion_operator! {
+///     /// Publisher for the [`delay_until`](crate::OperatorExt::delay_until) method.
+///     pub struct DelayUntil<F> {
+///         stage: "delay_until",
+///         logic: DelayUntilLogic,
+///         per_item: trigger,          // or `notifier: notifier` for one publisher
+///         builders: [on_drop, stats],
+///     }
+/// }
+/// ```
+macro_rules! companion_operator {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident<$f:ident> {
+            stage: $stage:literal,
+            logic: $logic:expr,
+            $kind:ident: $field:ident,
+            builders: [$($(#[$builder_doc:meta])* $builder:ident),* $(,)?],
+        }
+    ) => {
+        $crate::stage_name!(CompanionStage, $stage);
+
+        $(#[$attr])*
+        #[must_use = "publishers do nothing until subscribed"]
+        pub struct $name<P: ::spillway_core::Publisher, $f> {
+            upstream: P,
+            $field: $f,
+            settings: $crate::engine::timed::Settings<P::Item>,
+        }
+
+        impl<P: ::spillway_core::Publisher, $f> $name<P, $f> {
+            pub(crate) fn new(upstream: P, $field: $f) -> Self {
+                $name {
+                    upstream,
+                    $field,
+                    settings: $crate::engine::timed::Settings::new(),
+                }
+            }
+
+            $(
+                $crate::engine::timed::timed_operator!(@builder [$(#[$builder_doc])*] $builder);
+            )*
+        }
+
+        $crate::engine::timed::companion_operator!(@publisher $kind $name $f $field $logic);
+
+        impl<P: ::spillway_core::Publisher + ::std::fmt::Debug, $f> ::std::fmt::Debug
+            for $name<P, $f>
+        {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("upstream", &self.upstream)
+                    .field("settings", &self.settings)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+
+    // One publisher for the whole subscription (`sample_with`).
+    (@publisher notifier $name:ident $f:ident $field:ident $logic:expr) => {
+        impl<P, $f> ::spillway_core::Publisher for $name<P, $f>
+        where
+            P: ::spillway_core::Publisher,
+            $f: ::spillway_core::Publisher<Error = P::Error> + 'static,
+            P::Error: Send + 'static,
+        {
+            type Item = P::Item;
+            type Error = P::Error;
+
+            fn subscribe<S>(self, subscriber: S)
+            where
+                S: ::spillway_core::Subscriber<Item = P::Item, Error = P::Error>,
+            {
+                let hooks = $crate::engine::timed::Hooks {
+                    notifier: Some($crate::engine::timed::arm(self.$field)),
+                    ..$crate::engine::timed::Hooks::default()
+                };
+                $crate::engine::timed::companion_operator!(@subscribe self hooks subscriber $logic);
+            }
+        }
+    };
+
+    // A publisher built by the user's function for an item.
+    (@publisher per_item $name:ident $f:ident $field:ident $logic:expr) => {
+        impl<P, $f, O> ::spillway_core::Publisher for $name<P, $f>
+        where
+            P: ::spillway_core::Publisher,
+            $f: Fn(&P::Item) -> O + Send + Sync + 'static,
+            O: ::spillway_core::Publisher<Error = P::Error> + 'static,
+            P::Error: Send + 'static,
+        {
+            type Item = P::Item;
+            type Error = P::Error;
+
+            fn subscribe<S>(self, subscriber: S)
+            where
+                S: ::spillway_core::Subscriber<Item = P::Item, Error = P::Error>,
+            {
+                let hooks = $crate::engine::timed::Hooks {
+                    companion: Some($crate::engine::timed::companion_fn(self.$field)),
+                    ..$crate::engine::timed::Hooks::default()
+                };
+                $crate::engine::timed::companion_operator!(@subscribe self hooks subscriber $logic);
+            }
+        }
+    };
+
+    (@subscribe $self:ident $hooks:ident $subscriber:ident $logic:expr) => {
+        // The companion is the clock: the period is never read.
+        $crate::engine::timed::subscribe::<CompanionStage, _, _, _>(
+            $self.upstream,
+            $logic,
+            ::std::time::Duration::ZERO,
+            $self.settings,
+            $hooks,
+            $subscriber,
+        )
+    };
+}
+
+pub(crate) use companion_operator;
