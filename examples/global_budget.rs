@@ -4,6 +4,12 @@
 //! network: each "HTTP stream" is a simulated source of lines, each line fetched with some
 //! latency.
 //!
+//! **Replaces, in Node.js:** a module-level counter of in-flight work that every stream's
+//! `'data'` handler checks before `pause()`ing itself (and an `emergencyStop()` that
+//! `destroy()`s each stream it kept in a list). Here the `Budget` is the counter and the
+//! list: streams `within_budget` are asked only for what the budget allows, and
+//! `emergency_stop` fails them all at once.
+//!
 //! Run with `cargo run --example global_budget`.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,10 @@
 //! The seed document's example 5 as a real service: an axum server whose responses are
 //! Spillway pipelines.
 //!
+//! **Replaces, in Node.js:** `res.write(chunk)` in a loop that waits for `'drain'` when it
+//! returns `false` (or `stream.pipe(res)`), with a global counter for the shared budget.
+//! Here a pipeline is the response body: the client's reading is the demand.
+//!
 //! * `GET /events` (endless) and `GET /events?count=N`: generated event lines, every
 //!   stream under **one shared budget** (a few dozen lines in transit across all
 //!   connections, handed out fairly), each client's reading driving its own demand: a

@@ -3,6 +3,12 @@
 //! statistics, and a graceful drain halfway through: the file stops being read, every
 //! line already taken is parsed, batched and written, then the pipeline completes.
 //!
+//! **Replaces, in Node.js:** `pipeline(fs.createReadStream(..), readline, batcher,
+//! writable)` with an `objectMode` `Transform` for the batches and a `Writable` whose
+//! `highWaterMark` and `write()` callback bound the writes in flight. Here each step is a
+//! stage, the sink's concurrency bounds the writes, and `GracefulDrain` is the shutdown
+//! Node leaves to you.
+//!
 //! Run with `cargo run --example ingest`. (The `io` feature of `spillway`; this
 //! repository's examples have it.)
 

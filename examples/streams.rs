@@ -1,6 +1,10 @@
 //! Bridges both ways between Spillway and `futures::Stream`: an async-stream generator
 //! and a tokio-stream interval feed a pipeline, and the pipeline is consumed as a stream
 //! inside a tokio task. Run with `cargo run --example streams`.
+//!
+//! **Replaces, in Node.js:** `Readable.from(asyncGenerator)` and `for await (const x of
+//! readable)`: an async generator becomes a publisher (`from_stream`), and a pipeline is
+//! read as a `Stream` (`into_stream`), with demand passed both ways.
 
 use std::time::Duration;
 

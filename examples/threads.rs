@@ -6,6 +6,11 @@
 //!         └──────── thread "producer" ───────┘ └────────── thread "transform" ─────────┘   └ thread "main"
 //! ```
 //!
+//! **Replaces, in Node.js:** a `worker_threads` `Worker` fed through `postMessage` with a
+//! hand-made acknowledgement protocol so the main thread does not flood it. Here
+//! `subscribe_on` and `publish_on` move stages between threads and demand crosses them:
+//! the producer's thread is asked for no more than the queue of 64 can take.
+//!
 //! Run with `cargo run --example threads`.
 
 use std::collections::BTreeMap;

@@ -1,7 +1,8 @@
-//! The seed document's examples 1, 3 and 4 (and the strategies they show), run on virtual
-//! time: the same pipeline functions as `cargo run --example seed_examples`.
+//! The strategy examples (`watermarks`, `adaptive_controller`, `producer_consumer`: the
+//! seed document's examples 1, 3 and 4) run on virtual time: the same pipeline functions
+//! as `cargo run --example NAME`, their behaviour pinned.
 
-#[path = "../examples/seed/pipelines.rs"]
+#[path = "../examples/common/strategies.rs"]
 mod pipelines;
 
 use std::convert::Infallible;

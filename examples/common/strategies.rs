@@ -1,6 +1,8 @@
-//! The seed document's examples 1, 3 and 4 ("Backpressure Handling in JavaScript") as
-//! Spillway pipelines, each a few lines. Shared by the runnable examples, which run them
-//! in real time, and by `tests/seed_examples.rs`, which runs them on virtual time.
+//! Three backpressure strategies as Spillway pipelines, each a few lines: the seed
+//! document's examples 1, 3 and 4 ("Backpressure Handling in JavaScript"). Shared by the
+//! runnable examples `watermarks`, `adaptive_controller` and `producer_consumer`, which
+//! run them in real time, and by `tests/strategy_examples.rs`, which runs them on virtual
+//! time.
 #![allow(dead_code)] // each example uses only its own pipeline
 
 use std::convert::Infallible;
