@@ -24,7 +24,7 @@ use spillway::Error;
 const BUDGET: u64 = 6;
 
 #[tokio::main]
-async fn main() -> Result<(), spillway::ConfigError> {
+pub(crate) async fn main() -> Result<(), spillway::ConfigError> {
     let budget = Budget::new(BUDGET)?;
     println!("three streams of up to 4 fetches each share a budget of {BUDGET} lines\n");
 

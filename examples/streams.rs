@@ -13,7 +13,7 @@ use spillway::prelude::*;
 use tokio_stream::wrappers::IntervalStream;
 
 #[tokio::main]
-async fn main() {
+pub(crate) async fn main() {
     // 1. An async-stream generator, polled only while the pipeline has demand.
     let readings = async_stream::stream! {
         for i in 0..5u32 {

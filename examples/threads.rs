@@ -31,7 +31,7 @@ struct Traced {
     transformed_on: String,
 }
 
-fn main() {
+pub(crate) fn main() {
     // ANCHOR: pipeline
     let producer = Worker::new("producer");
     let transform = Worker::new("transform");
