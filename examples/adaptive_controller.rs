@@ -5,8 +5,9 @@
 //!
 //! **Replaces, in Node.js:** a hand-written controller around a `Readable` in object mode
 //! (a `setInterval` producer whose delay is tuned from the buffer's fill, and `'data'`
-//! listeners that compute utilisation). Here the rate is the `adaptive_rate` stage (AIMD
-//! on the buffer's pressure) and the levels a `pressure` stage's callback. Its behaviour
+//! listeners that compute utilisation). Here the rate is the `adaptive_rate` stage
+//! (additive increase while the consumer keeps up, multiplicative decrease when it falls
+//! behind) and the levels are a `pressure` stage's callback. Its behaviour
 //! is pinned on virtual time in `tests/strategy_examples.rs`.
 
 #[path = "common/strategies.rs"]

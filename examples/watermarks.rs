@@ -4,7 +4,7 @@
 //!
 //! **Replaces, in Node.js streams:** `highWaterMark` with `readable.pause()` /
 //! `readable.resume()` driven by `write()` returning `false` and the `'drain'` event. Here
-//! the watermarks are numbers on the stage (`pause_at(high, low)`): the producer is
+//! the watermarks are numbers on the buffer (`.watermarks(100, 20)`): the producer is
 //! paused by not being asked (no `pause()` call, no flag to forget), and resumed by one
 //! request of `high - low` items. Its behaviour is pinned on virtual time in
 //! `tests/strategy_examples.rs`.
