@@ -6,6 +6,9 @@
 //! Timed futures run on a `VirtualScheduler` (no real sleeps); futures finished by hand use
 //! oneshot channels. Every run on real threads or executors is guarded by a watchdog.
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -91,22 +94,6 @@ impl Wip {
     }
     fn peak(&self) -> u64 {
         self.peak.load(Ordering::SeqCst)
-    }
-}
-
-/// Runs `body` on its own thread; fails (instead of hanging) if it takes longer than the
-/// watchdog.
-fn watchdog<T: Send + 'static>(name: &str, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _ = tx.send(body());
-        })
-        .unwrap();
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(out) => out,
-        Err(_) => panic!("{name} did not finish within {WATCHDOG:?}: a hang (a lost grant?)"),
     }
 }
 
@@ -776,7 +763,7 @@ fn a_weight_above_the_capacity_is_a_typed_error() {
     assert_eq!(budget.stats().in_use, 0);
 
     // The same awaited on an executor, under the watchdog, for each stage type.
-    let out = watchdog("too-heavy", || {
+    let out = watchdog::watchdog("too-heavy", WATCHDOG, || {
         futures::executor::block_on(async {
             let budget = Budget::new(3).unwrap();
             let weigh = |x: &u64| *x;
@@ -949,7 +936,7 @@ fn pipeline_on_executor(
 /// Under `futures::executor::block_on` (no runtime): four pipelines awaited together.
 #[test]
 fn pipelines_under_block_on_share_the_budget() {
-    let (counts, peak, stats) = watchdog("block_on", || {
+    let (counts, peak, stats) = watchdog::watchdog("block_on", WATCHDOG, || {
         let budget = Budget::new(3).unwrap();
         let wip = Wip::default();
         let runs: Vec<_> = (0..4)
@@ -967,7 +954,7 @@ fn pipelines_under_block_on_share_the_budget() {
 /// (grants and wake-ups cross threads and runtimes), plus one on a futures thread pool.
 #[test]
 fn pipelines_on_many_threads_share_the_budget() {
-    let (counts, peak, stats) = watchdog("threads", || {
+    let (counts, peak, stats) = watchdog::watchdog("threads", WATCHDOG, || {
         let budget = Budget::new(3).unwrap();
         let wip = Wip::default();
         let mut threads = Vec::new();

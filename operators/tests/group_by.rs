@@ -5,6 +5,9 @@
 #[path = "support/checks.rs"]
 mod checks;
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::mpsc;
@@ -21,20 +24,6 @@ use spillway_testkit::{TestPublisher, TestSubscriber, TestSubscriberHandle, Viol
 type Group = GroupedPublisher<u32, u32, String>;
 
 const WATCHDOG: Duration = Duration::from_secs(20);
-
-fn watchdog<T: Send + 'static>(name: &str, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _ = tx.send(body());
-        })
-        .unwrap();
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(out) => out,
-        Err(_) => panic!("{name} did not finish within {WATCHDOG:?}: a hang"),
-    }
-}
 
 /// `group_by(x / 10)` (so keys are chosen by the tens digit) with a buffer of `buffer`.
 fn stage(
@@ -171,7 +160,7 @@ fn a_closed_group_frees_its_place() {
 /// 1), items of a second key fill the buffer while the first group waits for items.
 #[test]
 fn the_group_by_trap_fails_instead_of_hanging() {
-    watchdog("trap", || {
+    watchdog::watchdog("trap", WATCHDOG, || {
         let tp = TestPublisher::<u32, String>::new();
         let (stats, outer) = stage(&tp, 4, 16, 1);
         tp.next(1);
@@ -223,7 +212,7 @@ fn trap_pipeline() -> Result<Vec<u64>, Error<Infallible>> {
 
 #[test]
 fn the_trap_with_flat_map_under_block_on() {
-    let out = watchdog("trap under block_on", trap_pipeline);
+    let out = watchdog::watchdog("trap under block_on", WATCHDOG, trap_pipeline);
     assert!(
         matches!(out, Err(Error::Rejected { stage: "group_by", reason }) if reason == GROUP_BY_TRAP),
         "{out:?}"
@@ -257,7 +246,7 @@ async fn the_trap_with_flat_map_under_tokio() {
 /// asks for groups, so that is not the trap.
 #[test]
 fn groups_subscribed_later_from_other_tasks_are_not_the_trap() {
-    let sums = watchdog("spawned groups", || {
+    let sums = watchdog::watchdog("spawned groups", WATCHDOG, || {
         let pool = futures::executor::ThreadPool::new().unwrap();
         let (tx, rx) = mpsc::channel();
         let out = futures::executor::block_on(
@@ -504,7 +493,7 @@ async fn yield_now() {
 
 #[test]
 fn slow_consumer_under_block_on() {
-    let seen = watchdog("block_on", || {
+    let seen = watchdog::watchdog("block_on", WATCHDOG, || {
         futures::executor::block_on(async {
             use futures::StreamExt;
             let mut s = range(0, 300)
@@ -531,7 +520,7 @@ fn slow_consumer_under_block_on() {
 /// for the stage's locking under signals from several threads).
 #[test]
 fn groups_drained_on_other_threads() {
-    let total = watchdog("threads", || {
+    let total = watchdog::watchdog("threads", WATCHDOG, || {
         futures::executor::block_on(
             range(0, 20_000)
                 .group_by(|x| x % 5)

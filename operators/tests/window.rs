@@ -8,8 +8,10 @@ mod checks;
 #[path = "support/model.rs"]
 mod model;
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 use std::convert::Infallible;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -22,21 +24,6 @@ use spillway_testkit::{TestPublisher, TestSubscriber, TestSubscriberHandle, Viol
 type Win = UnicastWindow<u32, String>;
 
 const WATCHDOG: Duration = Duration::from_secs(20);
-
-/// Runs `body` on its own thread; fails (instead of hanging) past the watchdog.
-fn watchdog<T: Send + 'static>(name: &str, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _ = tx.send(body());
-        })
-        .unwrap();
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(out) => out,
-        Err(_) => panic!("{name} did not finish within {WATCHDOG:?}: a hang"),
-    }
-}
 
 /// Subscribes a test subscriber requesting `initial` to window `i` of `outer`.
 fn open(
@@ -213,7 +200,7 @@ fn a_window_cancelled_midway_drops_its_rest_and_the_stream_goes_on() {
 
 #[test]
 fn unsubscribed_windows_hold_their_items_and_close_without_a_hang() {
-    let (windows, stats) = watchdog("unsubscribed windows", || {
+    let (windows, stats) = watchdog::watchdog("unsubscribed windows", WATCHDOG, || {
         let tp = TestPublisher::<u32, String>::new();
         let (stats, outer) = stage(&tp, 2, u64::MAX);
         for i in 0..9 {
@@ -385,7 +372,7 @@ async fn yield_now() {
 /// The same under `futures::executor::block_on`, the consumer yielding between items.
 #[test]
 fn slow_consumer_under_block_on() {
-    let (seen, stats) = watchdog("block_on", || {
+    let (seen, stats) = watchdog::watchdog("block_on", WATCHDOG, || {
         futures::executor::block_on(async {
             use futures::StreamExt;
             let op = range(0, 200).window(5).unwrap();
@@ -411,7 +398,7 @@ fn slow_consumer_under_block_on() {
 /// signals come from several threads at once (a smoke test for its locking).
 #[test]
 fn windows_drained_on_other_threads() {
-    let total = watchdog("threads", || {
+    let total = watchdog::watchdog("threads", WATCHDOG, || {
         futures::executor::block_on(
             range(0, 20_000)
                 .window(7)

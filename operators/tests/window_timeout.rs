@@ -5,8 +5,10 @@
 #[path = "support/checks.rs"]
 mod checks;
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 use std::convert::Infallible;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,20 +24,6 @@ type Win = UnicastWindow<u32, String>;
 
 const D: Duration = Duration::from_secs(1);
 const WATCHDOG: Duration = Duration::from_secs(20);
-
-fn watchdog<T: Send + 'static>(name: &str, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _ = tx.send(body());
-        })
-        .unwrap();
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(out) => out,
-        Err(_) => panic!("{name} did not finish within {WATCHDOG:?}: a hang"),
-    }
-}
 
 fn stage(
     tp: &TestPublisher<u32, String>,
@@ -181,7 +169,7 @@ fn a_window_cancelled_midway_drops_its_rest_and_the_stream_goes_on() {
 
 #[test]
 fn unsubscribed_windows_close_by_their_timers_without_a_hang() {
-    let got = watchdog("unsubscribed timed windows", || {
+    let got = watchdog::watchdog("unsubscribed timed windows", WATCHDOG, || {
         let tp = TestPublisher::<u32, String>::new();
         let (vs, _, outer) = stage(&tp, 10, u64::MAX);
         for i in 0..3 {
@@ -300,7 +288,7 @@ async fn slow_consumer_under_tokio() {
 /// in so short a run matters: windows close by count).
 #[test]
 fn slow_consumer_under_block_on() {
-    let seen = watchdog("block_on", || {
+    let seen = watchdog::watchdog("block_on", WATCHDOG, || {
         futures::executor::block_on(async {
             use futures::StreamExt;
             let op = range(0, 100)
