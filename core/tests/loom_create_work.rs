@@ -131,52 +131,22 @@ fn items_pushed_while_the_drain_runs_dry_are_delivered() {
     });
 }
 
-/// A producer blocked in `wait_for_demand` while the request arrives from another thread
-/// is woken, whatever the interleaving (loom's condvar never times out, so a lost wake-up
-/// is a deadlock the model reports). The request's drain pass may run between the
+/// A `create` whose producer thread waits with `wait` (blocking or async) and then pushes
+/// one item, and a request of 1 from another thread: the producer must be woken and the
+/// item delivered in every interleaving. loom's condvar never times out, so a lost
+/// wake-up is a deadlock the model reports. The request's drain pass may run between the
 /// producer's check and its registration as a waiter, and find nothing to do: the waiter
 /// then runs one more pass itself (the fix of a producer that once waited out its whole
 /// timeout with demand there).
-#[test]
-fn a_producer_waiting_for_demand_is_woken_by_a_request() {
-    model(|| {
+fn producer_woken_by_a_request(wait: fn(&Emitter<u64, Infallible>) -> bool) {
+    model(move || {
         let producer: Producer = Arc::default();
         let slot = Arc::clone(&producer);
         let p = create(
             OverflowStrategy::Buffer(4),
             move |e: Emitter<u64, Infallible>| {
                 *slot.lock().unwrap() = Some(thread::spawn(move || {
-                    let ready = e.wait_for_demand(std::time::Duration::from_secs(3600));
-                    vec![ready && e.next(7).is_ok()]
-                }));
-            },
-        );
-        let log = Arc::new(Log::default());
-        p.subscribe(Probe {
-            log: Arc::clone(&log),
-            initial: 0,
-        });
-        let l = Arc::clone(&log);
-        let t = thread::spawn(move || l.request(1));
-        t.join().unwrap();
-        let accepted = producer.lock().unwrap().take().unwrap().join().unwrap();
-        assert_eq!(accepted, [true]);
-        assert_eq!(log.items(), [7]);
-    });
-}
-
-/// The async form: a producer awaiting `demand_ready` while the request arrives from
-/// another thread is woken (its waker is registered, then one more drain pass runs).
-#[test]
-fn a_producer_awaiting_demand_ready_is_woken_by_a_request() {
-    model(|| {
-        let producer: Producer = Arc::default();
-        let slot = Arc::clone(&producer);
-        let p = create(
-            OverflowStrategy::Buffer(4),
-            move |e: Emitter<u64, Infallible>| {
-                *slot.lock().unwrap() = Some(thread::spawn(move || {
-                    let ready = loom::future::block_on(e.demand_ready());
+                    let ready = wait(&e);
                     vec![ready && e.next(7).is_ok()]
                 }));
             },
@@ -193,8 +163,19 @@ fn a_producer_awaiting_demand_ready_is_woken_by_a_request() {
         assert_eq!(accepted, [true]);
         assert_eq!(log.items(), [7]);
         // The log holds the subscription, which holds the probe, which holds the log:
-        // cancel and let go, so that loom sees the waker (a loom `Arc`) dropped.
+        // cancel and let go, so that loom sees every loom object (a waker) dropped.
         let subscription = log.subscription.lock().unwrap().take().unwrap();
         subscription.cancel();
     });
+}
+
+#[test]
+fn a_producer_waiting_for_demand_is_woken_by_a_request() {
+    producer_woken_by_a_request(|e| e.wait_for_demand(std::time::Duration::from_secs(3600)));
+}
+
+/// The async form: the waker is registered, then one more drain pass runs.
+#[test]
+fn a_producer_awaiting_demand_ready_is_woken_by_a_request() {
+    producer_woken_by_a_request(|e| loom::future::block_on(e.demand_ready()));
 }

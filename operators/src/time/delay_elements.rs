@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::engine::timed::{timed_operator, Cx, Sendable, Timing};
+use crate::engine::timed::{self, timed_operator, Cx, Sendable, Timing};
 
 timed_operator! {
     /// Publisher for the [`delay_elements`](crate::OperatorExt::delay_elements) method.
@@ -66,10 +66,6 @@ impl Timing for DelayLogic {
         outstanding: u64,
         _now: Instant,
     ) -> u64 {
-        if outstanding == 0 {
-            free.min(1)
-        } else {
-            0
-        }
+        timed::one_at_a_time(free, outstanding)
     }
 }

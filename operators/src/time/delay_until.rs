@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::engine::timed::{companion_operator, Cx, Sendable, Timing};
+use crate::engine::timed::{self, companion_operator, Cx, Sendable, Timing};
 
 companion_operator! {
     /// Publisher for the [`delay_until`](crate::OperatorExt::delay_until) method.
@@ -65,10 +65,6 @@ impl Timing for DelayUntilLogic {
         outstanding: u64,
         _now: Instant,
     ) -> u64 {
-        if outstanding == 0 {
-            free.min(1)
-        } else {
-            0
-        }
+        timed::one_at_a_time(free, outstanding)
     }
 }

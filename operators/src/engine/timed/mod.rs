@@ -109,6 +109,18 @@ pub(crate) trait Timing: Send + Sync + 'static {
     }
 }
 
+/// The request policy of the operators that hold one item at a time until its release
+/// (`delay_elements`, `delay_until`): one item, once nothing is outstanding, and only
+/// against free downstream demand.
+#[inline]
+pub(crate) fn one_at_a_time(free: u64, outstanding: u64) -> u64 {
+    if outstanding == 0 {
+        free.min(1)
+    } else {
+        0
+    }
+}
+
 /// What every operator of the family carries besides its period: the pinned scheduler,
 /// the completion policy, the stats and the drop callback.
 pub(crate) struct Settings<T> {
